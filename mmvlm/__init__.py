@@ -1,0 +1,10 @@
+"""mmvlm: language-guided detection and segmentation for OpenMMLab.
+
+``custom_imports=dict(imports=['mmvlm'])`` in an mmdet 3.x or mmsegmentation
+1.x config imports this package, which registers every mmvlm component into
+the registries of the installed codebases.
+"""
+from .version import __version__
+from . import models  # noqa: F401,E402  (registers components)
+
+__all__ = ['__version__']

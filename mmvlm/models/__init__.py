@@ -1,0 +1,5 @@
+"""Models of mmvlm. Importing this registers them into mmdet's and/or mmseg's
+MODELS registry (see :mod:`mmvlm.registry`); side-specific components are only
+imported when their codebase is installed."""
+from ..registry import codebase_available
+from .layers import *  # noqa: F401,F403

@@ -1,0 +1,274 @@
+"""Contrastive classifier: a drop-in replacement for a head's class layer."""
+import math
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmvlm.registry import MODELS
+
+#: Logit given to padded (invalid) vocabulary slots. Finite on purpose:
+#: sigmoid/focal and softmax losses stay finite and have zero gradient there,
+#: whereas -inf turns ``0 * -inf`` inside BCE into NaN.
+MASKED_LOGIT = -1e4
+
+
+def prior_prob_to_bias(prior_prob: float) -> float:
+    """Logit bias whose sigmoid equals ``prior_prob`` (RetinaNet init).
+
+    Args:
+        prior_prob (float): Prior foreground probability in (0, 1).
+
+    Returns:
+        float: ``-log((1 - p) / p)``.
+    """
+    if not 0.0 < prior_prob < 1.0:
+        raise ValueError(f'bias_prior_prob must be in (0, 1), got {prior_prob}.')
+    return float(-math.log((1 - prior_prob) / prior_prob))
+
+
+@MODELS.register_module()
+class ContrastiveClassifier(BaseModule):
+    """Score visual features against class text embeddings.
+
+    It replaces the classification conv (dense heads, decode heads) or linear
+    layer (RoI heads) of a stock head and keeps its call signature: it takes
+    the same feature tensor and returns logits laid out like the layer it
+    replaces, ``[B, A * K, H, W]`` or ``[N, K (+1)]``, where ``K`` is the size
+    of the current vocabulary. The vocabulary is set before the head runs with
+    :meth:`set_text` (the language-guided head mixin does this), or baked in
+    with :meth:`bake` for language-model-free inference.
+
+    ``logit = exp(logit_scale) * <normalize(embed(x)), text> + bias``, with
+    padded vocabulary slots set to :data:`MASKED_LOGIT`.
+
+    Args:
+        in_channels (int): Channels of the input features.
+        embed_dims (int): Width of the text embeddings.
+        num_anchors (int): Predictions per location (anchor heads). Default 1.
+        kernel_size (int): Kernel of the visual embedding conv. Default 1.
+        linear (bool): Take ``[N, C]`` features (RoI heads) instead of maps.
+        bias_prior_prob (float, optional): Initialise the shared logit bias so
+            that ``sigmoid(bias) = prior``; None for a zero bias.
+        init_logit_scale (float): Initial log of the similarity scale
+            (``log(1 / 0.07)`` as in CLIP). Default ``log(1 / 0.07)``.
+        learnable_logit_scale (bool): Learn the scale. Default True.
+        max_logit_scale (float): Upper clamp of ``exp(logit_scale)``.
+        normalize_visual (bool): L2-normalise visual embeddings. Default True.
+        background (bool): Append a learnable background embedding as the
+            last class (softmax heads that predict ``K + 1`` scores).
+        num_baked_classes (int): Allocate a baked vocabulary buffer of this
+            many classes (used when loading a baked, LM-free checkpoint).
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 embed_dims: int,
+                 num_anchors: int = 1,
+                 kernel_size: int = 1,
+                 linear: bool = False,
+                 bias_prior_prob: Optional[float] = 0.01,
+                 init_logit_scale: float = math.log(1 / 0.07),
+                 learnable_logit_scale: bool = True,
+                 max_logit_scale: float = 100.0,
+                 normalize_visual: bool = True,
+                 background: bool = False,
+                 num_baked_classes: int = 0,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if linear and num_anchors != 1:
+            raise ValueError('A linear ContrastiveClassifier has one '
+                             f'prediction per row, got num_anchors={num_anchors}.')
+        self.in_channels = in_channels
+        self.embed_dims = embed_dims
+        self.num_anchors = num_anchors
+        self.linear = linear
+        self.normalize_visual = normalize_visual
+        self.max_logit_scale = max_logit_scale
+        if linear:
+            self.embed = nn.Linear(in_channels, embed_dims)
+        else:
+            self.embed = nn.Conv2d(
+                in_channels,
+                num_anchors * embed_dims,
+                kernel_size,
+                padding=kernel_size // 2)
+        scale = torch.tensor(float(init_logit_scale))
+        if learnable_logit_scale:
+            self.logit_scale = nn.Parameter(scale)
+        else:
+            self.register_buffer('logit_scale', scale)
+        bias = 0.0 if bias_prior_prob is None else prior_prob_to_bias(
+            bias_prior_prob)
+        self.bias = nn.Parameter(torch.tensor(bias))
+        self.background_embed = nn.Parameter(
+            torch.randn(embed_dims) * 0.02) if background else None
+        self.register_buffer('baked_text',
+                             torch.zeros(num_baked_classes, embed_dims))
+        self._text: Optional[Tensor] = None
+        self._mask: Optional[Tensor] = None
+        self._batch_index: Optional[Tensor] = None
+
+    # ------------------------------------------------------------ vocabulary
+    @property
+    def is_baked(self) -> bool:
+        """Whether a fixed vocabulary is baked in (no text needed)."""
+        return self.baked_text.shape[0] > 0
+
+    @property
+    def num_text(self) -> int:
+        """Size ``K`` of the current vocabulary (padded slots included)."""
+        if self._text is not None:
+            return self._text.shape[-2]
+        return self.baked_text.shape[0]
+
+    def set_text(self,
+                 text_embeds: Tensor,
+                 text_mask: Optional[Tensor] = None,
+                 batch_index: Optional[Tensor] = None) -> None:
+        """Set the vocabulary the next forward passes score against.
+
+        Args:
+            text_embeds (Tensor): ``[K, D]`` shared by the batch, or
+                ``[B, K, D]`` per image. Expected L2-normalised.
+            text_mask (Tensor, optional): Bool ``[K]`` or ``[B, K]``; False
+                marks padded slots. None means all valid.
+            batch_index (Tensor, optional): For linear classifiers with
+                per-image vocabularies: image index of each input row.
+        """
+        if text_embeds.dim() not in (2, 3):
+            raise ValueError('text_embeds must be [K, D] or [B, K, D], got '
+                             f'shape {tuple(text_embeds.shape)}.')
+        if text_embeds.shape[-1] != self.embed_dims:
+            raise ValueError(
+                f'text embedding width {text_embeds.shape[-1]} differs from '
+                f'the classifier embed_dims={self.embed_dims}; set the neck '
+                'projection (embed_dims) and the head embed_dims to the same '
+                'value.')
+        if text_embeds.shape[-2] == 0:
+            raise ValueError('The vocabulary is empty: give at least one '
+                             'class name or prompt.')
+        if text_mask is not None and text_mask.shape != text_embeds.shape[:-1]:
+            raise ValueError(
+                f'text_mask shape {tuple(text_mask.shape)} does not match '
+                f'text_embeds {tuple(text_embeds.shape)}.')
+        self._text = text_embeds
+        self._mask = text_mask
+        self._batch_index = batch_index
+
+    def set_batch_index(self, batch_index: Optional[Tensor]) -> None:
+        """Set the image index of each row for linear classifiers."""
+        self._batch_index = batch_index
+
+    def clear_text(self) -> None:
+        """Forget the vocabulary set by :meth:`set_text`."""
+        self._text = self._mask = self._batch_index = None
+
+    @torch.no_grad()
+    def bake(self, text_embeds: Tensor) -> None:
+        """Store a fixed ``[K, D]`` vocabulary for LM-free inference.
+
+        Args:
+            text_embeds (Tensor): L2-normalised class embeddings ``[K, D]``.
+        """
+        if text_embeds.dim() != 2 or text_embeds.shape[1] != self.embed_dims:
+            raise ValueError(f'bake() takes [K, {self.embed_dims}] embeddings, '
+                             f'got {tuple(text_embeds.shape)}.')
+        self.baked_text = text_embeds.detach().clone().to(
+            self.baked_text.device)
+
+    def _current_text(self) -> tuple:
+        if self._text is not None:
+            return self._text, self._mask
+        if self.is_baked:
+            return self.baked_text, None
+        raise RuntimeError(
+            'ContrastiveClassifier has no vocabulary: the language-guided '
+            'detector/segmentor sets it before running the head. Call the '
+            'head inside `head.vocabulary(text_embeds, mask)`, or bake a '
+            'vocabulary with tools/bake_vocabulary.py.')
+
+    # --------------------------------------------------------------- forward
+    @property
+    def scale(self) -> Tensor:
+        """The similarity scale ``exp(logit_scale)``, clamped."""
+        return self.logit_scale.exp().clamp(max=self.max_logit_scale)
+
+    def _with_background(self, text: Tensor,
+                         mask: Optional[Tensor]) -> tuple:
+        if self.background_embed is None:
+            return text, mask
+        bg = F.normalize(self.background_embed, dim=0).to(text.dtype)
+        bg = bg.expand(*text.shape[:-2], 1, text.shape[-1])
+        text = torch.cat([text, bg], dim=-2)
+        if mask is not None:
+            mask = torch.cat([mask, mask.new_ones(*mask.shape[:-1], 1)], -1)
+        return text, mask
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Compute class logits.
+
+        Args:
+            x (Tensor): ``[B, C, H, W]`` maps, or ``[N, C]`` rows if linear.
+
+        Returns:
+            Tensor: ``[B, A * K', H, W]`` or ``[N, K']`` logits, ``K' = K``
+            (+1 with a background embedding, placed last).
+        """
+        text, mask = self._with_background(*self._current_text())
+        text = text.to(x.dtype)
+        visual = self.embed(x)
+        if self.linear:
+            logits = self._linear_logits(visual, text, mask)
+        else:
+            logits = self._dense_logits(visual, text, mask)
+        return logits
+
+    def _normalize(self, visual: Tensor, dim: int) -> Tensor:
+        return F.normalize(visual, dim=dim) if self.normalize_visual else visual
+
+    def _dense_logits(self, visual: Tensor, text: Tensor,
+                      mask: Optional[Tensor]) -> Tensor:
+        B, _, H, W = visual.shape
+        A, D = self.num_anchors, self.embed_dims
+        visual = self._normalize(visual.view(B, A, D, H, W), dim=2)
+        if text.dim() == 2:
+            logits = torch.einsum('badhw,kd->bakhw', visual, text)
+        else:
+            if text.shape[0] != B:
+                raise ValueError(f'{text.shape[0]} per-image vocabularies for '
+                                 f'a batch of {B} images.')
+            logits = torch.einsum('badhw,bkd->bakhw', visual, text)
+        logits = logits * self.scale + self.bias
+        if mask is not None:
+            mask = mask.view(-1, 1, mask.shape[-1], 1, 1)
+            logits = logits.masked_fill(~mask, MASKED_LOGIT)
+        return logits.reshape(B, A * logits.shape[2], H, W)
+
+    def _linear_logits(self, visual: Tensor, text: Tensor,
+                       mask: Optional[Tensor]) -> Tensor:
+        visual = self._normalize(visual, dim=-1)
+        if text.dim() == 3 and text.shape[0] == 1:
+            text = text[0]
+            mask = mask[0] if mask is not None else None
+        if text.dim() == 2:
+            logits = visual @ text.t()
+            if mask is not None:
+                mask = mask.unsqueeze(0)
+        else:
+            if self._batch_index is None:
+                raise RuntimeError(
+                    'Per-image vocabularies on a linear (RoI) classifier need '
+                    'the image index of every RoI: call set_batch_index(rois[:, 0]).')
+            index = self._batch_index.long()
+            logits = torch.einsum('nd,nkd->nk', visual, text[index])
+            if mask is not None:
+                mask = mask[index]
+        logits = logits * self.scale + self.bias
+        if mask is not None:
+            logits = logits.masked_fill(~mask, MASKED_LOGIT)
+        return logits

@@ -1,0 +1,118 @@
+"""Registries of mmvlm.
+
+mmvlm has no registry tree of its own: its components are registered straight
+into the registries of the OpenMMLab codebases it plugs into, so a config
+with ``default_scope='mmdet'`` or ``default_scope='mmseg'`` finds them by
+their bare ``type`` name after ``custom_imports=dict(imports=['mmvlm'])``.
+
+Three kinds of registrar are exported per registry kind:
+
+- ``MODELS``, ``TRANSFORMS``, ``DATASETS``, ``METRICS``, ``VISUALIZERS``:
+  register into every installed codebase (mmdet and/or mmseg). Use them for
+  components that work on both sides (text encoders, necks, transforms).
+- ``DET_MODELS``, ``DET_TRANSFORMS``, ... : register into mmdet only.
+- ``SEG_MODELS``, ``SEG_TRANSFORMS``, ... : register into mmseg only.
+
+A side that is not installed is skipped silently, so ``import mmvlm`` works
+with only one of mmdet / mmseg present.
+"""
+import functools
+import importlib
+from typing import Callable, List, Optional, Sequence, Type, Union
+
+from mmengine.registry import Registry
+
+#: Codebases mmvlm plugs into, in registration order.
+CODEBASES = ('mmdet', 'mmseg')
+
+
+@functools.lru_cache(maxsize=None)
+def codebase_available(scope: str) -> bool:
+    """Whether the OpenMMLab codebase ``scope`` ('mmdet' / 'mmseg') imports.
+
+    Args:
+        scope (str): Package name of the codebase.
+
+    Returns:
+        bool: True when ``<scope>.registry`` can be imported.
+    """
+    try:
+        importlib.import_module(f'{scope}.registry')
+    except Exception:  # ImportError, or a version assert inside the package
+        return False
+    return True
+
+
+class MultiRegistrar:
+    """Register one class into the same-named registry of several codebases.
+
+    It mimics :meth:`mmengine.Registry.register_module`, so it can be used as
+    ``@MODELS.register_module()`` exactly like an OpenMMLab registry.
+
+    Args:
+        kind (str): Registry attribute name in ``<codebase>.registry``,
+            e.g. ``'MODELS'`` or ``'TRANSFORMS'``.
+        scopes (Sequence[str]): Codebases to register into; those not
+            installed are skipped.
+    """
+
+    def __init__(self, kind: str, scopes: Sequence[str] = CODEBASES) -> None:
+        self.kind = kind
+        self.scopes = tuple(scopes)
+
+    @property
+    def registries(self) -> List[Registry]:
+        """The registries of the installed codebases among ``scopes``."""
+        found = []
+        for scope in self.scopes:
+            if codebase_available(scope):
+                module = importlib.import_module(f'{scope}.registry')
+                found.append(getattr(module, self.kind))
+        return found
+
+    def register_module(self,
+                        name: Optional[Union[str, List[str]]] = None,
+                        force: bool = False,
+                        module: Optional[Type] = None) -> Callable:
+        """Register ``module`` (or the decorated class) in every registry.
+
+        Args:
+            name (str | list[str], optional): Registered name(s); defaults to
+                the class name.
+            force (bool): Overwrite an existing entry of the same name.
+            module (type, optional): Class to register directly.
+
+        Returns:
+            Callable: A decorator when ``module`` is None, else ``module``.
+        """
+
+        def _register(cls: Type) -> Type:
+            for registry in self.registries:
+                registry.register_module(name=name, force=force, module=cls)
+            return cls
+
+        if module is not None:
+            return _register(module)
+        return _register
+
+    def __repr__(self) -> str:
+        names = [f'{r.scope}.{r.name}' for r in self.registries]
+        return f'{self.__class__.__name__}({self.kind} -> {names})'
+
+
+MODELS = MultiRegistrar('MODELS')
+TRANSFORMS = MultiRegistrar('TRANSFORMS')
+DATASETS = MultiRegistrar('DATASETS')
+METRICS = MultiRegistrar('METRICS')
+VISUALIZERS = MultiRegistrar('VISUALIZERS')
+HOOKS = MultiRegistrar('HOOKS')
+
+DET_MODELS = MultiRegistrar('MODELS', ('mmdet', ))
+DET_TRANSFORMS = MultiRegistrar('TRANSFORMS', ('mmdet', ))
+DET_DATASETS = MultiRegistrar('DATASETS', ('mmdet', ))
+DET_METRICS = MultiRegistrar('METRICS', ('mmdet', ))
+
+SEG_MODELS = MultiRegistrar('MODELS', ('mmseg', ))
+SEG_TRANSFORMS = MultiRegistrar('TRANSFORMS', ('mmseg', ))
+SEG_DATASETS = MultiRegistrar('DATASETS', ('mmseg', ))
+SEG_METRICS = MultiRegistrar('METRICS', ('mmseg', ))
