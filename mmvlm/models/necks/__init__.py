@@ -1,0 +1,4 @@
+"""Necks of mmvlm."""
+from .llm_prefix_neck import LLMPrefixNeck, build_submodule
+
+__all__ = ['LLMPrefixNeck', 'build_submodule']
