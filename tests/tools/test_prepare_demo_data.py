@@ -1,0 +1,203 @@
+"""Tests of tools/dataset_converters/prepare_demo_data.py on synthetic input.
+
+No network: the VOC files, images and NIfTI volumes are made here.
+"""
+import importlib.util
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+_spec = importlib.util.spec_from_file_location(
+    'prepare_demo_data',
+    osp.join(ROOT, 'tools', 'dataset_converters', 'prepare_demo_data.py'))
+pdd = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(pdd)
+
+
+def _write_voc(path, filename, width, height, objects):
+    objs = ''.join(
+        f'<object><name>{n}</name><bndbox><xmin>{b[0]}</xmin>'
+        f'<ymin>{b[1]}</ymin><xmax>{b[2]}</xmax><ymax>{b[3]}</ymax>'
+        f'</bndbox></object>' for n, b in objects)
+    with open(path, 'w') as f:
+        f.write(f'<annotation><filename>{filename}</filename><size>'
+                f'<width>{width}</width><height>{height}</height><depth>3'
+                f'</depth></size>{objs}</annotation>')
+
+
+@pytest.mark.parametrize('name,expected', [
+    ('Frontal_Mid_L', 'left middle frontal gyrus'),
+    ('Hippocampus_R', 'right hippocampus'),
+    ('Cerebelum_Crus1_L', 'left cerebellum crus I'),
+    ('Cerebelum_4_5_R', 'right cerebellum lobules IV-V'),
+    ('Vermis_7', 'vermis lobule VII'),
+    ('Supp_Motor_Area_R', 'right supplementary motor area'),
+    ('Unknown_Thing_L', 'left unknown thing'),
+])
+def test_aal_readable_name(name, expected):
+    assert pdd.aal_readable_name(name) == expected
+
+
+def test_aal_readable_name_rejects_empty():
+    with pytest.raises(ValueError, match='AAL region name'):
+        pdd.aal_readable_name('')
+
+
+def test_parse_voc_and_degenerate_box(tmp_path):
+    xml = tmp_path / 'a.xml'
+    _write_voc(xml, 'a.png', 50, 40, [('Tree', (1, 2, 11, 12)),
+                                      ('Dead', (20, 20, 30, 35))])
+    ann = pdd.parse_voc_xml(str(xml))
+    assert (ann.width, ann.height, ann.filename) == (50, 40, 'a.png')
+    assert ann.names == ['Tree', 'Dead']
+    np.testing.assert_array_equal(ann.boxes[1], [20, 20, 30, 35])
+    _write_voc(xml, 'a.png', 50, 40, [('Tree', (10, 2, 5, 12))])
+    with pytest.raises(ValueError, match='degenerate box'):
+        pdd.parse_voc_xml(str(xml))
+
+
+def test_tile_grid_drops_thin_edges():
+    tiles = pdd.tile_grid(250, 130, tile_size=100, min_size=40)
+    # columns 0, 100, 200 (50 wide kept); rows 0 and 100 (30 high dropped)
+    assert tiles == [(0, 0, 100, 100), (100, 0, 200, 100), (200, 0, 250, 100)]
+    with pytest.raises(ValueError, match='min_size'):
+        pdd.tile_grid(10, 10, tile_size=5, min_size=6)
+
+
+def test_crop_boxes_keeps_mostly_visible():
+    boxes = np.array([[10, 10, 20, 20], [95, 10, 115, 20], [85, 10, 105, 20]],
+                     np.float32)
+    out, keep = pdd.crop_boxes(boxes, (0, 0, 100, 100), min_visible=0.5)
+    # box 1 has 25 % inside (dropped), box 2 has 75 % inside (clipped)
+    assert keep.tolist() == [0, 2]
+    np.testing.assert_array_equal(out, [[10, 10, 20, 20], [85, 10, 100, 20]])
+    out, keep = pdd.crop_boxes(boxes, (100, 0, 200, 100), min_visible=0.5)
+    assert keep.tolist() == [1]
+    np.testing.assert_array_equal(out, [[0, 10, 15, 20]])
+
+
+def test_convert_trees_splits_without_overlap(tmp_path):
+    src = tmp_path / 'src'
+    src.mkdir()
+    Image.new('RGB', (200, 200), (0, 128, 0)).save(src / 'big.png')
+    _write_voc(src / 'big.xml', 'big.png', 200, 200,
+               [('Tree', (10, 10, 30, 30)), ('Tree', (150, 150, 170, 170)),
+                ('Tree', (90, 10, 110, 30))])
+    Image.new('RGB', (100, 100)).save(src / 'small.png')
+    _write_voc(src / 'small.xml', 'small.tif', 100, 100,
+               [('Dead', (5, 5, 25, 25)), ('Alive', (40, 40, 60, 60))])
+    out = tmp_path / 'out'
+    cocos = pdd.convert_trees(
+        str(src), str(out),
+        sources=[dict(xml='big.xml', test_rows=1),
+                 dict(xml='small.xml', split='test')],
+        tile_size=100, min_tile=50)
+    train, test = cocos['train'], cocos['test']
+    assert len(train['images']) == 2 and len(test['images']) == 3
+    # the box across x=100 is half in two tiles: kept in both (50 % rule)
+    assert len(train['annotations']) == 3
+    assert sorted(a['source_label'] for a in test['annotations']) == [
+        'Alive', 'Dead', 'Tree']
+    ids = [i['id'] for c in cocos.values() for i in c['images']]
+    assert len(set(ids)) == len(ids)
+    on_disk = json.load(open(out / 'annotations' / 'test.json'))
+    assert on_disk['categories'] == [dict(id=1, name='tree')]
+    first = train['annotations'][0]
+    assert first['bbox'] == [10, 10, 20, 20] and first['area'] == 400
+    assert pdd.check_trees(str(out)) == []
+    # an overlapping train/test tile is reported by --check
+    on_disk['images'][0]['source_image'] = 'big.png'
+    on_disk['images'][0]['tile'] = [50, 0, 150, 100]
+    json.dump(on_disk, open(out / 'annotations' / 'test.json', 'w'))
+    assert any('overlaps' in p for p in pdd.check_trees(str(out)))
+
+
+def test_brain_split_has_gap():
+    split = pdd.brain_split_of_slices(60, block=20, test=3, gap=3)
+    train = [z for z, s in split.items() if s == 'train']
+    test = [z for z, s in split.items() if s == 'test']
+    assert test == [14, 15, 16, 34, 35, 36, 54, 55, 56]
+    assert min(abs(a - b) for a in train for b in test) == 4
+    with pytest.raises(ValueError, match='block'):
+        pdd.brain_split_of_slices(60, block=8, test=3, gap=3)
+
+
+def _write_nifti(path, data):
+    nib = pytest.importorskip('nibabel')
+    nib.save(nib.Nifti1Image(data, np.eye(4)), str(path))
+
+
+def test_convert_brain_synthetic(tmp_path):
+    shape = (12, 10, 40)
+    mri = np.random.RandomState(0).randint(0, 200, shape).astype(np.uint8)
+    atlas = np.zeros(shape, np.uint8)
+    atlas[:6, :, :] = 1  # Precentral_L: x < 6 (patient left)
+    atlas[6:, :, :] = 2  # Precentral_R
+    atlas[:, :3, :] = 3  # Hippocampus_L: posterior rows, held out
+    _write_nifti(tmp_path / 't1.nii.gz', mri)
+    _write_nifti(tmp_path / 'atlas.nii.gz', atlas)
+    (tmp_path / 'names.txt').write_text(
+        '1 Precentral_L 2001\n2 Precentral_R 2002\n3 Hippocampus_L 4101\n')
+    out = tmp_path / 'brain'
+    meta = pdd.convert_brain(
+        str(tmp_path / 't1.nii.gz'), str(tmp_path / 'atlas.nii.gz'),
+        str(tmp_path / 'names.txt'), str(out),
+        regions=('Precentral_L', 'Precentral_R'), heldout=('Hippocampus_L', ),
+        block=10, test=2, gap=2, min_labelled=1)
+    assert meta['classes'] == [
+        'background', 'left precentral gyrus', 'right precentral gyrus']
+    assert meta['heldout_classes'] == ['left hippocampus']
+    assert meta['test_slices'] == [6, 7, 16, 17, 26, 27, 36, 37]
+    assert len(meta['train_slices']) == 16
+    lab = np.asarray(Image.open(out / 'ann_dir' / 'train' /
+                                'colin27_axial_z000.png'))
+    assert lab.shape == (10, 12)  # rows = y (anterior first), cols = x
+    # columns: patient left (x < 6) -> class 1, right -> class 2
+    np.testing.assert_array_equal(lab[0], [1] * 6 + [2] * 6)
+    # held-out region (posterior = bottom rows) is ignored in training maps
+    np.testing.assert_array_equal(lab[-3:], 255)
+    held = np.asarray(Image.open(out / 'ann_dir_heldout' / 'test' /
+                                 'colin27_axial_z006.png'))
+    np.testing.assert_array_equal(held[-3:], 3)
+    img = np.asarray(Image.open(out / 'img_dir' / 'test' /
+                                'colin27_axial_z006.png'))
+    assert img.shape == (10, 12) and img.dtype == np.uint8
+    assert pdd.check_brain(str(out)) == []
+
+
+def test_convert_brain_bad_region(tmp_path):
+    shape = (4, 4, 4)
+    _write_nifti(tmp_path / 't1.nii.gz', np.arange(64, dtype=np.uint8)
+                 .reshape(shape))
+    _write_nifti(tmp_path / 'atlas.nii.gz', np.ones(shape, np.uint8))
+    (tmp_path / 'names.txt').write_text('1 Precentral_L 2001\n')
+    with pytest.raises(ValueError, match="'Nowhere_L'"):
+        pdd.convert_brain(
+            str(tmp_path / 't1.nii.gz'), str(tmp_path / 'atlas.nii.gz'),
+            str(tmp_path / 'names.txt'), str(tmp_path / 'out'),
+            regions=('Nowhere_L', ), heldout=())
+
+
+def test_unreachable_registry_message(tmp_path, monkeypatch):
+    def fake_run(cmd, **kwargs):
+        class Proc:
+            returncode = 1
+            stdout = ''
+            stderr = 'ERROR: Could not find a version that satisfies'
+        return Proc()
+
+    monkeypatch.setattr(pdd.subprocess, 'run', fake_run)
+    with pytest.raises(pdd.RegistryUnreachableError,
+                       match='registry may be unreachable'):
+        pdd.fetch_deepforest_data(str(tmp_path))
+    rc = pdd.main(['--data-root', str(tmp_path / 'd'), '--only', 'trees'])
+    assert rc == 2
+
+
+def test_main_check_reports_missing(tmp_path, capsys):
+    assert pdd.main(['--data-root', str(tmp_path), '--check']) == 1
+    assert 'PROBLEMS' in capsys.readouterr().out
