@@ -382,6 +382,9 @@ class HFTextEncoder(BaseModule):
                     f"'{self.model_type}'; set lora=dict(target_modules=[...]) "
                     'with the names of its attention projections.')
             lora['target_modules'] = list(targets)
+        if self.model_type == 'gpt2':
+            # GPT-2 stores its projections transposed (Conv1D).
+            lora.setdefault('fan_in_fan_out', True)
         inject_adapter_in_model(LoraConfig(**lora), self.lm)
         for name, param in self.lm.named_parameters():
             param.requires_grad_('lora_' in name)
@@ -444,10 +447,21 @@ class HFTextEncoder(BaseModule):
 
     def excluded_lm_state_names(self) -> List[str]:
         """Names (relative to ``lm.``) left out of the state_dict: every
-        frozen LM parameter and every LM buffer."""
+        frozen LM parameter and every persistent LM buffer."""
         names = [n for n, p in self.lm.named_parameters() if not p.requires_grad]
-        names += [n for n, _ in self.lm.named_buffers()]
-        return names
+        return names + list(self._persistent_lm_buffers())
+
+    def _persistent_lm_buffers(self) -> Dict[str, Tensor]:
+        """LM buffers that ``state_dict`` would write (non-persistent ones,
+        such as rotary frequencies, are rebuilt by the model)."""
+        found = {}
+        for module_name, module in self.lm.named_modules():
+            skip = getattr(module, '_non_persistent_buffers_set', set())
+            for name, buf in module.named_buffers(recurse=False):
+                if buf is not None and name not in skip:
+                    key = f'{module_name}.{name}' if module_name else name
+                    found[key] = buf
+        return found
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata,
                               strict, missing_keys, unexpected_keys,
@@ -455,7 +469,7 @@ class HFTextEncoder(BaseModule):
         # Checkpoints leave the frozen LM out; fill its entries with the
         # weights already built so that loading reports no missing keys.
         own = dict(self.lm.named_parameters())
-        own.update(self.lm.named_buffers())
+        own.update(self._persistent_lm_buffers())
         for name in self.excluded_lm_state_names():
             key = prefix + 'lm.' + name
             if key not in state_dict:
