@@ -1,0 +1,103 @@
+"""Test (and evaluate) an mmdet or mmseg model with mmvlm components.
+
+Same command line as mmdet's and mmsegmentation's ``tools/test.py``; the
+codebase is taken from the config::
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
+    python tools/test.py CONFIG CHECKPOINT --out results.pkl   # detection
+    python tools/test.py CONFIG CHECKPOINT --out pred_dir      # segmentation
+
+Format-only runs (leaderboard submissions) use the metric's own options, e.g.
+``--cfg-options test_evaluator.format_only=True
+test_evaluator.outfile_prefix=work_dirs/test-dev`` for COCO.
+"""
+import argparse
+import os
+import sys
+import os.path as osp
+
+from mmengine.config import DictAction
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmvlm.utils import build_runner, load_config  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Test a language-guided detector or segmentor')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument(
+        '--out',
+        help='detection: dump predictions to this .pkl file; segmentation: '
+        'write prediction PNGs into this directory')
+    parser.add_argument(
+        '--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--show-dir', help='save painted predictions into this directory')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def enable_visualization(cfg, args: argparse.Namespace):
+    """Turn on the visualization hook as the stock test tools do."""
+    hook = cfg.default_hooks.get('visualization', None)
+    if hook is None:
+        raise RuntimeError(
+            '--show / --show-dir need default_hooks.visualization in the '
+            "config, e.g. visualization=dict(type='DetVisualizationHook').")
+    hook['draw'] = True
+    if args.show:
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        if cfg.default_scope == 'mmdet':
+            hook['test_out_dir'] = args.show_dir
+        else:
+            cfg.visualizer['save_dir'] = args.show_dir
+    return cfg
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                      args.launcher)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'Checkpoint {args.checkpoint!r} not found.')
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        cfg = enable_visualization(cfg, args)
+    if args.out is not None and cfg.default_scope == 'mmseg':
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+
+    runner = build_runner(cfg)
+    if args.out is not None and cfg.default_scope == 'mmdet':
+        from mmdet.evaluation import DumpDetResults
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out {args.out!r}: detection results are '
+                             'dumped to a .pkl file.')
+        runner.test_evaluator.metrics.append(
+            DumpDetResults(out_file_path=args.out))
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
