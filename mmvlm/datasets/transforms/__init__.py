@@ -1,0 +1,6 @@
+"""Text transforms of mmvlm, registered in mmdet's and mmseg's TRANSFORMS."""
+from .load_class_texts import LoadClassTexts
+from .random_sample_negative_texts import RandomSampleNegativeTexts
+from .random_state import TextRandomState
+
+__all__ = ['LoadClassTexts', 'RandomSampleNegativeTexts', 'TextRandomState']

@@ -1,0 +1,230 @@
+"""GLIP / YOLO-World style negative sampling of a sample's vocabulary."""
+from typing import Optional, Tuple, Union
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from mmvlm.registry import TRANSFORMS
+from .random_state import TextRandomState
+
+#: What happens to pixels of classes that are not in the sampled vocabulary.
+DROPPED_SEG_MODES = ('ignore', 'background')
+
+#: Results keys aligned with the instances (one entry per box).
+INSTANCE_KEYS = ('gt_bboxes', 'gt_bboxes_labels', 'gt_ignore_flags',
+                 'gt_masks')
+
+
+@TRANSFORMS.register_module()
+class RandomSampleNegativeTexts(BaseTransform):
+    """Sample a per-image vocabulary: all positives + random negatives.
+
+    Runs after :class:`LoadClassTexts` (or any transform that sets
+    ``text``) and after the geometric augmentations, right before
+    ``PackDetInputs`` / ``PackSegInputs``. It
+
+    1. keeps every *positive* entry: the classes of ``gt_bboxes_labels``
+       (detection) and of the values of ``gt_seg_map`` other than
+       ``ignore_index`` (segmentation), plus ``background_label``;
+    2. adds up to ``num_negatives`` random other (valid) entries;
+    3. shuffles them, then pads with ``''`` to ``max_num_texts``
+       (``text_mask`` False for padding, padding only at the end);
+    4. remaps the ground truth to the new order: box labels, and label-map
+       values. Boxes (with their masks and ignore flags) of classes that
+       did not fit into ``max_num_texts`` are removed; pixels of such
+       classes become ``ignore_index`` or the background entry
+       (``dropped_seg_label``);
+    5. sets ``text_label_ids`` to the dataset class id of each entry
+       (−1 for padding), so the model maps predictions back.
+
+    Args:
+        num_negatives (int | tuple[int, int]): Number of negatives to add,
+            or a ``(min, max)`` range to draw it from uniformly. Fewer are
+            added when fewer exist or ``max_num_texts`` is reached.
+            Defaults to 80.
+        max_num_texts (int, optional): Size of the vocabulary after
+            sampling: positives beyond it are dropped at random, and
+            padding fills up to it when ``pad_to_max``. None: no limit.
+        pad_to_max (bool): Pad to ``max_num_texts`` so that every sample
+            has the same vocabulary size. Defaults to True.
+        dropped_seg_label (str): ``'ignore'`` maps pixels of dropped classes
+            to ``ignore_index``; ``'background'`` maps them to the entry of
+            ``background_label``. Defaults to ``'ignore'``.
+        background_label (int, optional): Index (in the incoming ``text``)
+            of the background class; always kept. Required for
+            ``dropped_seg_label='background'``.
+        ignore_index (int): Label-map value that is not a class. Defaults
+            to 255.
+        seed (int, optional): Seed of a private random generator; None uses
+            numpy's global state, seeded by mmengine's ``randomness``.
+    """
+
+    def __init__(self,
+                 num_negatives: Union[int, Tuple[int, int]] = 80,
+                 max_num_texts: Optional[int] = None,
+                 pad_to_max: bool = True,
+                 dropped_seg_label: str = 'ignore',
+                 background_label: Optional[int] = None,
+                 ignore_index: int = 255,
+                 seed: Optional[int] = None) -> None:
+        if isinstance(num_negatives, (int, np.integer)):
+            num_negatives = (int(num_negatives), int(num_negatives))
+        if (not isinstance(num_negatives, (tuple, list))
+                or len(num_negatives) != 2
+                or not 0 <= num_negatives[0] <= num_negatives[1]):
+            raise ValueError(
+                'num_negatives must be an int >= 0 or a (min, max) pair with '
+                f'0 <= min <= max, got {num_negatives!r}.')
+        if max_num_texts is not None and max_num_texts < 1:
+            raise ValueError(
+                f'max_num_texts must be >= 1 or None, got {max_num_texts}.')
+        if dropped_seg_label not in DROPPED_SEG_MODES:
+            raise ValueError(
+                f'dropped_seg_label must be one of {DROPPED_SEG_MODES}, '
+                f'got {dropped_seg_label!r}.')
+        if dropped_seg_label == 'background' and background_label is None:
+            raise ValueError("dropped_seg_label='background' needs "
+                             'background_label: the index of the background '
+                             'class in the vocabulary.')
+        self.num_negatives = tuple(int(n) for n in num_negatives)
+        self.max_num_texts = max_num_texts
+        self.pad_to_max = pad_to_max and max_num_texts is not None
+        self.dropped_seg_label = dropped_seg_label
+        self.background_label = background_label
+        self.ignore_index = ignore_index
+        self.random_state = TextRandomState(seed)
+
+    def _positives(self, results: dict, num_texts: int) -> np.ndarray:
+        """Indices of the incoming vocabulary that the ground truth uses."""
+        found = []
+        labels = results.get('gt_bboxes_labels')
+        if labels is not None and len(labels):
+            found.append(np.asarray(labels, dtype=np.int64).reshape(-1))
+        seg_map = results.get('gt_seg_map')
+        if seg_map is not None:
+            values = np.unique(seg_map)
+            found.append(values[values != self.ignore_index].astype(np.int64))
+        if self.background_label is not None:
+            found.append(np.array([self.background_label], dtype=np.int64))
+        if not found:
+            return np.zeros(0, dtype=np.int64)
+        positives = np.unique(np.concatenate(found))
+        bad = positives[(positives < 0) | (positives >= num_texts)]
+        if len(bad):
+            raise ValueError(
+                f'Ground-truth label(s) {bad.tolist()} do not index into the '
+                f'sample vocabulary of {num_texts} entries; put '
+                'LoadClassTexts (or a dataset that sets text) before '
+                'RandomSampleNegativeTexts, and check ignore_index '
+                f'(={self.ignore_index}).')
+        return positives
+
+    def _select(self, positives: np.ndarray,
+                candidates: np.ndarray) -> np.ndarray:
+        """Choose the kept positives and negatives, shuffled together."""
+        rs = self.random_state
+        limit = self.max_num_texts
+        if limit is not None and len(positives) > limit:
+            forced = positives[positives == self.background_label]
+            others = positives[positives != self.background_label]
+            keep = others[rs.permutation(len(others))[:limit - len(forced)]]
+            positives = np.concatenate([forced, keep])
+        room = len(candidates)
+        if limit is not None:
+            room = min(room, limit - len(positives))
+        wanted = rs.randint(*self.num_negatives)
+        negatives = candidates[rs.permutation(len(candidates))[:min(
+            wanted, room)]]
+        chosen = np.concatenate([positives, negatives]).astype(np.int64)
+        return chosen[rs.permutation(len(chosen))]
+
+    def _remap_instances(self, results: dict, lut: np.ndarray) -> None:
+        labels = results.get('gt_bboxes_labels')
+        if labels is None:
+            return
+        labels = np.asarray(labels, dtype=np.int64)
+        new_labels = lut[labels] if len(labels) else labels
+        keep = np.flatnonzero(new_labels >= 0)
+        if len(keep) < len(labels):
+            for key in INSTANCE_KEYS:
+                if key in results and results[key] is not None:
+                    results[key] = results[key][keep]
+            new_labels = new_labels[keep]
+        results['gt_bboxes_labels'] = new_labels.astype(np.int64)
+
+    def _remap_seg_map(self, results: dict, lut: np.ndarray) -> None:
+        seg_map = results.get('gt_seg_map')
+        if seg_map is None:
+            return
+        if self.dropped_seg_label == 'background':
+            dropped = lut[self.background_label]
+        else:
+            dropped = self.ignore_index
+        size = max(int(seg_map.max()) + 1 if seg_map.size else 0,
+                   self.ignore_index + 1, len(lut))
+        table = np.full(size, dropped, dtype=np.int64)
+        table[:len(lut)] = np.where(lut >= 0, lut, dropped)
+        table[self.ignore_index] = self.ignore_index
+        results['gt_seg_map'] = table[seg_map].astype(seg_map.dtype)
+
+    def transform(self, results: dict) -> dict:
+        """Sample, shuffle, pad and remap.
+
+        Args:
+            results (dict): Result dict with ``text`` and ground truth.
+
+        Returns:
+            dict: ``results`` with the sampled ``text``, ``text_mask``,
+            ``text_label_ids`` and remapped ``gt_bboxes_labels`` /
+            ``gt_seg_map``.
+        """
+        texts = results.get('text')
+        if texts is None or isinstance(texts, str):
+            raise ValueError(
+                'RandomSampleNegativeTexts needs a vocabulary (a list of '
+                f"class names) in results['text'], got {texts!r}; put "
+                'LoadClassTexts before it in the pipeline.')
+        texts = tuple(texts)
+        num_texts = len(texts)
+        valid = np.asarray(results.get('text_mask', (True, ) * num_texts),
+                           dtype=bool)
+        label_ids = np.asarray(
+            results.get('text_label_ids', range(num_texts)), dtype=np.int64)
+        if len(valid) != num_texts or len(label_ids) != num_texts:
+            raise ValueError(
+                f'text has {num_texts} entries but text_mask has '
+                f'{len(valid)} and text_label_ids {len(label_ids)}; they '
+                'must have one value per entry.')
+        if (self.background_label is not None
+                and not 0 <= self.background_label < num_texts):
+            raise ValueError(
+                f'background_label={self.background_label} is outside the '
+                f'vocabulary of {num_texts} entries.')
+
+        positives = self._positives(results, num_texts)
+        is_candidate = valid.copy()
+        is_candidate[positives] = False
+        chosen = self._select(positives, np.flatnonzero(is_candidate))
+
+        lut = np.full(num_texts, -1, dtype=np.int64)
+        lut[chosen] = np.arange(len(chosen))
+        self._remap_instances(results, lut)
+        self._remap_seg_map(results, lut)
+
+        num_pad = (self.max_num_texts - len(chosen)) if self.pad_to_max else 0
+        results['text'] = tuple(texts[i] for i in chosen) + ('', ) * num_pad
+        results['text_mask'] = (True, ) * len(chosen) + (False, ) * num_pad
+        results['text_label_ids'] = tuple(
+            int(label_ids[i]) for i in chosen) + (-1, ) * num_pad
+        results['custom_entities'] = True
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}('
+                f'num_negatives={self.num_negatives}, '
+                f'max_num_texts={self.max_num_texts}, '
+                f'pad_to_max={self.pad_to_max}, '
+                f'dropped_seg_label={self.dropped_seg_label!r}, '
+                f'background_label={self.background_label}, '
+                f'ignore_index={self.ignore_index}, '
+                f'seed={self.random_state.seed})')
