@@ -22,3 +22,6 @@ __all__ = [
 if codebase_available('mmdet'):
     from .phrase_grounding_dataset import PhraseGroundingDataset  # noqa
     __all__ += ['PhraseGroundingDataset']
+
+if codebase_available('mmseg'):
+    from .medical import *  # noqa: F401,F403

@@ -1,0 +1,50 @@
+"""Per-prompt similarity heat-maps and prompt-labelled overlays."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from mmvlm.visualization import (prompt_mask_overlay, prompt_slug,
+                                 save_prompt_mask_overlay,
+                                 save_similarity_heatmaps)
+
+
+def test_similarity_heatmaps_one_png_per_prompt(tmp_path):
+    image = np.full((40, 60, 3), 128, np.uint8)
+    sims = torch.zeros(2, 10, 15)
+    sims[0, :, :7] = 1.0  # 'polyp' high on the left
+    sims[1, :, 8:] = 1.0  # 'left hippocampus' high on the right
+    paths = save_similarity_heatmaps(image, sims, ['polyp', 'left hippocampus'],
+                                     str(tmp_path))
+    assert [p.split('/')[-1] for p in paths] == [
+        'similarity_0_polyp.png', 'similarity_1_left-hippocampus.png'
+    ]
+    first = cv2.imread(paths[0])[..., ::-1]
+    assert first.shape == (40, 60, 3)
+    # jet: high similarity is red, low is blue (left vs right of image 0)
+    left, right = first[20:, 5].astype(int), first[20:, 55].astype(int)
+    assert left[:, 0].mean() > left[:, 2].mean()
+    assert right[:, 2].mean() > right[:, 0].mean()
+    with pytest.raises(ValueError, match='prompts'):
+        save_similarity_heatmaps(image, sims, ['one'], str(tmp_path))
+
+
+def test_prompt_mask_overlay_colours_and_labels(tmp_path):
+    image = np.zeros((50, 80, 3), np.uint8)
+    masks = np.zeros((2, 50, 80), bool)
+    masks[0, 10:40, 5:40] = True
+    masks[1, 10:40, 45:78] = True
+    out = prompt_mask_overlay(image, masks, ['liver', ('spleen', 'lien')],
+                              palette=[(255, 0, 0), (0, 255, 0)], alpha=0.5)
+    assert out.shape == image.shape
+    assert tuple(out[12, 7]) == (127, 0, 0)  # half-opaque red, no label here
+    assert tuple(out[12, 76]) == (0, 127, 0)
+    assert tuple(out[2, 2]) == (0, 0, 0)  # outside every mask
+    # the label text was drawn inside the masks (pure palette / black pixels)
+    assert (out[masks[0]] == (255, 0, 0)).all(axis=1).any()
+    path = save_prompt_mask_overlay(image, masks, ['a', 'b'],
+                                    str(tmp_path / 'v' / 'o.png'))
+    assert cv2.imread(path).shape == (50, 80, 3)
+    assert prompt_slug(('Left  Kidney!', 'x')) == 'left-kidney'
+    with pytest.raises(ValueError, match='differ'):
+        prompt_mask_overlay(image, masks[:, :10], ['a', 'b'])
