@@ -287,6 +287,9 @@ class HFTextEncoder(BaseModule):
                 raise ValueError("hf_config needs a 'model_type' key, e.g. "
                                  "dict(model_type='bert', hidden_size=32).")
             cfg.setdefault('vocab_size', len(self.tokenizer))
+            # Special-token ids of the config must exist in the vocabulary.
+            for key in ('bos_token_id', 'eos_token_id', 'pad_token_id'):
+                cfg.setdefault(key, getattr(self.tokenizer, key, None))
             config = AutoConfig.for_model(model_type, **cfg)
             lm = AutoModel.from_config(config)
             if dtype is not None:

@@ -1,0 +1,65 @@
+"""tools/convert_gguf_to_safetensors.py and the alias that prefers its output."""
+import importlib.util
+import os.path as osp
+
+import pytest
+import torch
+
+from mmvlm.models.text_encoders import HFTextEncoder, resolve_model_source
+
+TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools',
+                'convert_gguf_to_safetensors.py')
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location('convert_gguf', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_save_dequantized_round_trips_a_tied_llama(tmp_path):
+    from transformers import AutoModelForCausalLM, LlamaConfig
+    tool = load_tool()
+    config = LlamaConfig(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=1, intermediate_size=32, vocab_size=64,
+        tie_word_embeddings=True)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    out = str(tmp_path / 'converted')
+    import os
+    os.makedirs(out)
+    tool.save_dequantized(model, out)
+    loaded = AutoModelForCausalLM.from_pretrained(out, local_files_only=True)
+    for name, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+
+
+def test_alias_prefers_the_converted_folder(tmp_path, monkeypatch):
+    from transformers import AutoModelForCausalLM, LlamaConfig
+    from mmvlm.testing import build_tiny_bpe_tokenizer
+    monkeypatch.setenv('MMVLM_CACHE', str(tmp_path))
+    folder = tmp_path / 'smollm2-135m-instruct'
+    tokenizer = build_tiny_bpe_tokenizer(add_bos=True)
+    config = LlamaConfig(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=1, intermediate_size=32,
+        vocab_size=len(tokenizer), tie_word_embeddings=True)
+    AutoModelForCausalLM.from_config(config).save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    source = resolve_model_source('smollm2-135m')
+    assert source.path == str(folder) and source.gguf_file is None
+    encoder = HFTextEncoder(name_or_path='smollm2-135m', embed_dims=8)
+    assert encoder.hidden_size == 16 and encoder.pooling == 'last'
+    assert encoder.encode_vocabulary(['dog', 'cat']).shape == (2, 8)
+
+
+def test_cli_rejects_unknown_source(tmp_path):
+    tool = load_tool()
+    with pytest.raises(SystemExit, match='neither'):
+        tool.main([str(tmp_path / 'nothing.bin')])
+    with pytest.raises(SystemExit, match='--out is required'):
+        gguf = tmp_path / 'm.gguf'
+        gguf.write_bytes(b'')
+        tool.main([str(gguf)])
