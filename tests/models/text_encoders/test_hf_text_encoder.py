@@ -435,3 +435,46 @@ def test_prefix_needs_input_embedding_access():
     cfg['prefix_length'] = 0
     encoder = NoEmbedEncoder(**cfg)  # works without prefix, via input_ids
     assert encoder.encode_vocabulary(['cat']).shape == (1, 32)
+
+
+# ------------------------------------------------------- other architectures
+def tiny_clip(**kwargs):
+    return HFTextEncoder(
+        hf_config=dict(model_type='clip_text_model', hidden_size=32,
+                       num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=64, max_position_embeddings=32),
+        tokenizer='tiny-bpe', embed_dims=16, **kwargs)
+
+
+def test_clip_text_tower_without_inputs_embeds():
+    encoder = tiny_clip()
+    assert encoder.pooling == 'eos' and not encoder.supports_input_embeds
+    vocab = ['cat', 'a bowl of hot soup']
+    right = encoder.encode_vocabulary(vocab)
+    encoder.invalidate_cache()
+    encoder.tokenizer.padding_side = 'left'
+    torch.testing.assert_close(encoder.encode_vocabulary(vocab), right,
+                               atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match='CLIPTextModel has no usable'):
+        tiny_clip(prefix_length=2)
+
+
+def test_bfloat16_lm_trains_a_float32_prefix():
+    encoder = build('llama', torch_dtype='bfloat16', prefix_length=2)
+    assert next(encoder.lm.parameters()).dtype == torch.bfloat16
+    encoder.train()
+    out = encoder.encode_vocabulary(['cat', 'dog'])
+    assert out.dtype == torch.float32
+    out.sum().backward()
+    assert encoder.prefix.dtype == torch.float32
+    assert encoder.prefix.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="torch_dtype='int8'"):
+        build('llama', torch_dtype='int8')
+
+
+def test_deepcopy_keeps_behaviour_and_state_dict_rules():
+    encoder = build('gpt2', prefix_length=2)
+    clone = copy.deepcopy(encoder)
+    assert set(clone.state_dict()) == set(encoder.state_dict())
+    torch.testing.assert_close(clone.encode_vocabulary(['cat']),
+                               encoder.encode_vocabulary(['cat']))
