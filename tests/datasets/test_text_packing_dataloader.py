@@ -124,3 +124,20 @@ def test_seg_batches_carry_texts_per_sample(tiny_seg):
     assert isinstance(data['data_samples'][0].gt_sem_seg.data,
                       torch.Tensor)
     assert np.isfinite(data['inputs'].numpy()).all()
+
+
+def test_seeded_sampling_is_reproducible_with_workers(tiny_coco):
+    init_default_scope('mmdet')
+
+    def run():
+        loader = DataLoader(
+            det_dataset(*tiny_coco, max_num_texts=4),
+            batch_size=1,
+            num_workers=2,
+            collate_fn=pseudo_collate)
+        return [(b['data_samples'][0].img_id, b['data_samples'][0].text)
+                for b in loader]
+
+    first = run()
+    assert first == run()
+    assert [img_id for img_id, _ in first] == [1, 2, 3]

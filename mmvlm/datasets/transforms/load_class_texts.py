@@ -11,6 +11,9 @@ from .random_state import TextRandomState
 
 SYNONYM_MODES = ('all', 'first', 'random')
 
+#: Distinct class lists whose cleaned form is kept (datasets have one).
+MAX_CACHED_VOCABULARIES = 64
+
 
 @TRANSFORMS.register_module()
 class LoadClassTexts(BaseTransform):
@@ -24,7 +27,8 @@ class LoadClassTexts(BaseTransform):
     2. ``results['text']`` when it is a list of class names or synonym
        lists: mmdet datasets built with ``return_classes=True`` put their
        classes there, and :class:`MultiModalDataset` puts its class texts
-       there for any mmdet / mmseg dataset;
+       there for any mmdet / mmseg dataset (a ``{"0": name, ...}`` label
+       map, as from mmdet's ``ODVGDataset``, is read in id order);
     3. the ``classes`` argument.
 
     Transforms cannot see their dataset, so for mmseg datasets (which do not
@@ -98,6 +102,9 @@ class LoadClassTexts(BaseTransform):
         if classes is not None:
             self._arg_texts = self._prepare(classes)
         self._cache: Dict[tuple, List[Tuple[str, ...]]] = {}
+        self._last_raw: Optional[tuple] = None
+        # Final entries per prepared vocabulary (not for random synonyms).
+        self._entries: Dict[int, tuple] = {}
 
     def _prepare(self, raw: Sequence) -> List[Tuple[str, ...]]:
         """Validate and clean the synonyms of every class."""
@@ -121,10 +128,37 @@ class LoadClassTexts(BaseTransform):
         texts = results.get('text')
         if texts is None or isinstance(texts, str):
             return None
+        if isinstance(texts, dict):
+            texts = self._label_map_to_list(texts)
+        # Datasets hand over the same class list for every sample: compare
+        # with the last one (cheap, mostly identical str objects) before
+        # building the hashable key.
+        if self._last_raw is not None and texts == self._last_raw[0]:
+            return self._last_raw[1]
         key = tuple(t if isinstance(t, str) else tuple(t) for t in texts)
         if key not in self._cache:
+            if len(self._cache) >= MAX_CACHED_VOCABULARIES:
+                self._cache.clear()
+                self._entries.clear()
             self._cache[key] = self._prepare(key)
+        self._last_raw = (texts, self._cache[key])
         return self._cache[key]
+
+    @staticmethod
+    def _label_map_to_list(label_map: dict) -> list:
+        """mmdet's ``ODVGDataset`` (OD mode) gives ``{"0": "person", ...}``."""
+        try:
+            ids = sorted(int(k) for k in label_map)
+        except (TypeError, ValueError):
+            raise ValueError(
+                'A label map in results["text"] must have integer class ids '
+                f'as keys, got {list(label_map)[:5]}.') from None
+        if ids != list(range(len(ids))):
+            raise ValueError(
+                'The label map in results["text"] must number its classes '
+                f'0..{len(ids) - 1} without gaps, got ids {ids[:10]}.')
+        by_id = {int(k): v for k, v in label_map.items()}
+        return [by_id[i] for i in ids]
 
     def _vocabulary(self, results: dict) -> List[Tuple[str, ...]]:
         sample_texts = self._sample_texts(results)
@@ -143,7 +177,9 @@ class LoadClassTexts(BaseTransform):
             return self._arg_texts
         found = results.get('text')
         hint = (f" (results['text'] holds the caption {found!r}, which is "
-                'not a class list)') if isinstance(found, str) else ''
+                'not a class list; for phrase grounding use '
+                'PhraseGroundingDataset, which needs no LoadClassTexts)'
+                ) if isinstance(found, str) else ''
         raise ValueError(
             'LoadClassTexts found no class names for this sample' + hint +
             ": build the mmdet dataset with return_classes=True, wrap the "
@@ -171,7 +207,16 @@ class LoadClassTexts(BaseTransform):
         """
         vocabulary = self._vocabulary(results)
         num_texts = len(vocabulary)
-        results['text'] = tuple(self._entry(s) for s in vocabulary)
+        if self.synonym_mode == 'random':
+            entries = tuple(self._entry(s) for s in vocabulary)
+        else:
+            cached = self._entries.get(id(vocabulary))
+            if cached is None or cached[0] is not vocabulary:
+                cached = (vocabulary,
+                          tuple(self._entry(s) for s in vocabulary))
+                self._entries[id(vocabulary)] = cached
+            entries = cached[1]
+        results['text'] = entries
         results['text_mask'] = (True, ) * num_texts
         results['text_label_ids'] = tuple(range(num_texts))
         results['custom_entities'] = True

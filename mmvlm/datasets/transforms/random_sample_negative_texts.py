@@ -102,7 +102,10 @@ class RandomSampleNegativeTexts(BaseTransform):
             found.append(np.asarray(labels, dtype=np.int64).reshape(-1))
         seg_map = results.get('gt_seg_map')
         if seg_map is not None:
-            values = np.unique(seg_map)
+            if seg_map.dtype.kind == 'u':  # bincount: ~4x faster than unique
+                values = np.flatnonzero(np.bincount(seg_map.ravel()))
+            else:
+                values = np.unique(seg_map)
             found.append(values[values != self.ignore_index].astype(np.int64))
         if self.background_label is not None:
             found.append(np.array([self.background_label], dtype=np.int64))

@@ -21,6 +21,14 @@ def test_from_results_text_like_mmdet_return_classes():
     assert out['gt_bboxes_labels'].tolist() == [2, 0]
 
 
+def test_from_odvg_label_map():
+    # mmdet's ODVGDataset (OD mode) puts its label map into results['text']
+    out = LoadClassTexts()(dict(text={'1': 'dog_(pet)', '0': 'cat'}))
+    assert out['text'] == ('cat', 'dog')
+    with pytest.raises(ValueError, match='without gaps'):
+        LoadClassTexts()(dict(text={'0': 'cat', '2': 'dog'}))
+
+
 def test_from_classes_argument_and_templates():
     transform = LoadClassTexts(
         classes=['cat', ['dog', 'puppy']],
@@ -64,7 +72,7 @@ def test_synonym_modes(class_text_file):
 def test_no_vocabulary_is_a_clear_error():
     with pytest.raises(ValueError, match='return_classes=True'):
         LoadClassTexts()(dict(img_path='x.png'))
-    with pytest.raises(ValueError, match='caption'):
+    with pytest.raises(ValueError, match='PhraseGroundingDataset'):
         LoadClassTexts()(dict(text='a cat on a mat'))
     # a caption in results does not block an explicit class list
     out = LoadClassTexts(classes=['cat'])(dict(text='a cat on a mat'))
