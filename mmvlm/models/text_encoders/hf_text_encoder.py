@@ -93,6 +93,8 @@ class HFTextEncoder(BaseModule):
             class-specific: one prefix per name listed here (matched against
             the first name of each vocabulary entry). Entries not listed use
             the mean of the class prefixes.
+        deep_prefix_length (int): Learnable keys/values prepended in EVERY
+            attention layer (prefix tuning) of a decoder-only LM; 0: none.
         templates (str | Sequence[str], optional): Prompt template(s) with one
             ``{}``; an ensemble is averaged into one embedding per class.
         max_length (int, optional): Cap on tokens per sequence (special,
@@ -125,6 +127,7 @@ class HFTextEncoder(BaseModule):
                  prefix_length: int = 0,
                  prefix_init: Optional[str] = None,
                  prefix_classes: Optional[Sequence[str]] = None,
+                 deep_prefix_length: int = 0,
                  templates: Optional[Union[str, Sequence[str]]] = None,
                  max_length: Optional[int] = None,
                  freeze_lm: bool = True,
@@ -198,6 +201,7 @@ class HFTextEncoder(BaseModule):
         }
         self.prefix = self._build_prefix(prefix_length, prefix_init)
         self.prefix_length = 0 if self.prefix is None else self.prefix.shape[-2]
+        self.deep_prefix = self._build_deep_prefix(deep_prefix_length)
 
         self.embed_dims = self.hidden_size if embed_dims is None else embed_dims
         if embed_dims is None:
@@ -427,6 +431,37 @@ class HFTextEncoder(BaseModule):
             rows = rows.unsqueeze(0).repeat(len(self.prefix_classes), 1, 1)
         return nn.Parameter(rows)
 
+    def _build_deep_prefix(self, length: int) -> Optional[nn.Parameter]:
+        """``[layers, 2 (key, value), kv_heads, length, head_dim]``."""
+        if length == 0:
+            return None
+        if length < 0:
+            raise ValueError(f'deep_prefix_length must be >= 0, got {length}.')
+        if not self.is_decoder_only or 'past_key_values' not in self._lm_kwargs:
+            raise ValueError(
+                'deep_prefix_length needs a decoder-only LM that takes '
+                f'past_key_values; {type(self.lm).__name__} '
+                f"(model_type '{self.model_type}') does not. Use "
+                'prefix_length (input-level prefix) instead.')
+        config = self.lm.config
+        layers = getattr(config, 'num_hidden_layers', None) or config.n_layer
+        heads = getattr(config, 'num_attention_heads', None) or config.n_head
+        kv_heads = getattr(config, 'num_key_value_heads', None) or heads
+        head_dim = getattr(config, 'head_dim', None) or self.hidden_size // heads
+        return nn.Parameter(
+            torch.randn(layers, 2, kv_heads, length, head_dim) * 0.02)
+
+    def _deep_prefix_cache(self, batch: int):
+        """A fresh ``DynamicCache`` pre-filled with the deep prefix."""
+        from transformers import DynamicCache
+        cache = DynamicCache(config=self.lm.config)
+        dtype = next(self.lm.parameters()).dtype
+        for layer, (keys, values) in enumerate(self.deep_prefix.to(dtype)):
+            cache.update(
+                keys.unsqueeze(0).expand(batch, -1, -1, -1),
+                values.unsqueeze(0).expand(batch, -1, -1, -1), layer)
+        return cache
+
     # ------------------------------------------------------------- modes
     def train(self, mode: bool = True) -> 'HFTextEncoder':
         """Set train/eval mode; a frozen LM always stays in eval mode."""
@@ -438,8 +473,9 @@ class HFTextEncoder(BaseModule):
     def lm_input_parameters(self) -> List[nn.Parameter]:
         """Parameters that change the LM's output: prefix and LM weights."""
         params = list(self.lm.parameters())
-        if self.prefix is not None:
-            params.append(self.prefix)
+        for extra in (self.prefix, getattr(self, 'deep_prefix', None)):
+            if extra is not None:
+                params.append(extra)
         return params
 
     @property
@@ -596,12 +632,18 @@ class HFTextEncoder(BaseModule):
 
     def _call_lm(self, inputs: dict, mask: Tensor) -> Tensor:
         kwargs = dict(inputs, attention_mask=mask)
+        offset = 0
+        if self.deep_prefix is not None:
+            offset = self.deep_prefix.shape[3]
+            kwargs['past_key_values'] = self._deep_prefix_cache(mask.shape[0])
+            kwargs['attention_mask'] = torch.cat(
+                [mask.new_ones(mask.shape[0], offset), mask], dim=1)
         if 'position_ids' in self._lm_kwargs:
             # Positions count valid tokens only: identical results for left
             # and right padding.
-            kwargs['position_ids'] = (mask.cumsum(1) - 1).clamp(min=0)
+            kwargs['position_ids'] = (mask.cumsum(1) - 1).clamp(min=0) + offset
         if 'use_cache' in self._lm_kwargs:
-            kwargs['use_cache'] = False
+            kwargs['use_cache'] = self.deep_prefix is not None
         self.lm_calls += 1
         out = self.lm(**kwargs)
         hidden = out.last_hidden_state if hasattr(

@@ -478,3 +478,45 @@ def test_deepcopy_keeps_behaviour_and_state_dict_rules():
     assert set(clone.state_dict()) == set(encoder.state_dict())
     torch.testing.assert_close(clone.encode_vocabulary(['cat']),
                                encoder.encode_vocabulary(['cat']))
+
+
+# ------------------------------------------------------------- deep prefix
+@pytest.mark.parametrize('arch', ['gpt2', 'llama'])
+def test_deep_prefix_reaches_every_layer(arch):
+    encoder = build(arch, deep_prefix_length=3)
+    assert encoder.deep_prefix.shape[:2] == (2, 2)  # 2 layers x (key, value)
+    assert encoder.deep_prefix.shape[3] == 3
+    encoder.train()
+    lm_before = copy.deepcopy(encoder.lm.state_dict())
+    spy = LMSpy(encoder)
+    vocab = ['cat', 'a bowl of hot soup']
+    out = encoder.encode_vocabulary(vocab)
+    call = spy.calls[0]
+    # the mask covers the 3 prefix slots, positions continue after them
+    assert call['attention_mask'].shape[1] == \
+        call['inputs_embeds'].shape[1] + 3
+    assert int(call['position_ids'][:, 0].min()) == 3
+    out.sum().backward()
+    grad = encoder.deep_prefix.grad
+    assert grad[0].abs().sum() > 0 and grad[-1].abs().sum() > 0
+    assert all(p.grad is None for p in encoder.lm.parameters())
+    for name, value in encoder.lm.state_dict().items():
+        assert torch.equal(value, lm_before[name]), name
+    # eval: cached, invalidated by a change of the deep prefix
+    encoder.eval()
+    first = encoder.encode_vocabulary(vocab)
+    with torch.no_grad():
+        encoder.deep_prefix.normal_()
+    changed = encoder.encode_vocabulary(vocab)
+    assert not torch.allclose(first, changed)
+    encoder.invalidate_cache()
+    encoder.tokenizer.padding_side = 'left' if \
+        encoder.tokenizer.padding_side == 'right' else 'right'
+    torch.testing.assert_close(encoder.encode_vocabulary(vocab), changed,
+                               atol=1e-5, rtol=1e-5)
+    assert 'deep_prefix' in encoder.state_dict()
+
+
+def test_deep_prefix_needs_a_decoder_only_lm():
+    with pytest.raises(ValueError, match='decoder-only LM'):
+        build('bert', deep_prefix_length=2)
