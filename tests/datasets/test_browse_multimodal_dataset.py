@@ -61,10 +61,11 @@ def test_browse_tool_writes_annotated_pngs(tool, tiny_coco, class_text_file,
     assert len(written) == 2
     for path in written:
         picture = mmcv.imread(path)
-        # image (64 wide) + vocabulary panel, at least the image height
-        assert picture.shape[1] == 64 + tool.PANEL_WIDTH
-        assert picture.shape[0] >= 48
-        panel = picture[:, 64:]
+        # 64x48 image zoomed x4 (auto) + vocabulary panel
+        assert tool.auto_scale(48, 64) == 4
+        assert picture.shape[1] == 4 * 64 + tool.PANEL_WIDTH
+        assert picture.shape[0] == 4 * 48
+        panel = picture[:, 4 * 64:]
         assert (panel < 250).any()  # text was drawn on the white panel
 
 
@@ -90,3 +91,25 @@ def test_render_marks_boxes_and_lists_vocabulary(tool):
     lines = tool.describe_vocabulary(sample.metainfo, [1])
     assert lines == ['  0 - dog (id 5)', '  1 + cat | kitty (id 2)',
                      '  2 . <pad>']
+
+
+def test_render_segmentation_sample_zoomed(tool):
+    import torch
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    sample = SegDataSample(
+        metainfo=dict(text=('sky', 'tree'), text_mask=(True, True)))
+    seg = torch.zeros(1, 10, 12, dtype=torch.long)
+    seg[:, :, 6:] = 1
+    seg[:, :2] = 255
+    sample.gt_sem_seg = PixelData(data=seg)
+    image = torch.zeros(3, 10, 12, dtype=torch.uint8)
+    picture = tool.render_sample(image, sample, scale=2)
+    assert picture.shape == (max(20, 3 * tool.LINE_HEIGHT),
+                             24 + tool.PANEL_WIDTH, 3)
+    colors = tool.palette(2) // 2  # blended 50 % onto a black image
+    assert (picture[10, 4] == colors[0]).all()  # class 0 region
+    assert (picture[10, 20] == colors[1]).all()  # class 1 region
+    assert not picture[1, 4].any()  # ignore_index pixels stay untouched
+    with pytest.raises(ValueError, match='scale'):
+        tool.render_sample(image, sample, scale=0)

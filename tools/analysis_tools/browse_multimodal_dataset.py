@@ -12,6 +12,7 @@ whether the entry is positive (used by the ground truth), a negative or
 padding. Works with mmdet and mmseg configs that import mmvlm.
 """
 import argparse
+import math
 import os
 import os.path as osp
 from typing import List, Sequence
@@ -24,6 +25,8 @@ from mmengine.utils import import_modules_from_strings
 from mmengine.visualization import Visualizer
 
 PANEL_WIDTH = 420
+#: With ``--scale 0`` (auto), small images are enlarged to about this size.
+AUTO_SCALE_SIZE = 256
 LINE_HEIGHT = 18
 FONT_SIZE = 11
 
@@ -52,6 +55,12 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
         '--num-samples', type=int, default=10, help='samples to render')
     parser.add_argument(
         '--seed', type=int, default=0, help='numpy seed of the pipeline')
+    parser.add_argument(
+        '--scale',
+        type=int,
+        default=0,
+        help='integer zoom of the image (nearest neighbour); 0 enlarges '
+        f'images smaller than {AUTO_SCALE_SIZE} px to about that size')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -115,20 +124,44 @@ def describe_vocabulary(metainfo: dict,
     return lines
 
 
-def render_sample(inputs, data_sample) -> np.ndarray:
+def auto_scale(height: int, width: int) -> int:
+    """Integer zoom that brings a small image to ``AUTO_SCALE_SIZE``.
+
+    Args:
+        height (int): Image height.
+        width (int): Image width.
+
+    Returns:
+        int: The zoom factor (1 for images that are large enough).
+    """
+    return max(1, math.ceil(AUTO_SCALE_SIZE / max(height, width, 1)))
+
+
+def zoom(array: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour zoom of the first two axes."""
+    if scale == 1:
+        return array
+    return np.repeat(np.repeat(array, scale, axis=0), scale, axis=1)
+
+
+def render_sample(inputs, data_sample, scale: int = 1) -> np.ndarray:
     """Draw one packed sample and its vocabulary.
 
     Args:
         inputs (torch.Tensor): ``[C, H, W]`` image as packed (BGR, uint8).
         data_sample (DetDataSample | SegDataSample): The packed sample.
+        scale (int): Integer zoom of the image. Defaults to 1.
 
     Returns:
-        np.ndarray: ``[H', W + PANEL_WIDTH, 3]`` RGB uint8 picture.
+        np.ndarray: ``[H', scale * W + PANEL_WIDTH, 3]`` RGB uint8 picture,
+        ``H' = max(scale * H, height of the vocabulary list)``.
     """
+    if scale < 1:
+        raise ValueError(f'scale must be >= 1, got {scale}.')
     image = inputs.permute(1, 2, 0).cpu().numpy().astype(np.uint8)
     if image.shape[2] == 1:
         image = np.repeat(image, 3, axis=2)
-    image = np.ascontiguousarray(image[..., ::-1])  # BGR -> RGB
+    image = np.ascontiguousarray(zoom(image[..., ::-1], scale))  # RGB
     metainfo = data_sample.metainfo
     texts = list(metainfo.get('text') or ())
     colors = palette(max(len(texts), 1))
@@ -137,7 +170,7 @@ def render_sample(inputs, data_sample) -> np.ndarray:
     if 'gt_sem_seg' in data_sample:
         pixels = data_sample.gt_sem_seg  # mmdet: .sem_seg, mmseg: .data
         seg = (pixels.sem_seg if 'sem_seg' in pixels else pixels.data)
-        seg = seg[0].cpu().numpy()
+        seg = zoom(seg[0].cpu().numpy(), scale)
         values = [int(v) for v in np.unique(seg) if 0 <= v < len(texts)]
         positives += values
         overlay = image.copy()
@@ -154,13 +187,14 @@ def render_sample(inputs, data_sample) -> np.ndarray:
             masks = instances.masks
             masks = masks.to_ndarray() if hasattr(masks,
                                                   'to_ndarray') else masks
+            masks = np.stack([zoom(m, scale) for m in np.asarray(masks)])
             visualizer.draw_binary_masks(
-                np.asarray(masks).astype(bool),
+                masks.astype(bool),
                 colors=[tuple(int(c) for c in colors[k]) for k in labels],
                 alphas=0.4)
         if 'bboxes' in instances and len(labels):
             boxes = instances.bboxes
-            boxes = getattr(boxes, 'tensor', boxes)
+            boxes = getattr(boxes, 'tensor', boxes) * scale
             box_colors = [tuple(int(c) for c in colors[k]) for k in labels]
             visualizer.draw_bboxes(boxes, edge_colors=box_colors)
             names = [
@@ -248,7 +282,9 @@ def main(argv: Sequence[str] = None) -> List[str]:
     written = []
     for index in range(min(args.num_samples, len(dataset))):
         item = dataset[index]
-        picture = render_sample(item['inputs'], item['data_samples'])
+        height, width = item['inputs'].shape[-2:]
+        scale = args.scale or auto_scale(height, width)
+        picture = render_sample(item['inputs'], item['data_samples'], scale)
         name = osp.splitext(
             osp.basename(item['data_samples'].metainfo.get(
                 'img_path', f'sample_{index}')))[0]
