@@ -191,7 +191,13 @@ class LLMPrefixNeck(BaseModule):
         """
         per_image, vocabs = self.split_vocabularies(texts, batch_size,
                                                     per_image)
-        entries = [normalize_vocabulary(v, allow_padding=True) for v in vocabs]
+        entries = [
+            normalize_vocabulary(v, allow_padding=True,
+                                 require_valid=not per_image) for v in vocabs
+        ]
+        if not any(len(x) for e in entries for x in e):
+            raise ValueError('Every vocabulary of the batch is empty or only '
+                             'padding; give at least one class name.')
         encoder = self.text_encoder
         if not per_image:
             valid = torch.tensor([len(e) > 0 for e in entries[0]])
@@ -202,12 +208,15 @@ class LLMPrefixNeck(BaseModule):
                 embeds = embeds.expand(batch_size, -1, -1)
             mask = valid.to(embeds.device).unsqueeze(0).expand(batch_size, -1)
             return embeds, mask.contiguous()
-        num = max(len(e) for e in entries)
+        num = max(1, max(len(e) for e in entries))
         if visual_tokens is not None:
-            rows = [
-                encoder.encode_vocabulary(e, visual_tokens[b:b + 1])[0]
-                for b, e in enumerate(entries)
-            ]
+            rows = []
+            for b, e in enumerate(entries):
+                if any(len(x) for x in e):
+                    rows.append(
+                        encoder.encode_vocabulary(e, visual_tokens[b:b + 1])[0])
+                else:  # an image without valid classes
+                    rows.append(visual_tokens.new_zeros(len(e), self.embed_dims))
         else:
             # Encode the union once, then gather every image's entries.
             union = list(dict.fromkeys(x for e in entries for x in e if x))
@@ -216,15 +225,16 @@ class LLMPrefixNeck(BaseModule):
             rows = []
             for e in entries:
                 index = torch.tensor([where.get(x, 0) for x in e],
-                                     device=table.device)
+                                     dtype=torch.long, device=table.device)
                 valid = torch.tensor([len(x) > 0 for x in e],
-                                     device=table.device)
+                                     dtype=torch.bool, device=table.device)
                 rows.append(table[index] * valid[:, None])
         embeds = torch.stack([F.pad(r, (0, 0, 0, num - r.shape[0])) for r in rows])
         mask = torch.zeros(batch_size, num, dtype=torch.bool,
                            device=embeds.device)
         for b, e in enumerate(entries):
-            mask[b, :len(e)] = torch.tensor([len(x) > 0 for x in e])
+            mask[b, :len(e)] = torch.tensor([len(x) > 0 for x in e],
+                                            dtype=torch.bool)
         return embeds, mask
 
     # ------------------------------------------------------------ forward

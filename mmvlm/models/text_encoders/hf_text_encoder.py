@@ -539,8 +539,9 @@ class HFTextEncoder(BaseModule):
              num_extra: int = 0) -> List[int]:
         append_eos = self.pooling == 'eos' and (not seq
                                                 or seq[-1] != self._eos_id)
-        budget = self.max_length - self.prefix_length - num_extra - int(
-            append_eos)
+        deep = 0 if self.deep_prefix is None else self.deep_prefix.shape[3]
+        budget = self.max_length - self.prefix_length - deep - num_extra - \
+            int(append_eos)
         if len(seq) > budget:
             if not self._warned_truncation:
                 warnings.warn(

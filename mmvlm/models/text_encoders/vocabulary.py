@@ -11,7 +11,8 @@ def _is_text_sequence(value) -> bool:
 
 
 def normalize_vocabulary(texts: Sequence[VocabEntry],
-                         allow_padding: bool = False
+                         allow_padding: bool = False,
+                         require_valid: bool = True
                          ) -> Tuple[Tuple[str, ...], ...]:
     """Validate a vocabulary and turn every entry into a tuple of names.
 
@@ -20,6 +21,9 @@ def normalize_vocabulary(texts: Sequence[VocabEntry],
             tuple of synonyms.
         allow_padding (bool): Accept ``''`` entries (padding of per-image
             vocabularies); they become ``()``.
+        require_valid (bool): Refuse a vocabulary without any valid entry
+            (False: one image of a batch may have an empty or all-padding
+            vocabulary; the batch is checked as a whole).
 
     Returns:
         tuple[tuple[str, ...], ...]: One tuple of names per entry.
@@ -32,7 +36,7 @@ def normalize_vocabulary(texts: Sequence[VocabEntry],
         raise ValueError(
             f'A vocabulary is a list of class names, got the string '
             f'{texts!r}; write [{texts!r}] for a one-class vocabulary.')
-    if texts is None or len(texts) == 0:
+    if texts is None or (len(texts) == 0 and require_valid):
         raise ValueError('The vocabulary is empty: give at least one class '
                          "name or prompt, e.g. texts=['person', 'car'].")
     entries = []
@@ -58,7 +62,7 @@ def normalize_vocabulary(texts: Sequence[VocabEntry],
                     'name or prompt needs visible text. Remove it, or use '
                     "'' only as trailing padding of per-image vocabularies.")
         entries.append(tuple(n.strip() for n in names))
-    if all(len(e) == 0 for e in entries):
+    if require_valid and all(len(e) == 0 for e in entries):
         raise ValueError('The vocabulary has only padding entries; give at '
                          'least one class name.')
     return tuple(entries)

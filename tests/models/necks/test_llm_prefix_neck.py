@@ -228,3 +228,19 @@ def test_inner_mmseg_fpn_and_registry():
     x = (torch.randn(1, 8, 16, 16), torch.randn(1, 16, 8, 8))
     out, embeds, mask = neck(x, ['road', 'sky'])
     assert len(out) == 2 and embeds.shape == (1, 2, 16)
+
+
+@pytest.mark.parametrize('visual', [False, True])
+def test_an_image_without_classes_is_all_padding(visual):
+    kwargs = dict(visual_prefix=dict(num_visual_tokens=2, in_channels=8)) \
+        if visual else {}
+    neck = make_neck(fusion=dict(type='TextGatedFusion', in_channels=8,
+                                 init_gamma=1.0), **kwargs)
+    x = feats(batch=3)
+    out, embeds, mask = neck(x, [['cat', 'dog'], [], ['', '']])
+    assert embeds.shape == (3, 2, 16)
+    assert mask.tolist() == [[True, True], [False, False], [False, False]]
+    assert embeds[1:].abs().sum() == 0
+    assert all(torch.isfinite(o).all() for o in out)
+    with pytest.raises(ValueError, match='Every vocabulary of the batch'):
+        neck(feats(batch=2), [[], ['']])
