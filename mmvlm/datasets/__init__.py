@@ -2,21 +2,24 @@
 
 Importing this registers the text transforms (mmdet and mmseg TRANSFORMS),
 :class:`MultiModalDataset` (both DATASETS) and, with mmdet installed,
-:class:`PhraseGroundingDataset`. See ``docs/datasets.md``.
+:class:`PhraseGroundingDataset` (both DATASETS: it feeds detection and,
+through :class:`PhraseMasksToSegMap`, segmentation). See
+``docs/datasets.md``.
 """
 from ..registry import codebase_available
 from .class_texts import (STUFF_SUFFIXES, clean_class_name, expand_templates,
                           load_class_texts, truncate_text)
 from .meta_keys import DET_TEXT_META_KEYS, SEG_TEXT_META_KEYS, TEXT_META_KEYS
 from .multimodal_dataset import MultiModalDataset
-from .transforms import (LoadClassTexts, RandomSampleNegativeTexts,
-                         TextRandomState)
+from .transforms import (LoadClassTexts, PhraseMasksToSegMap,
+                         RandomSampleNegativeTexts, TextRandomState)
 
 __all__ = [
     'DET_TEXT_META_KEYS', 'LoadClassTexts', 'MultiModalDataset',
-    'RandomSampleNegativeTexts', 'SEG_TEXT_META_KEYS', 'STUFF_SUFFIXES',
-    'TEXT_META_KEYS', 'TextRandomState', 'clean_class_name',
-    'expand_templates', 'load_class_texts', 'truncate_text'
+    'PhraseMasksToSegMap', 'RandomSampleNegativeTexts', 'SEG_TEXT_META_KEYS',
+    'STUFF_SUFFIXES', 'TEXT_META_KEYS', 'TextRandomState',
+    'clean_class_name', 'expand_templates', 'load_class_texts',
+    'truncate_text'
 ]
 
 if codebase_available('mmdet'):

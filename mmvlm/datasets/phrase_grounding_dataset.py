@@ -9,14 +9,16 @@ from mmdet.datasets import BaseDetDataset
 from mmengine.fileio import get_text
 from mmengine.logging import print_log
 
-from mmvlm.registry import DET_DATASETS
+from mmvlm.registry import DATASETS
 from .class_texts import truncate_text
 
 ANNOTATION_FORMATS = ('auto', 'odvg', 'refcoco')
 SENTENCE_MODES = ('all', 'first')
 
 
-@DET_DATASETS.register_module()
+# Registered for mmseg too (the module is only imported with mmdet
+# installed): phrase masks feed segmentation through PhraseMasksToSegMap.
+@DATASETS.register_module()
 class PhraseGroundingDataset(BaseDetDataset):
     """Images with phrases grounded to boxes (and masks).
 
@@ -25,7 +27,9 @@ class PhraseGroundingDataset(BaseDetDataset):
     ``bbox_label`` indexes into it; ``text_label_ids`` are all −1 (a
     phrase is not a dataset class). No :class:`LoadClassTexts` is needed;
     :class:`RandomSampleNegativeTexts` (``num_negatives=0``) pads the
-    vocabulary to a fixed size.
+    vocabulary to a fixed size. For segmentation (an mmseg config),
+    :class:`PhraseMasksToSegMap` paints the phrase masks into
+    ``gt_seg_map``.
 
     Two annotation formats are read (``ann_format='auto'`` tells them apart
     by the file: ``.jsonl`` / a json list → ODVG, a json object with

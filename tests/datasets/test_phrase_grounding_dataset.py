@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from mmengine.registry import init_default_scope
 
-from mmvlm.datasets import DET_TEXT_META_KEYS, PhraseGroundingDataset
+from mmvlm.datasets import (DET_TEXT_META_KEYS, SEG_TEXT_META_KEYS,
+                            PhraseGroundingDataset)
 
 
 def odvg_records():
@@ -143,6 +144,32 @@ def test_refcoco_masks_and_sentences(refcoco_file, images_dir):
         ann_file=refcoco_file, sentence_mode='first')
     assert first_only.get_data_info(0)['text'] == ('the dog on the left',
                                                    'cat')
+
+
+def test_refcoco_masks_feed_an_mmseg_pipeline(refcoco_file, images_dir):
+    from mmseg.registry import DATASETS as SEG_DATASETS
+    init_default_scope('mmseg')
+    dataset = SEG_DATASETS.build(
+        dict(
+            type='PhraseGroundingDataset',
+            ann_file=refcoco_file,
+            data_prefix=dict(img=images_dir),
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='PhraseMasksToSegMap'),
+                dict(type='Resize', scale=(32, 24), keep_ratio=False),
+                dict(type='RandomSampleNegativeTexts', num_negatives=0,
+                     max_num_texts=3),
+                dict(type='PackSegInputs', meta_keys=SEG_TEXT_META_KEYS),
+            ]))
+    sample = dataset[0]['data_samples']
+    seg = sample.gt_sem_seg.data[0]
+    assert seg.shape == (24, 32)
+    assert set(seg.unique().tolist()) <= {0, 1, 255}
+    assert sample.text_mask == (True, True, False)
+    assert sample.text[seg[6, 6]] == ('the dog on the left', 'left dog')
+    assert sample.text[seg[6, 20]] == 'cat'
+    assert seg[20, 5] == 255  # no phrase there
 
 
 def test_bad_arguments(refcoco_file):
