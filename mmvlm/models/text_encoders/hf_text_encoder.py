@@ -523,10 +523,6 @@ class HFTextEncoder(BaseModule):
         self.cache.clear()
         self._cache_epoch += 1
 
-    def _params_version(self) -> int:
-        return self._cache_epoch + sum(
-            p._version for p in self.lm_input_parameters())
-
     # ---------------------------------------------------------- tokenising
     def _tokenize(self, prompts: Sequence[str]) -> List[List[int]]:
         """Token ids of every prompt, truncated to the length budget."""
@@ -685,12 +681,14 @@ class HFTextEncoder(BaseModule):
         unique = list(dict.fromkeys(keys))
         position = {k: i for i, k in enumerate(unique)}
         index = torch.tensor([position[k] for k in keys], dtype=torch.long)
-        grad = torch.is_grad_enabled() and self.training and \
-            self.has_learnable_lm_inputs
+        params = self.lm_input_parameters()
+        grad = torch.is_grad_enabled() and self.training and any(
+            p.requires_grad for p in params)
         if grad:
             feats = self._encode_unique(unique)
         else:
-            feats = self._encode_cached(unique)
+            version = self._cache_epoch + sum(p._version for p in params)
+            feats = self._encode_cached(unique, version)
         return feats[index.to(feats.device)]
 
     def _encode_unique(self, keys: List[Tuple[str, int]]) -> Tensor:
@@ -703,8 +701,8 @@ class HFTextEncoder(BaseModule):
                                        slots[start:stop]))
         return torch.cat(chunks)
 
-    def _encode_cached(self, keys: List[Tuple[str, int]]) -> Tensor:
-        version = self._params_version()
+    def _encode_cached(self, keys: List[Tuple[str, int]],
+                       version: int) -> Tensor:
         device = self.projection_device
         found: Dict[Tuple[str, int], Tensor] = {}
         todo = []
@@ -727,9 +725,10 @@ class HFTextEncoder(BaseModule):
         """Project ``[..., N, H]`` prompt features, normalise, average per
         vocabulary entry and normalise again -> ``[..., K, D]``."""
         proj = F.normalize(self.projection(feats), dim=-1)
-        shape = proj.shape[:-2] + (num_entries, proj.shape[-1])
-        summed = proj.new_zeros(shape).index_add_(-2, owners, proj)
-        return F.normalize(summed, dim=-1)
+        # one-hot [K, N] assignment: a matmul sums each entry's prompts
+        # (much faster than index_add_ on CPU, and batched over images).
+        assign = F.one_hot(owners, num_entries).t().to(proj.dtype)
+        return F.normalize(torch.matmul(assign, proj), dim=-1)
 
     def encode_vocabulary(self,
                           texts: Sequence[VocabEntry],
