@@ -7,5 +7,6 @@ the registries of the installed codebases.
 from .version import __version__
 from . import models  # noqa: F401,E402  (registers components)
 from . import datasets  # noqa
+from . import evaluation  # noqa
 
 __all__ = ['__version__']

@@ -6,6 +6,9 @@ from .layers import *  # noqa: F401,F403
 from .text_encoders import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 
+if codebase_available('mmdet'):
+    from . import dense_heads, detectors, roi_heads  # noqa: F401
+
 if codebase_available('mmseg'):
     from .decode_heads import *  # noqa: F401,F403
     from .segmentors import *  # noqa: F401,F403

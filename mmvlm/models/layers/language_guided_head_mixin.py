@@ -67,6 +67,20 @@ class LanguageGuidedHeadMixin:
         cfg.setdefault('embed_dims', self.embed_dims)
         setattr(self, self.classifier_name, ContrastiveClassifier(**cfg))
 
+    def init_weights(self) -> None:
+        """Stock initialisation, then an unbiased classifier projection.
+
+        Stock ``init_cfg`` overrides name the replaced layer (e.g. a Normal
+        init with ``bias_prob=0.01`` on ``atss_cls``). On the classifier that
+        prior bias belongs to its scalar ``bias``; on the visual projection it
+        would point every embedding the same way, so it is reset to zero.
+        """
+        super().init_weights()
+        embed = self.classifier.embed
+        embed.reset_parameters()
+        if embed.bias is not None:
+            nn.init.zeros_(embed.bias)
+
     @property
     def classifier(self) -> ContrastiveClassifier:
         """The contrastive classifier that replaced the stock class layer."""

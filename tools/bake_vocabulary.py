@@ -1,0 +1,282 @@
+"""Bake a fixed vocabulary into a language-guided detector.
+
+The text embeddings of the vocabulary are computed once and stored in the
+head's contrastive classifier; the language model and the ``LLMPrefixNeck``
+wrapper are dropped (the inner visual neck, e.g. FPN, is kept). The baked
+model runs with the stock mmdet tools and needs no language model; its boxes
+and scores equal those of the language-guided model on that vocabulary,
+which this tool checks on a random image before saving.
+
+Example::
+
+    python tools/bake_vocabulary.py configs/detection/lg-atss_r50_fpn_1x_coco.py \
+        work_dirs/lg-atss/epoch_12.pth --out-dir work_dirs/lg-atss-baked \
+        --vocabulary "a red car. a person with an umbrella"
+
+Without ``--vocabulary`` the checkpoint's dataset classes are baked, with
+their label ids, so ``tools/test.py`` evaluates the baked model directly.
+"""
+import argparse
+import copy
+import os
+import os.path as osp
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.config import Config
+from mmengine.runner import load_checkpoint, save_checkpoint
+from mmengine.utils import import_modules_from_strings
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Fold a fixed vocabulary into a language-guided detector '
+        'and drop its language model.')
+    parser.add_argument('config', help='config of the language-guided model')
+    parser.add_argument('checkpoint', help='its checkpoint (or "none")')
+    parser.add_argument('--out-dir', required=True,
+                        help='folder for baked.py and baked.pth')
+    parser.add_argument(
+        '--vocabulary',
+        help='prompts separated by full stops ("a cat. a dog"); default: '
+        'the dataset classes of the checkpoint / config')
+    parser.add_argument('--atol', type=float, default=1e-5,
+                        help='tolerance of the equivalence check')
+    parser.add_argument(
+        '--cfg-options', nargs='+', default=[],
+        help='key=value overrides of the config (as in tools/train.py)')
+    return parser.parse_args()
+
+
+def _parse_cfg_options(options: Sequence[str]) -> dict:
+    from mmengine.config import DictAction
+    action = DictAction(option_strings=['--cfg-options'], dest='cfg_options')
+    namespace = argparse.Namespace()
+    action(None, namespace, list(options))
+    return namespace.cfg_options or {}
+
+
+def _dataset_classes(cfg: Config, checkpoint_meta: dict) -> Optional[list]:
+    meta = checkpoint_meta.get('dataset_meta') or {}
+    if meta.get('classes'):
+        return list(meta['classes'])
+    dataloader = cfg.get('test_dataloader') or cfg.get('val_dataloader')
+    if not dataloader:
+        return None
+    dataset = dataloader['dataset']
+    if dataset.get('metainfo', {}).get('classes'):
+        return list(dataset['metainfo']['classes'])
+    from mmdet.registry import DATASETS
+    dataset_cls = DATASETS.get(dataset['type'])
+    return list(getattr(dataset_cls, 'METAINFO', {}).get('classes', [])) \
+        or None
+
+
+def baked_config(cfg: Config, vocabulary: List, label_ids: List[int]) -> Config:
+    """The config of the baked, language-model-free model.
+
+    Args:
+        cfg (Config): Config of the language-guided model.
+        vocabulary (list): Baked vocabulary entries.
+        label_ids (list[int]): Dataset label id of each entry.
+
+    Returns:
+        Config: Same model with the plain inner neck, heads allocating a
+        baked vocabulary of ``len(vocabulary)`` classes, and the vocabulary
+        stored on the detector for label mapping and visualisation.
+    """
+    cfg = copy.deepcopy(cfg)
+    model = cfg.model
+    neck = model.get('neck')
+    if neck is None or neck.get('type') != 'LLMPrefixNeck':
+        raise ValueError('Baking expects model.neck of type LLMPrefixNeck, '
+                         f'got {None if neck is None else neck.get("type")}.')
+    for key in ('fusion', 'visual_prefix'):
+        if neck.get(key) is not None:
+            raise ValueError(
+                f'model.neck.{key} is set: the text then changes the visual '
+                'features or depends on the image, so a fixed vocabulary '
+                'cannot be folded into the head exactly. Bake a model trained '
+                f'with {key}=None.')
+    inner = neck.get('neck')
+    model.neck = copy.deepcopy(inner) if inner is not None else None
+    if model.neck is None:
+        model.pop('neck')
+    num = len(vocabulary)
+    heads = [model.get('bbox_head')]
+    if model.get('roi_head') is not None:
+        heads = model.roi_head.bbox_head
+        heads = heads if isinstance(heads, list) else [heads]
+    for head in heads:
+        if head is None:
+            continue
+        head.num_classes = num
+        classifier = dict(head.get('classifier') or {})
+        classifier['num_baked_classes'] = num
+        head.classifier = classifier
+    model.vocabulary = list(vocabulary)
+    model.vocabulary_label_ids = list(label_ids)
+    return cfg
+
+
+def _inner_neck_prefix(lg_model: torch.nn.Module,
+                       baked_model: torch.nn.Module) -> Optional[str]:
+    """Name of the LLMPrefixNeck child that is the plain visual neck."""
+    if getattr(baked_model, 'neck', None) is None:
+        return None
+    for name, child in lg_model.neck.named_children():
+        if type(child) is type(baked_model.neck):
+            return name
+    raise RuntimeError('Could not find the inner visual neck '
+                       f'({type(baked_model.neck).__name__}) inside '
+                       'LLMPrefixNeck.')
+
+
+def baked_state_dict(lg_model: torch.nn.Module,
+                     baked_model: torch.nn.Module) -> dict:
+    """The LG model's weights renamed for the baked model (LM dropped)."""
+    prefix = _inner_neck_prefix(lg_model, baked_model)
+    state = {}
+    for key, value in lg_model.state_dict().items():
+        if key.startswith('neck.'):
+            if prefix is None or not key.startswith(f'neck.{prefix}.'):
+                continue  # text encoder, projection, prefix: not needed
+            key = 'neck.' + key[len(f'neck.{prefix}.'):]
+        state[key] = value
+    return state
+
+
+def bake(lg_model: torch.nn.Module, cfg: Config, vocabulary: Sequence,
+         label_ids: Optional[Sequence[int]] = None
+         ) -> Tuple[torch.nn.Module, Config]:
+    """Bake ``vocabulary`` into a copy of ``lg_model``.
+
+    Args:
+        lg_model (nn.Module): A built language-guided detector.
+        cfg (Config): Its config.
+        vocabulary (Sequence): Entries (or a prompt string).
+        label_ids (Sequence[int], optional): Label id of each entry.
+
+    Returns:
+        tuple[nn.Module, Config]: The baked model (eval mode) and its config.
+    """
+    from mmdet.registry import MODELS
+
+    from mmvlm.models.detectors import deduplicate, resolve_vocabulary
+    entries = resolve_vocabulary(vocabulary)
+    entries, ids = deduplicate(entries, label_ids)
+    if not entries:
+        raise ValueError('Nothing to bake: the vocabulary has zero prompts.')
+    new_cfg = baked_config(cfg, entries, ids)
+    embeds = lg_model.vocabulary_embeddings(entries)
+    baked = MODELS.build(new_cfg.model)
+    missing, unexpected = baked.load_state_dict(
+        baked_state_dict(lg_model, baked), strict=False)
+    if unexpected or [k for k in missing if 'baked_text' not in k]:
+        raise RuntimeError(f'Weights do not map onto the baked model: missing '
+                           f'{missing}, unexpected {unexpected}.')
+    for head in baked.language_guided_heads:
+        head.bake_vocabulary(embeds.to(next(baked.parameters()).device))
+    baked.dataset_meta = dict(classes=tuple(
+        e if isinstance(e, str) else e[0] for e in entries))
+    return baked.eval(), new_cfg
+
+
+@torch.no_grad()
+def max_difference(lg_model: torch.nn.Module, baked: torch.nn.Module,
+                   vocabulary: Sequence, label_ids: Sequence[int],
+                   size: int = 128, seed: int = 0) -> Tuple[float, float]:
+    """Largest box and score difference of the two models on a random image.
+
+    Args:
+        lg_model, baked (nn.Module): The language-guided and baked models.
+        vocabulary (Sequence): Vocabulary given to the LG model.
+        label_ids (Sequence[int]): Its label ids.
+        size (int): Side of the random image.
+        seed (int): Random seed.
+
+    Returns:
+        tuple[float, float]: Max absolute box and score differences
+        (``inf`` when the numbers of detections differ).
+    """
+    from mmdet.structures import DetDataSample
+    gen = torch.Generator().manual_seed(seed)
+    device = next(baked.parameters()).device
+    image = torch.rand(1, 3, size, size, generator=gen, device=device) * 255
+    meta = dict(img_shape=(size, size), ori_shape=(size, size),
+                pad_shape=(size, size), batch_input_shape=(size, size),
+                scale_factor=(1.0, 1.0))
+    lg_model.eval()
+    saved = (lg_model.vocabulary, lg_model._vocabulary_label_ids)
+    lg_model.set_vocabulary(list(vocabulary), list(label_ids))
+    try:
+        data = dict(inputs=[image[0]], data_samples=[DetDataSample(
+            metainfo=meta)])
+        ref = lg_model.test_step(data)[0].pred_instances
+        out = baked.test_step(data)[0].pred_instances
+    finally:
+        lg_model._vocabulary, lg_model._vocabulary_label_ids = saved
+    if len(ref) != len(out) or not torch.equal(ref.labels, out.labels):
+        return float('inf'), float('inf')
+    if len(ref) == 0:
+        return 0.0, 0.0
+    return ((ref.bboxes - out.bboxes).abs().max().item(),
+            (ref.scores - out.scores).abs().max().item())
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(_parse_cfg_options(args.cfg_options))
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    import mmvlm  # noqa: F401
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+
+    lg_model = MODELS.build(cfg.model)
+    meta = {}
+    if args.checkpoint.lower() != 'none':
+        checkpoint = load_checkpoint(lg_model, args.checkpoint,
+                                     map_location='cpu')
+        meta = checkpoint.get('meta', {})
+    else:
+        lg_model.init_weights()
+    lg_model.eval()
+
+    if args.vocabulary:
+        vocabulary, label_ids = args.vocabulary, None
+    else:
+        vocabulary = _dataset_classes(cfg, meta)
+        if not vocabulary:
+            raise SystemExit('No --vocabulary given and no dataset classes '
+                             'found in the checkpoint meta or the config.')
+        label_ids = list(range(len(vocabulary)))
+
+    baked, new_cfg = bake(lg_model, cfg, vocabulary, label_ids)
+    box_diff, score_diff = max_difference(
+        lg_model, baked, baked.vocabulary, baked._vocabulary_label_ids)
+    print(f'baked {len(baked.vocabulary)} classes; max |box diff| '
+          f'{box_diff:.2e}, max |score diff| {score_diff:.2e}')
+    if box_diff > args.atol or score_diff > args.atol:
+        raise SystemExit(f'The baked model differs from the language-guided '
+                         f'one by more than {args.atol}; not saved.')
+
+    os.makedirs(args.out_dir, exist_ok=True)
+    cfg_path = osp.join(args.out_dir, 'baked.py')
+    ckpt_path = osp.join(args.out_dir, 'baked.pth')
+    new_cfg.load_from = ckpt_path
+    new_cfg.dump(cfg_path)
+    save_checkpoint(
+        dict(
+            state_dict=baked.state_dict(),
+            meta=dict(
+                dataset_meta=dict(baked.dataset_meta),
+                baked_vocabulary=list(baked.vocabulary))), ckpt_path)
+    print(f'saved {cfg_path} and {ckpt_path}')
+
+
+if __name__ == '__main__':
+    main()
