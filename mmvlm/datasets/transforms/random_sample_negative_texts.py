@@ -168,7 +168,11 @@ class RandomSampleNegativeTexts(BaseTransform):
         table = np.full(size, dropped, dtype=np.int64)
         table[:len(lut)] = np.where(lut >= 0, lut, dropped)
         table[self.ignore_index] = self.ignore_index
-        results['gt_seg_map'] = table[seg_map].astype(seg_map.dtype)
+        dtype = seg_map.dtype
+        if np.issubdtype(dtype, np.integer) and int(
+                table.max()) > np.iinfo(dtype).max:
+            dtype = np.int32  # e.g. more than 255 entries for a uint8 map
+        results['gt_seg_map'] = table[seg_map].astype(dtype)
 
     def transform(self, results: dict) -> dict:
         """Sample, shuffle, pad and remap.
@@ -209,6 +213,12 @@ class RandomSampleNegativeTexts(BaseTransform):
         is_candidate[positives] = False
         chosen = self._select(positives, np.flatnonzero(is_candidate))
 
+        num_out = self.max_num_texts if self.pad_to_max else len(chosen)
+        if 'gt_seg_map' in results and 0 <= self.ignore_index < num_out:
+            raise ValueError(
+                f'ignore_index={self.ignore_index} would collide with '
+                f'vocabulary entry {self.ignore_index} of {num_out}; use an '
+                'ignore_index >= max_num_texts (mmseg uses 255).')
         lut = np.full(num_texts, -1, dtype=np.int64)
         lut[chosen] = np.arange(len(chosen))
         self._remap_instances(results, lut)

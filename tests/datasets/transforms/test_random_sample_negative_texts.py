@@ -143,6 +143,20 @@ def test_seg_dropped_classes_to_ignore_or_background():
     assert (after['gt_seg_map'][before['gt_seg_map'] == 255] == 255).all()
 
 
+def test_large_vocabulary_upcasts_uint8_map():
+    # more than 255 entries need an ignore_index above them and a wider map
+    vocab = tuple(f'c{i}' for i in range(300))
+    seg = np.zeros((4, 4), dtype=np.uint8)
+    seg[0] = 7
+    results = dict(text=vocab, gt_seg_map=seg)
+    out = RandomSampleNegativeTexts(
+        num_negatives=298, ignore_index=1000, seed=0)(results)
+    assert len(out['text']) == 300
+    assert out['gt_seg_map'].dtype == np.int32
+    assert out['text'][out['gt_seg_map'][0, 0]] == 'c7'
+    assert out['text'][out['gt_seg_map'][1, 0]] == 'c0'
+
+
 def test_deterministic_under_seed():
 
     def run(seed, n=8):
@@ -188,5 +202,8 @@ def test_errors():
         RandomSampleNegativeTexts(dropped_seg_label='background')
     with pytest.raises(ValueError, match='num_negatives'):
         RandomSampleNegativeTexts(num_negatives=(3, 1))
+    with pytest.raises(ValueError, match='collide'):
+        RandomSampleNegativeTexts(max_num_texts=4, ignore_index=2)(
+            dict(text=VOCAB, gt_seg_map=np.zeros((2, 2), np.uint8)))
     with pytest.raises(ValueError, match='text_mask has 2'):
         RandomSampleNegativeTexts()(dict(text=VOCAB, text_mask=(True, True)))
