@@ -101,6 +101,19 @@ def ade_data(root: Path) -> list:
     ]
 
 
+def ade_test_data(root: Path) -> list:
+    """ADE20K training folders plus the test release (images only)."""
+    options = ade_data(root)
+    write_split(root, 'release_test/testing', 'unused', label_maps([1, 2, 3]),
+                '.jpg')
+    return options[:1] + [
+        f'test_dataloader.dataset.data_root={root / "release_test"}',
+        'test_dataloader.dataset.pipeline.1.scale=(64,64)',
+        f'test_evaluator.output_dir={root / "submission"}',
+        f'val_dataloader.dataset.data_root={root}'
+    ]
+
+
 def medical_data(root: Path) -> list:
     for split in ('train', 'val'):
         write_split(root, f'images/{split}', f'masks/{split}',
@@ -129,6 +142,7 @@ FPN = TINY_RESNET + [
 CASES = {
     'lg-fpn_r50_ade20k.py': (ade_data, FPN, 'mIoU'),
     'lg-fpn_r50_ade20k-open-vocabulary.py': (ade_data, FPN, 'mIoU_seen'),
+    'lg-fpn_r50_ade20k-submission.py': (ade_test_data, FPN, 'submission'),
     'lg-upernet_r50_ade20k.py': (ade_data, TINY_RESNET + [
         'model.decode_head.in_channels=[8,16,32,64]',
         'model.decode_head.channels=16',
@@ -202,6 +216,17 @@ def test_stock_train_and_test_tools(tmp_path, monkeypatch, config):
         str(checkpoint), '--work-dir',
         str(work_dir / 'test'), '--cfg-options'
     ] + options)
+    if key == 'submission':
+        pngs = sorted(glob.glob(str(tmp_path / 'data' / 'submission' /
+                                    '*.png')))
+        assert [osp.basename(p) for p in pngs] == [
+            'im0.png', 'im1.png', 'im2.png'
+        ]
+        pred = np.asarray(Image.open(pngs[0]))
+        assert pred.shape == (IMG, IMG)
+        # ADE's server format: ids 1..150 (reduce_zero_label undone)
+        assert 1 <= pred.min() and pred.max() <= 150
+        return
     logs = glob.glob(str(work_dir / 'test' / '**' / '*.json'),
                      recursive=True)
     metrics = {}

@@ -310,3 +310,23 @@ def test_non_text_neck_is_rejected():
                        out_channels=16, num_outs=4)
     with pytest.raises(TypeError, match='LLMPrefixNeck'):
         MODELS.build(copy.deepcopy(cfg))
+
+
+def test_pixel_text_similarity_maps_match_the_logits():
+    model = build(vocabulary=['sky', 'dog', 'cat']).eval()
+    x = images(1)
+    sims = model.pixel_text_similarity(x, ['sky', 'dog', 'cat'])
+    assert sims.shape == (1, 3, IMG, IMG)
+    assert sims.abs().max() <= 1 + 1e-5
+    with torch.no_grad():
+        logits = model.inference(x, [dict(ori_shape=(IMG, IMG),
+                                          img_shape=(IMG, IMG),
+                                          pad_shape=(IMG, IMG))])
+    # logits = scale * cosine + bias, so they agree up to that affine map
+    scale = model.decode_head.conv_seg.scale
+    bias = model.decode_head.conv_seg.bias
+    torch.testing.assert_close(logits, sims * scale + bias, rtol=1e-4,
+                               atol=1e-4)
+    # one prompt on a softmax head, and synonyms, work too
+    one = model.pixel_text_similarity(x, [('dog', 'puppy')])
+    assert one.shape == (1, 1, IMG, IMG)
