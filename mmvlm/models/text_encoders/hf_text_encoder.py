@@ -693,13 +693,18 @@ class HFTextEncoder(BaseModule):
 
     def _encode_unique(self, keys: List[Tuple[str, int]]) -> Tensor:
         token_lists = self._tokenize([k[0] for k in keys])
-        slots = torch.tensor([k[1] for k in keys], dtype=torch.long)
+        # Batch prompts of similar length together (less padding), then
+        # restore the original order.
+        order = sorted(range(len(keys)), key=lambda i: len(token_lists[i]))
         chunks = []
         for start in range(0, len(keys), self.encode_batch_size):
-            stop = start + self.encode_batch_size
-            chunks.append(self._run_lm(token_lists[start:stop],
-                                       slots[start:stop]))
-        return torch.cat(chunks)
+            part = order[start:start + self.encode_batch_size]
+            slots = torch.tensor([keys[i][1] for i in part], dtype=torch.long)
+            chunks.append(self._run_lm([token_lists[i] for i in part], slots))
+        feats = torch.cat(chunks)
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+        return feats[inverse.to(feats.device)]
 
     def _encode_cached(self, keys: List[Tuple[str, int]],
                        version: int) -> Tensor:

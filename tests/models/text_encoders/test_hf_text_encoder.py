@@ -159,11 +159,17 @@ def test_class_specific_prefix():
     spy = LMSpy(encoder)
     encoder.encode_vocabulary([('dog', 'puppy'), 'cat', 'zebra'])
     embeds = spy.calls[0]['inputs_embeds']
-    # prompts: dog, puppy (class 1), cat (class 0), zebra (mean)
-    torch.testing.assert_close(embeds[0, :2], encoder.prefix[1])
-    torch.testing.assert_close(embeds[1, :2], encoder.prefix[1])
-    torch.testing.assert_close(embeds[2, :2], encoder.prefix[0])
-    torch.testing.assert_close(embeds[3, :2], encoder.prefix.mean(0))
+    mask = spy.calls[0]['attention_mask']
+    prompts = ['dog', 'puppy', 'cat', 'zebra']
+    expected = [encoder.prefix[1], encoder.prefix[1], encoder.prefix[0],
+                encoder.prefix.mean(0)]
+    # rows are sorted by token length; find each prompt's row
+    lengths = [len(t) for t in encoder._tokenize(prompts)]
+    order = sorted(range(4), key=lambda i: lengths[i])
+    for row, index in enumerate(order):
+        start = int(first_valid_index(mask)[row])
+        torch.testing.assert_close(embeds[row, start:start + 2],
+                                   expected[index])
 
 
 def test_frozen_lm_trains_only_prefix_and_projection():
@@ -520,3 +526,14 @@ def test_deep_prefix_reaches_every_layer(arch):
 def test_deep_prefix_needs_a_decoder_only_lm():
     with pytest.raises(ValueError, match='decoder-only LM'):
         build('bert', deep_prefix_length=2)
+
+
+def test_chunked_length_sorted_encoding_keeps_order():
+    encoder = build('bert', encode_batch_size=2)
+    vocab = ['a very long prompt about a bowl of soup', 'cat',
+             'a red car on the road', 'dog', ('bus', 'a yellow school bus')]
+    spy = LMSpy(encoder)
+    chunked = encoder.encode_vocabulary(vocab)
+    assert len(spy.calls) == 3  # 6 prompts in chunks of 2
+    whole = build('bert', encode_batch_size=64).encode_vocabulary(vocab)
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)
