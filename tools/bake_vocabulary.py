@@ -138,6 +138,8 @@ def baked_state_dict(lg_model: torch.nn.Module,
     prefix = _inner_neck_prefix(lg_model, baked_model)
     state = {}
     for key, value in lg_model.state_dict().items():
+        if key.endswith('.baked_text'):
+            continue  # set by bake_vocabulary() below
         if key.startswith('neck.'):
             if prefix is None or not key.startswith(f'neck.{prefix}.'):
                 continue  # text encoder, projection, prefix: not needed

@@ -83,9 +83,11 @@ def tiny_config(tmp_path: Path, base: str, ann_file: Path) -> Path:
             '                       in_channels=16, fc_out_channels=32)),',
         ]
     else:
+        norm = ("norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),"
+                if 'retinanet' not in base else '')
         lines += [
             '    bbox_head=dict(num_classes=3, embed_dims=16, in_channels=16,',
-            '                   feat_channels=16, stacked_convs=1),',
+            f'                   feat_channels=16, stacked_convs=1, {norm}),',
         ]
     lines += [
         ')',
@@ -114,14 +116,15 @@ def cfg_options(base: str) -> list:
         'val_dataloader.dataset.pipeline.1.scale=(96,96)',
         'test_dataloader.dataset.pipeline.1.scale=(96,96)',
     ]
-    if 'atss' in base or 'fcos' in base:
-        opts.append('model.bbox_head.norm_cfg.num_groups=4')
     return opts
 
 
 def run_tool(tool: str, args: list, cwd: Path) -> str:
+    # torch >= 2.6 loads with weights_only=True, which rejects the mmengine
+    # objects (HistoryBuffer) stored in every mmengine checkpoint.
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1',
-               HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1')
+               HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1',
+               TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1')
     proc = subprocess.run(
         [sys.executable, str(MIM_TOOLS / tool), *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
