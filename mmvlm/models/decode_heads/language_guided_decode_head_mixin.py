@@ -253,6 +253,17 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
         feats[index] = torch.cat([feats[index], padded], dim=1)
         return feats[0] if level is None else feats
 
+    def predict_by_feat(self, seg_logits: Tensor,
+                        batch_img_metas: List[dict]) -> Tensor:
+        """Stock resize to the input size, in channels-last memory.
+
+        With hundreds of classes the full-resolution logits dominate
+        inference; channels-last makes the resize and the per-pixel argmax
+        over classes run on contiguous memory (same values).
+        """
+        seg_logits = seg_logits.contiguous(memory_format=torch.channels_last)
+        return super().predict_by_feat(seg_logits, batch_img_metas)
+
     # ---------------------------------------------------------------- loss
     def _check_labels(self, seg_label: Tensor) -> None:
         """Raise when a gt label has no vocabulary entry."""

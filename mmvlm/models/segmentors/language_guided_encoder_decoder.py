@@ -9,7 +9,9 @@ from mmengine.structures import PixelData
 from torch import Tensor
 
 from mmseg.models.segmentors import EncoderDecoder
+from mmseg.models.utils import resize
 from mmseg.registry import DATASETS as SEG_DATASET_REGISTRY
+from mmseg.structures import SegDataSample
 from mmseg.utils import add_prefix
 
 from mmvlm.models.layers import LanguageGuidedHeadMixin
@@ -399,6 +401,55 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
             mapped[mapped < 0] = self.decode_head.ignore_index
             result.pred_sem_seg = PixelData(data=mapped)
         return results
+
+    def postprocess_result(self, seg_logits: Tensor, data_samples=None):
+        """The stock post-processing, cheaper for large vocabularies.
+
+        Same steps as :meth:`BaseSegmentor.postprocess_result` (remove
+        padding, undo flips, resize to ``ori_shape``, argmax or sigmoid
+        threshold), but the resize is skipped when it is the identity and the
+        memory layout of the logits is kept (channels-last from the head), so
+        the argmax over ``K`` classes reads contiguous memory.
+        """
+        batch_size, channels, height, width = seg_logits.shape
+        only_prediction = data_samples is None
+        if only_prediction:
+            data_samples = [SegDataSample() for _ in range(batch_size)]
+        for i in range(batch_size):
+            logits = seg_logits[i:i + 1]
+            if not only_prediction:
+                meta = data_samples[i].metainfo
+                left, right, top, bottom = meta.get(
+                    'img_padding_size', meta.get('padding_size', [0] * 4))
+                logits = logits[:, :, top:height - bottom,
+                                left:width - right]
+                if meta.get('flip', None):
+                    direction = meta.get('flip_direction', None)
+                    if direction not in ('horizontal', 'vertical'):
+                        raise ValueError(
+                            f'flip_direction must be horizontal or vertical, '
+                            f'got {direction!r}.')
+                    logits = logits.flip(
+                        dims=(3, ) if direction == 'horizontal' else (2, ))
+                size = tuple(meta['ori_shape'][:2])
+                if tuple(logits.shape[2:]) != size:
+                    logits = resize(
+                        logits,
+                        size=size,
+                        mode='bilinear',
+                        align_corners=self.align_corners,
+                        warning=False)
+            logits = logits.squeeze(0)
+            if channels > 1:
+                pred = logits.argmax(dim=0, keepdim=True)
+            else:
+                logits = logits.sigmoid()
+                pred = (logits > self.decode_head.threshold).to(logits)
+            data_samples[i].set_data({
+                'seg_logits': PixelData(data=logits),
+                'pred_sem_seg': PixelData(data=pred)
+            })
+        return data_samples
 
     def _forward(self, inputs: Tensor, data_samples=None) -> Tensor:
         """Tensor mode (FLOPs counting, export): raw decode-head logits."""

@@ -330,3 +330,31 @@ def test_pixel_text_similarity_maps_match_the_logits():
     # one prompt on a softmax head, and synonyms, work too
     one = model.pixel_text_similarity(x, [('dog', 'puppy')])
     assert one.shape == (1, 1, IMG, IMG)
+
+
+def test_postprocess_matches_the_stock_one():
+    from mmseg.models.segmentors import BaseSegmentor
+    model = build(vocabulary=['a', 'b', 'c'])
+    torch.manual_seed(3)
+    logits = torch.randn(2, 5, 40, 48).contiguous(
+        memory_format=torch.channels_last)
+    metas = [
+        dict(ori_shape=(30, 50), padding_size=[0, 8, 0, 10], flip=True,
+             flip_direction='horizontal'),
+        dict(ori_shape=(40, 48), padding_size=[0, 0, 0, 0], flip=False)
+    ]
+
+    def samples():
+        out = []
+        for meta in metas:
+            s = SegDataSample()
+            s.set_metainfo(meta)
+            out.append(s)
+        return out
+
+    ours = model.postprocess_result(logits, samples())
+    stock = BaseSegmentor.postprocess_result(model, logits.contiguous(),
+                                             samples())
+    for a, b in zip(ours, stock):
+        torch.testing.assert_close(a.seg_logits.data, b.seg_logits.data)
+        assert torch.equal(a.pred_sem_seg.data, b.pred_sem_seg.data)
