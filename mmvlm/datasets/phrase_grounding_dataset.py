@@ -136,6 +136,12 @@ class PhraseGroundingDataset(BaseDetDataset):
         self.load_stats = dict(read=0, skipped=0, truncated=0)
         fmt, records = self._read_records()
         if fmt == 'odvg':
+            for index, record in enumerate(records):
+                if not isinstance(record, dict) or 'filename' not in record:
+                    raise ValueError(
+                        f'Record {index} of ODVG file {self.ann_file!r} has '
+                        'no "filename"; each record needs filename, height, '
+                        'width and grounding (caption, regions).')
             samples = [self._parse_odvg(r) for r in records]
         else:
             samples = self._parse_refcoco(records)

@@ -86,6 +86,12 @@ def test_only_bad_samples_is_an_error(tmp_path):
     path.write_text(json.dumps(odvg_records()[1]))
     with pytest.raises(ValueError, match='No sample'):
         PhraseGroundingDataset(ann_file=str(path))
+    path.write_text(json.dumps(dict(grounding=dict(caption='x'))))
+    with pytest.raises(ValueError, match='Record 0 .* no "filename"'):
+        PhraseGroundingDataset(ann_file=str(path))
+    path.write_text('{"filename": "a.png"}\n{broken')
+    with pytest.raises(ValueError, match='Line 2 .* not valid json'):
+        PhraseGroundingDataset(ann_file=str(path))
 
 
 @pytest.fixture
