@@ -58,7 +58,11 @@ def write_toy_coco(root: Path, num_images: int = 4, size: int = 96,
 
 def tiny_config(tmp_path: Path, base: str, ann_file: Path) -> Path:
     """Derived config: data, tiny text encoder, tiny FPN/heads."""
-    text_encoder = tiny_text_encoder_cfg('bert', embed_dims=16)
+    if 'smollm2' in base:  # decoder-only LM with a learnable prefix
+        text_encoder = tiny_text_encoder_cfg(
+            'llama', embed_dims=16, prefix_length=4)
+    else:
+        text_encoder = tiny_text_encoder_cfg('bert', embed_dims=16)
     data = dict(
         data_root=str(ann_file.parent),
         ann_file=ann_file.name,
@@ -138,6 +142,7 @@ CONFIGS = [
     'lg-retinanet_r50_fpn_1x_coco.py',
     'lg-fcos_r50_fpn_1x_coco.py',
     'lg-faster-rcnn_r50_fpn_1x_coco.py',
+    'lg-atss_r50_fpn_smollm2-prefix_1x_coco.py',
 ]
 
 
@@ -172,3 +177,35 @@ def test_stock_train_and_test(tmp_path, base):
     metrics = [json.loads(p.read_text()) for p in results]
     metrics = [m for m in metrics if 'coco/bbox_mAP' in m]
     assert metrics and 0.0 <= metrics[0]['coco/bbox_mAP'] <= 1.0
+
+    if base != 'lg-atss_r50_fpn_1x_coco.py':
+        return
+    # Leaderboard mode: format-only writes a COCO results json.
+    prefix = tmp_path / 'format_only' / 'results'
+    run_tool('test.py', [
+        str(config), str(checkpoint), '--work-dir',
+        str(tmp_path / 'test_fmt'), '--cfg-options', *cfg_options(base),
+        'test_evaluator.format_only=True',
+        f'test_evaluator.outfile_prefix={prefix}'
+    ], tmp_path)
+    check_coco_results_json(Path(f'{prefix}.bbox.json'), ann_file)
+
+
+def check_coco_results_json(results_file: Path, ann_file: Path) -> None:
+    """Validate a detection results json with pycocotools."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    detections = json.loads(results_file.read_text())
+    assert isinstance(detections, list) and detections
+    for det in detections[:50]:
+        assert set(det) >= {'image_id', 'category_id', 'bbox', 'score'}
+        assert len(det['bbox']) == 4 and det['bbox'][2] >= 0
+    gt = COCO(str(ann_file))
+    assert {d['image_id'] for d in detections} <= set(gt.getImgIds())
+    assert {d['category_id'] for d in detections} <= set(gt.getCatIds())
+    dt = gt.loadRes(str(results_file))
+    coco_eval = COCOeval(gt, dt, 'bbox')
+    coco_eval.evaluate()
+    coco_eval.accumulate()
+    coco_eval.summarize()
+    assert 0.0 <= coco_eval.stats[0] <= 1.0
