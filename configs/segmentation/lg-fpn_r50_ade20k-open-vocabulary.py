@@ -12,8 +12,7 @@ model = dict(
     # evaluation: all 150 names
     vocabulary='ADE20KDataset')
 
-val_evaluator = dict(
-    type='OpenVocabularyIoUMetric',
-    iou_metrics=['mIoU'],
-    unseen_classes=unseen_class_ids)
+val_evaluator = dict(type='OpenVocabularyIoUMetric',
+                     iou_metrics=['mIoU'],
+                     unseen_classes=unseen_class_ids)
 test_evaluator = val_evaluator

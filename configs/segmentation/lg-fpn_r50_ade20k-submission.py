@@ -5,18 +5,16 @@
 #       configs/segmentation/lg-fpn_r50_ade20k-submission.py CHECKPOINT
 _base_ = './lg-fpn_r50_ade20k.py'
 
-test_dataloader = dict(
-    dataset=dict(
-        # the unzipped ADEChallenge test release: release_test/testing/*.jpg
-        data_root='data/ade/release_test',
-        data_prefix=dict(_delete_=True, img_path='testing'),
-        pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='Resize', scale=(2048, 512), keep_ratio=True),
-            dict(type='PackSegInputs')
-        ]))
-test_evaluator = dict(
-    type='IoUMetric',
-    iou_metrics=['mIoU'],
-    format_only=True,
-    output_dir='work_dirs/lg-fpn_r50_ade20k-submission')
+test_dataloader = dict(dataset=dict(
+    # the unzipped ADEChallenge test release: release_test/testing/*.jpg
+    data_root='data/ade/release_test',
+    data_prefix=dict(_delete_=True, img_path='testing'),
+    pipeline=[
+        dict(type='LoadImageFromFile'),
+        dict(type='Resize', scale=(2048, 512), keep_ratio=True),
+        dict(type='PackSegInputs')
+    ]))
+test_evaluator = dict(type='IoUMetric',
+                      iou_metrics=['mIoU'],
+                      format_only=True,
+                      output_dir='work_dirs/lg-fpn_r50_ade20k-submission')

@@ -11,17 +11,14 @@ model = dict(
     # classes of the samples' `text` when the pipeline adds them, else the
     # dataset's class names
     vocabulary='ADE20KDataset',
-    neck=dict(
-        _delete_=True,
-        type='LLMPrefixNeck',
-        neck=dict(
-            type='FPN',
-            in_channels=[256, 512, 1024, 2048],
-            out_channels=256,
-            num_outs=4),
-        text_encoder=dict(
-            type='HFTextEncoder',
-            name_or_path='minilm',
-            embed_dims=embed_dims,
-            templates=['a photo of a {}.'])),
+    neck=dict(_delete_=True,
+              type='LLMPrefixNeck',
+              neck=dict(type='FPN',
+                        in_channels=[256, 512, 1024, 2048],
+                        out_channels=256,
+                        num_outs=4),
+              text_encoder=dict(type='HFTextEncoder',
+                                name_or_path='minilm',
+                                embed_dims=embed_dims,
+                                templates=['a photo of a {}.'])),
     decode_head=dict(type='LanguageGuidedFPNHead', embed_dims=embed_dims))

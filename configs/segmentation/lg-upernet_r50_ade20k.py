@@ -9,14 +9,11 @@ model = dict(
     type='LanguageGuidedEncoderDecoder',
     vocabulary='ADE20KDataset',
     # UPerNet has no neck: the text neck wraps none and only encodes texts
-    neck=dict(
-        type='LLMPrefixNeck',
-        neck=None,
-        text_encoder=dict(
-            type='HFTextEncoder',
-            name_or_path='minilm',
-            embed_dims=embed_dims,
-            templates=['a photo of a {}.'])),
+    neck=dict(type='LLMPrefixNeck',
+              neck=None,
+              text_encoder=dict(type='HFTextEncoder',
+                                name_or_path='minilm',
+                                embed_dims=embed_dims,
+                                templates=['a photo of a {}.'])),
     decode_head=dict(type='LanguageGuidedUPerHead', embed_dims=embed_dims),
-    auxiliary_head=dict(
-        type='LanguageGuidedFCNHead', embed_dims=embed_dims))
+    auxiliary_head=dict(type='LanguageGuidedFCNHead', embed_dims=embed_dims))

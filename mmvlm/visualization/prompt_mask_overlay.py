@@ -10,10 +10,9 @@ import torch
 from .similarity_heatmap import _to_numpy
 
 #: Distinct RGB colours, cycled over prompts.
-DEFAULT_PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25),
-                   (0, 130, 200), (245, 130, 48), (145, 30, 180),
-                   (70, 240, 240), (240, 50, 230), (210, 245, 60),
-                   (250, 190, 212))
+DEFAULT_PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
+                   (245, 130, 48), (145, 30, 180), (70, 240, 240),
+                   (240, 50, 230), (210, 245, 60), (250, 190, 212))
 
 
 def prompt_mask_overlay(image: np.ndarray,
@@ -58,18 +57,17 @@ def prompt_mask_overlay(image: np.ndarray,
         y, x = np.unravel_index(int(distance.argmax()), distance.shape)
         text = prompt if isinstance(prompt, str) else prompt[0]
         color = tuple(int(c) for c in palette[i % len(palette)])
-        cv2.putText(out, text, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.4, (0, 0, 0), 2, cv2.LINE_AA)
-        cv2.putText(out, text, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.4, color, 1, cv2.LINE_AA)
+        cv2.putText(out, text, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    (0, 0, 0), 2, cv2.LINE_AA)
+        cv2.putText(out, text, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    color, 1, cv2.LINE_AA)
     return out
 
 
-def save_prompt_mask_overlay(image: np.ndarray,
-                             masks: Union[np.ndarray, torch.Tensor],
+def save_prompt_mask_overlay(image: np.ndarray, masks: Union[np.ndarray,
+                                                             torch.Tensor],
                              prompts: Sequence[Union[str, Sequence[str]]],
-                             out_file: str,
-                             **kwargs) -> str:
+                             out_file: str, **kwargs) -> str:
     """Write :func:`prompt_mask_overlay` to a PNG.
 
     Args:

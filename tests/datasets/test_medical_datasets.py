@@ -13,8 +13,9 @@ from mmseg.registry import DATASETS  # noqa: E402
 from mmseg.utils import register_all_modules  # noqa: E402
 
 import mmvlm  # noqa: E402,F401
-from mmvlm.datasets.medical import (prepare_isic2018_task1,  # noqa: E402
-                                    prepare_kvasir_seg)
+from mmvlm.datasets.medical import (
+    prepare_isic2018_task1,  # noqa: E402
+    prepare_kvasir_seg)
 
 register_all_modules(init_default_scope=True)
 
@@ -25,15 +26,21 @@ PIPELINE = [
 ]
 
 
-def write_pair(root, split, name, img_suffix, mask, img_dir='images',
-               ann_dir='masks', mask_suffix='.png'):
+def write_pair(root,
+               split,
+               name,
+               img_suffix,
+               mask,
+               img_dir='images',
+               ann_dir='masks',
+               mask_suffix='.png'):
     (root / img_dir / split).mkdir(parents=True, exist_ok=True)
     (root / ann_dir / split).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(len(name))
     img = rng.integers(0, 255, (*mask.shape, 3), dtype=np.uint8)
     Image.fromarray(img).save(root / img_dir / split / f'{name}{img_suffix}')
-    Image.fromarray(mask.astype(np.uint8)).save(
-        root / ann_dir / split / f'{name}{mask_suffix}')
+    Image.fromarray(mask.astype(np.uint8)).save(root / ann_dir / split /
+                                                f'{name}{mask_suffix}')
 
 
 def disk(size=32, radius=8):
@@ -51,12 +58,11 @@ def test_binary_medical_dataset_loads_prompts_and_masks(
         write_pair(tmp_path, 'train', f'case{i}', '.png', disk())
     write_pair(tmp_path, 'val', 'case9', '.png', disk())
     dataset = DATASETS.build(
-        dict(
-            type=dataset_type,
-            data_root=str(tmp_path),
-            data_prefix=dict(
-                img_path='images/train', seg_map_path='masks/train'),
-            pipeline=PIPELINE))
+        dict(type=dataset_type,
+             data_root=str(tmp_path),
+             data_prefix=dict(img_path='images/train',
+                              seg_map_path='masks/train'),
+             pipeline=PIPELINE))
     assert len(dataset) == 3
     meta = dataset.metainfo
     assert meta['classes'][0] == 'background'
@@ -72,15 +78,19 @@ def test_synapse_prompt_dataset_keeps_stock_layout(tmp_path):
     label = np.zeros((32, 32), np.uint8)
     label[4:10, 4:10] = 3  # left kidney
     label[20:30, 20:30] = 5  # liver
-    write_pair(tmp_path, 'train', 'case0001_slice000', '.jpg', label,
-               img_dir='img_dir', ann_dir='ann_dir')
+    write_pair(tmp_path,
+               'train',
+               'case0001_slice000',
+               '.jpg',
+               label,
+               img_dir='img_dir',
+               ann_dir='ann_dir')
     dataset = DATASETS.build(
-        dict(
-            type='SynapsePromptDataset',
-            data_root=str(tmp_path),
-            data_prefix=dict(
-                img_path='img_dir/train', seg_map_path='ann_dir/train'),
-            pipeline=PIPELINE))
+        dict(type='SynapsePromptDataset',
+             data_root=str(tmp_path),
+             data_prefix=dict(img_path='img_dir/train',
+                              seg_map_path='ann_dir/train'),
+             pipeline=PIPELINE))
     assert len(dataset) == 1
     prompts = dataset.metainfo['prompts']
     assert len(prompts) == 9
@@ -107,11 +117,10 @@ def test_prepare_kvasir_seg_thresholds_jpeg_masks(tmp_path):
     # JPEG noise is gone: the mask equals the disk up to its border
     assert abs(int(mask.sum()) - int(disk().sum())) <= 8
     dataset = DATASETS.build(
-        dict(
-            type='KvasirSEGDataset',
-            data_root=str(tmp_path / 'out'),
-            data_prefix=dict(img_path='images/val', seg_map_path='masks/val'),
-            pipeline=PIPELINE))
+        dict(type='KvasirSEGDataset',
+             data_root=str(tmp_path / 'out'),
+             data_prefix=dict(img_path='images/val', seg_map_path='masks/val'),
+             pipeline=PIPELINE))
     assert len(dataset) == 2
     with pytest.raises(FileNotFoundError, match='images'):
         prepare_kvasir_seg(str(tmp_path / 'missing'), str(tmp_path / 'x'))
@@ -125,14 +134,14 @@ def test_prepare_isic2018_task1(tmp_path):
     gt.mkdir()
     for i in range(2):
         name = f'ISIC_000000{i}'
-        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(
-            inp / f'{name}.jpg')
+        Image.fromarray(np.zeros((32, 32, 3),
+                                 np.uint8)).save(inp / f'{name}.jpg')
         Image.fromarray(disk().astype(np.uint8) * 255).save(
             gt / f'{name}_segmentation.png')
     counts = prepare_isic2018_task1(str(raw), str(tmp_path / 'out'))
     assert counts == {'train': 2}
-    mask = np.asarray(
-        Image.open(tmp_path / 'out/masks/train/ISIC_0000001.png'))
+    mask = np.asarray(Image.open(tmp_path /
+                                 'out/masks/train/ISIC_0000001.png'))
     assert int(mask.sum()) == int(disk().sum())
     (gt / 'ISIC_0000001_segmentation.png').unlink()
     with pytest.raises(FileNotFoundError, match='ISIC_0000001'):

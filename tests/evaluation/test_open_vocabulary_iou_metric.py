@@ -18,8 +18,8 @@ def sample(pred, gt):
 
 
 def test_seen_unseen_and_harmonic_miou():
-    metric = OpenVocabularyIoUMetric(
-        unseen_classes=['c'], iou_metrics=['mIoU'])
+    metric = OpenVocabularyIoUMetric(unseen_classes=['c'],
+                                     iou_metrics=['mIoU'])
     metric.dataset_meta = dict(classes=('a', 'b', 'c'))
     # class a: perfect; class b: IoU 1/2; class c: IoU 0
     gt = [[0, 0, 1, 1], [2, 2, 2, 2]]

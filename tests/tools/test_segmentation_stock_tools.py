@@ -45,8 +45,10 @@ TINY_RESNET = [
     'model.backbone.stem_channels=8',
     'model.backbone.base_channels=8',
 ]
-TINY_UNET = ['model.backbone.base_channels=4', 'model.decode_head.channels=4',
-             'model.decode_head.in_channels=4']
+TINY_UNET = [
+    'model.backbone.base_channels=4', 'model.decode_head.channels=4',
+    'model.decode_head.in_channels=4'
+]
 LOOP = [
     'train_cfg.max_iters=2', 'train_cfg.val_interval=1000',
     'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
@@ -118,16 +120,20 @@ def medical_data(root: Path) -> list:
     for split in ('train', 'val'):
         write_split(root, f'images/{split}', f'masks/{split}',
                     label_maps([0, 1, 1]), '.png')
-    return [f'{s}_dataloader.dataset.data_root={root}'
-            for s in ('train', 'val', 'test')]
+    return [
+        f'{s}_dataloader.dataset.data_root={root}'
+        for s in ('train', 'val', 'test')
+    ]
 
 
 def synapse_data(root: Path) -> list:
     for split in ('train', 'val'):
         write_split(root, f'img_dir/{split}', f'ann_dir/{split}',
                     label_maps([0, 3, 5]), '.jpg')
-    return [f'{s}_dataloader.dataset.data_root={root}'
-            for s in ('train', 'val', 'test')]
+    return [
+        f'{s}_dataloader.dataset.data_root={root}'
+        for s in ('train', 'val', 'test')
+    ]
 
 
 FPN = TINY_RESNET + [
@@ -135,9 +141,8 @@ FPN = TINY_RESNET + [
     'model.neck.neck.out_channels=16',
     'model.decode_head.in_channels=[16,16,16,16]',
     'model.decode_head.channels=16',
-] + loader_options(2, 1) + [
-    f'train_dataloader.dataset.pipeline.3.crop_size=({IMG},{IMG})'
-]
+] + loader_options(
+    2, 1) + [f'train_dataloader.dataset.pipeline.3.crop_size=({IMG},{IMG})']
 
 CASES = {
     'lg-fpn_r50_ade20k.py': (ade_data, FPN, 'mIoU'),
@@ -205,10 +210,10 @@ def test_stock_train_and_test_tools(tmp_path, monkeypatch, config):
     options = (make_data(tmp_path / 'data') + options + TINY_TEXT + LOOP +
                [f'experiment_name={Path(config).stem}-{id(tmp_path)}'])
     work_dir = tmp_path / 'work'
-    run_tool('train.py', [
-        str(CONFIGS / config), '--work-dir',
-        str(work_dir), '--cfg-options'
-    ] + options)
+    run_tool(
+        'train.py',
+        [str(CONFIGS / config), '--work-dir',
+         str(work_dir), '--cfg-options'] + options)
     checkpoint = work_dir / 'iter_2.pth'
     assert checkpoint.is_file()
     run_tool('test.py', [
@@ -217,18 +222,16 @@ def test_stock_train_and_test_tools(tmp_path, monkeypatch, config):
         str(work_dir / 'test'), '--cfg-options'
     ] + options)
     if key == 'submission':
-        pngs = sorted(glob.glob(str(tmp_path / 'data' / 'submission' /
-                                    '*.png')))
-        assert [osp.basename(p) for p in pngs] == [
-            'im0.png', 'im1.png', 'im2.png'
-        ]
+        pngs = sorted(
+            glob.glob(str(tmp_path / 'data' / 'submission' / '*.png')))
+        assert [osp.basename(p)
+                for p in pngs] == ['im0.png', 'im1.png', 'im2.png']
         pred = np.asarray(Image.open(pngs[0]))
         assert pred.shape == (IMG, IMG)
         # ADE's server format: ids 1..150 (reduce_zero_label undone)
         assert 1 <= pred.min() and pred.max() <= 150
         return
-    logs = glob.glob(str(work_dir / 'test' / '**' / '*.json'),
-                     recursive=True)
+    logs = glob.glob(str(work_dir / 'test' / '**' / '*.json'), recursive=True)
     metrics = {}
     for path in logs:
         with open(path) as f:

@@ -14,7 +14,8 @@ def test_similarity_heatmaps_one_png_per_prompt(tmp_path):
     sims = torch.zeros(2, 10, 15)
     sims[0, :, :7] = 1.0  # 'polyp' high on the left
     sims[1, :, 8:] = 1.0  # 'left hippocampus' high on the right
-    paths = save_similarity_heatmaps(image, sims, ['polyp', 'left hippocampus'],
+    paths = save_similarity_heatmaps(image, sims,
+                                     ['polyp', 'left hippocampus'],
                                      str(tmp_path))
     assert [p.split('/')[-1] for p in paths] == [
         'similarity_0_polyp.png', 'similarity_1_left-hippocampus.png'
@@ -34,8 +35,10 @@ def test_prompt_mask_overlay_colours_and_labels(tmp_path):
     masks = np.zeros((2, 50, 80), bool)
     masks[0, 10:40, 5:40] = True
     masks[1, 10:40, 45:78] = True
-    out = prompt_mask_overlay(image, masks, ['liver', ('spleen', 'lien')],
-                              palette=[(255, 0, 0), (0, 255, 0)], alpha=0.5)
+    out = prompt_mask_overlay(image,
+                              masks, ['liver', ('spleen', 'lien')],
+                              palette=[(255, 0, 0), (0, 255, 0)],
+                              alpha=0.5)
     assert out.shape == image.shape
     assert tuple(out[12, 7]) == (127, 0, 0)  # half-opaque red, no label here
     assert tuple(out[12, 76]) == (0, 127, 0)

@@ -38,8 +38,8 @@ def class_names(count: int) -> List[str]:
     """
     pool: List[str] = []
     for name in ('ADE20KDataset', 'COCOStuffDataset', 'PascalContextDataset',
-                 'CityscapesDataset', 'MapillaryDataset_v2',
-                 'LoveDADataset', 'iSAIDDataset', 'PascalVOCDataset'):
+                 'CityscapesDataset', 'MapillaryDataset_v2', 'LoveDADataset',
+                 'iSAIDDataset', 'PascalVOCDataset'):
         cls = DATASETS.get(name)
         if cls is None:
             continue
@@ -59,35 +59,48 @@ def text_encoder_cfg(kind: str, embed_dims: int) -> dict:
     if kind == 'tiny':
         from mmvlm.testing import tiny_text_encoder_cfg
         return tiny_text_encoder_cfg('bert', embed_dims=embed_dims)
-    return dict(type='HFTextEncoder', name_or_path=kind,
-                embed_dims=embed_dims)
+    return dict(type='HFTextEncoder', name_or_path=kind, embed_dims=embed_dims)
 
 
 def model_cfgs(args) -> Dict[str, dict]:
     """Stock and language-guided Semantic FPN configs."""
-    widths = [256, 512, 1024, 2048] if args.depth >= 50 else [64, 128, 256,
-                                                             512]
-    backbone = dict(
-        type='ResNetV1c', depth=args.depth, out_indices=(0, 1, 2, 3),
-        norm_cfg=dict(type='BN'), style='pytorch')
+    widths = [256, 512, 1024, 2048
+              ] if args.depth >= 50 else [64, 128, 256, 512]
+    backbone = dict(type='ResNetV1c',
+                    depth=args.depth,
+                    out_indices=(0, 1, 2, 3),
+                    norm_cfg=dict(type='BN'),
+                    style='pytorch')
     fpn = dict(type='FPN', in_channels=widths, out_channels=256, num_outs=4)
-    head = dict(
-        type='FPNHead', in_channels=[256] * 4, in_index=[0, 1, 2, 3],
-        feature_strides=[4, 8, 16, 32], channels=128, dropout_ratio=0.1,
-        num_classes=150, norm_cfg=dict(type='BN'), align_corners=False)
-    preprocessor = dict(
-        type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375], bgr_to_rgb=True)
-    stock = dict(type='EncoderDecoder', data_preprocessor=preprocessor,
-                 backbone=backbone, neck=fpn, decode_head=head,
+    head = dict(type='FPNHead',
+                in_channels=[256] * 4,
+                in_index=[0, 1, 2, 3],
+                feature_strides=[4, 8, 16, 32],
+                channels=128,
+                dropout_ratio=0.1,
+                num_classes=150,
+                norm_cfg=dict(type='BN'),
+                align_corners=False)
+    preprocessor = dict(type='SegDataPreProcessor',
+                        mean=[123.675, 116.28, 103.53],
+                        std=[58.395, 57.12, 57.375],
+                        bgr_to_rgb=True)
+    stock = dict(type='EncoderDecoder',
+                 data_preprocessor=preprocessor,
+                 backbone=backbone,
+                 neck=fpn,
+                 decode_head=head,
                  test_cfg=dict(mode='whole'))
-    guided = dict(
-        stock,
-        type='LanguageGuidedEncoderDecoder',
-        vocabulary='ADE20KDataset',
-        neck=dict(type='LLMPrefixNeck', neck=fpn,
-                  text_encoder=text_encoder_cfg(args.text_encoder, 256)),
-        decode_head=dict(head, type='LanguageGuidedFPNHead', embed_dims=256))
+    guided = dict(stock,
+                  type='LanguageGuidedEncoderDecoder',
+                  vocabulary='ADE20KDataset',
+                  neck=dict(type='LLMPrefixNeck',
+                            neck=fpn,
+                            text_encoder=text_encoder_cfg(
+                                args.text_encoder, 256)),
+                  decode_head=dict(head,
+                                   type='LanguageGuidedFPNHead',
+                                   embed_dims=256))
     return dict(stock=stock, guided=guided)
 
 
@@ -98,12 +111,14 @@ def timed(fn: Callable[[], None]) -> float:
 
 
 def train_step(model, optim, inputs, samples) -> Callable[[], None]:
+
     def step():
         losses = model.loss(inputs, samples)
         loss = sum(v for k, v in losses.items() if k.endswith('loss_ce'))
         optim.zero_grad()
         loss.backward()
         optim.step()
+
     return step
 
 
@@ -115,9 +130,11 @@ def make_samples(batch: int, size: int, num_classes: int):
         s = SegDataSample()
         s.gt_sem_seg = PixelData(
             data=torch.randint(0, num_classes, (1, size, size)))
-        s.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
-                            pad_shape=(size, size),
-                            padding_size=[0, 0, 0, 0]))
+        s.set_metainfo(
+            dict(img_shape=(size, size),
+                 ori_shape=(size, size),
+                 pad_shape=(size, size),
+                 padding_size=[0, 0, 0, 0]))
         out.append(s)
     return out
 
@@ -127,7 +144,8 @@ def main(argv=None) -> dict:
     parser.add_argument('--size', type=int, default=512)
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--depth', type=int, default=50)
-    parser.add_argument('--text-encoder', default='minilm',
+    parser.add_argument('--text-encoder',
+                        default='minilm',
                         help="'minilm', a local path, or 'tiny' (random)")
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=1)
@@ -147,14 +165,14 @@ def main(argv=None) -> dict:
     samples = make_samples(args.batch, args.size, 150)
     steps = {
         'stock_train':
-        train_step(stock.train(),
-                   torch.optim.SGD(stock.parameters(), lr=1e-4), inputs,
-                   samples),
+        train_step(stock.train(), torch.optim.SGD(stock.parameters(), lr=1e-4),
+                   inputs, samples),
         'guided_train':
-        train_step(guided.train(),
-                   torch.optim.SGD(
-                       [p for p in guided.parameters() if p.requires_grad],
-                       lr=1e-4), inputs, samples),
+        train_step(
+            guided.train(),
+            torch.optim.SGD(
+                [p for p in guided.parameters() if p.requires_grad], lr=1e-4),
+            inputs, samples),
     }
     times: Dict[str, List[float]] = {k: [] for k in steps}
     for rep in range(args.warmup + args.repeats):
@@ -165,8 +183,10 @@ def main(argv=None) -> dict:
 
     guided.eval()
     names_847 = class_names(847)
-    vocab = {150: parse_vocabulary(list(ade)), 847:
-             parse_vocabulary(names_847)}
+    vocab = {
+        150: parse_vocabulary(list(ade)),
+        847: parse_vocabulary(names_847)
+    }
     infer = {f'infer_{k}': [] for k in vocab}
     with torch.no_grad():
         for rep in range(args.warmup + args.repeats):
@@ -177,13 +197,13 @@ def main(argv=None) -> dict:
                     infer[f'infer_{k}'].append(t)
     times.update(infer)
     median = {k: statistics.median(v) for k, v in times.items()}
-    report = dict(
-        settings=vars(args),
-        seconds_median=median,
-        train_ratio_guided_over_stock=median['guided_train'] /
-        median['stock_train'],
-        infer_ratio_847_over_150=median['infer_847'] / median['infer_150'],
-        goals=dict(train_ratio=1.10, infer_ratio=1.30))
+    report = dict(settings=vars(args),
+                  seconds_median=median,
+                  train_ratio_guided_over_stock=median['guided_train'] /
+                  median['stock_train'],
+                  infer_ratio_847_over_150=median['infer_847'] /
+                  median['infer_150'],
+                  goals=dict(train_ratio=1.10, infer_ratio=1.30))
     print(json.dumps(report, indent=2))
     if args.out:
         with open(args.out, 'w') as f:

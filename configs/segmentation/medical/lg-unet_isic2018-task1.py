@@ -1,8 +1,9 @@
-# Prompt-driven binary skin-lesion segmentation on ISIC-2018 task 1: one sigmoid
-# mask for the prompt 'skin lesion' (out_channels=1, threshold).
+# Prompt-driven binary skin-lesion segmentation on ISIC-2018 task 1: one
+# sigmoid mask for the prompt 'skin lesion' (out_channels=1, threshold).
 _base_ = [
-    'mmseg::_base_/models/fcn_unet_s5-d16.py', '../_base_/datasets/isic2018_task1.py',
-    'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_20k.py'
+    'mmseg::_base_/models/fcn_unet_s5-d16.py',
+    '../_base_/datasets/isic2018_task1.py', 'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_20k.py'
 ]
 
 custom_imports = dict(imports=['mmvlm'], allow_failed_imports=False)
@@ -15,19 +16,18 @@ model = dict(
     data_preprocessor=data_preprocessor,
     # the class prompts of the dataset metainfo (METAINFO['prompts'])
     vocabulary='ISIC2018Task1Dataset',
-    neck=dict(
-        type='LLMPrefixNeck',
-        neck=None,
-        text_encoder=dict(
-            type='HFTextEncoder', name_or_path='minilm',
-            embed_dims=embed_dims)),
-    decode_head=dict(
-        type='LanguageGuidedFCNHead',
-        embed_dims=embed_dims,
-        num_classes=2,
-        out_channels=1,
-        threshold=0.5,
-        loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
+    neck=dict(type='LLMPrefixNeck',
+              neck=None,
+              text_encoder=dict(type='HFTextEncoder',
+                                name_or_path='minilm',
+                                embed_dims=embed_dims)),
+    decode_head=dict(type='LanguageGuidedFCNHead',
+                     embed_dims=embed_dims,
+                     num_classes=2,
+                     out_channels=1,
+                     threshold=0.5,
+                     loss_decode=dict(type='CrossEntropyLoss',
+                                      use_sigmoid=True,
+                                      loss_weight=1.0)),
     auxiliary_head=None,
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(170, 170)))

@@ -20,19 +20,17 @@ class ISIC2018Task1Dataset(BaseSegDataset):
         reduce_zero_label (bool): Keep background as class 0. Default False.
         **kwargs: Arguments of :class:`BaseSegDataset`.
     """
-    METAINFO = dict(
-        classes=('background', 'skin lesion'),
-        palette=[[0, 0, 0], [255, 200, 0]],
-        prompts=(('background', 'healthy skin'),
-                 ('skin lesion', 'melanoma', 'mole')))
+    METAINFO = dict(classes=('background', 'skin lesion'),
+                    palette=[[0, 0, 0], [255, 200, 0]],
+                    prompts=(('background', 'healthy skin'),
+                             ('skin lesion', 'melanoma', 'mole')))
 
     def __init__(self,
                  img_suffix: str = '.png',
                  seg_map_suffix: str = '.png',
                  reduce_zero_label: bool = False,
                  **kwargs) -> None:
-        super().__init__(
-            img_suffix=img_suffix,
-            seg_map_suffix=seg_map_suffix,
-            reduce_zero_label=reduce_zero_label,
-            **kwargs)
+        super().__init__(img_suffix=img_suffix,
+                         seg_map_suffix=seg_map_suffix,
+                         reduce_zero_label=reduce_zero_label,
+                         **kwargs)

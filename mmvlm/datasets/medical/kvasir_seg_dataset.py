@@ -24,19 +24,17 @@ class KvasirSEGDataset(BaseSegDataset):
         reduce_zero_label (bool): Keep background as class 0. Default False.
         **kwargs: Arguments of :class:`BaseSegDataset`.
     """
-    METAINFO = dict(
-        classes=('background', 'polyp'),
-        palette=[[0, 0, 0], [255, 64, 64]],
-        prompts=(('background', 'normal colon mucosa'),
-                 ('polyp', 'colorectal polyp', 'colon polyp')))
+    METAINFO = dict(classes=('background', 'polyp'),
+                    palette=[[0, 0, 0], [255, 64, 64]],
+                    prompts=(('background', 'normal colon mucosa'),
+                             ('polyp', 'colorectal polyp', 'colon polyp')))
 
     def __init__(self,
                  img_suffix: str = '.png',
                  seg_map_suffix: str = '.png',
                  reduce_zero_label: bool = False,
                  **kwargs) -> None:
-        super().__init__(
-            img_suffix=img_suffix,
-            seg_map_suffix=seg_map_suffix,
-            reduce_zero_label=reduce_zero_label,
-            **kwargs)
+        super().__init__(img_suffix=img_suffix,
+                         seg_map_suffix=seg_map_suffix,
+                         reduce_zero_label=reduce_zero_label,
+                         **kwargs)

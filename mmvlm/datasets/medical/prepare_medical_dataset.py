@@ -121,7 +121,9 @@ def main(argv=None) -> None:
     parser.add_argument('dataset', choices=['kvasir_seg', 'isic2018_task1'])
     parser.add_argument('raw_root', help='unzipped download')
     parser.add_argument('out_root', help='output data root')
-    parser.add_argument('--val-ratio', type=float, default=0.2,
+    parser.add_argument('--val-ratio',
+                        type=float,
+                        default=0.2,
                         help='validation share (kvasir_seg)')
     args = parser.parse_args(argv)
     if args.dataset == 'kvasir_seg':

@@ -14,9 +14,9 @@ class SynapsePromptDataset(SynapseDataset):
     prompt tuple per class, readable for a language model ("left kidney",
     not ``left_kidney``).
     """
-    METAINFO = dict(
-        classes=SynapseDataset.METAINFO['classes'],
-        palette=SynapseDataset.METAINFO['palette'],
-        prompts=(('background', ), ('aorta', ), ('gallbladder', ),
-                 ('left kidney', ), ('right kidney', ), ('liver', ),
-                 ('pancreas', ), ('spleen', ), ('stomach', )))
+    METAINFO = dict(classes=SynapseDataset.METAINFO['classes'],
+                    palette=SynapseDataset.METAINFO['palette'],
+                    prompts=(('background', ), ('aorta', ), ('gallbladder', ),
+                             ('left kidney', ), ('right kidney', ),
+                             ('liver', ), ('pancreas', ), ('spleen', ),
+                             ('stomach', )))

@@ -77,8 +77,10 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
                 raise TypeError('score_map needs in_channels given by name.')
             kwargs['in_channels'] = self._widen_in_channels(
                 kwargs['in_channels'], score_map)
-        super().__init__(
-            *args, embed_dims=embed_dims, classifier=classifier, **kwargs)
+        super().__init__(*args,
+                         embed_dims=embed_dims,
+                         classifier=classifier,
+                         **kwargs)
         self.binary = self.out_channels == 1
         if self.binary and learnable_background:
             raise ValueError(
@@ -292,11 +294,10 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
 
     def _score_map_loss(self, scores: Tensor, seg_label: Tensor) -> Tensor:
         """Auxiliary (DenseCLIP) loss on the pixel-text score maps."""
-        scores = F.interpolate(
-            scores,
-            size=seg_label.shape[2:],
-            mode='bilinear',
-            align_corners=self.align_corners)
+        scores = F.interpolate(scores,
+                               size=seg_label.shape[2:],
+                               mode='bilinear',
+                               align_corners=self.align_corners)
         label = seg_label.squeeze(1).long()
         if self.binary:
             valid = label != self.ignore_index

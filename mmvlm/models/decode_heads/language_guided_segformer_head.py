@@ -6,7 +6,8 @@ from .language_guided_decode_head_mixin import LanguageGuidedDecodeHeadMixin
 
 
 @SEG_MODELS.register_module()
-class LanguageGuidedSegformerHead(LanguageGuidedDecodeHeadMixin, SegformerHead):
+class LanguageGuidedSegformerHead(LanguageGuidedDecodeHeadMixin,
+                                  SegformerHead):
     """Stock mmseg :class:`SegformerHead` with text-defined classes.
 
     SegFormer's all-MLP head.

@@ -25,8 +25,8 @@ def _is_padding(entry) -> bool:
     return isinstance(entry, str) and entry == ''
 
 
-def parse_vocabulary(spec: VocabularySpec) -> Optional[Tuple[Vocabulary,
-                                                             Tuple[int, ...]]]:
+def parse_vocabulary(
+        spec: VocabularySpec) -> Optional[Tuple[Vocabulary, Tuple[int, ...]]]:
     """Turn a vocabulary spec into ``(texts, label_ids)``.
 
     Args:
@@ -150,16 +150,15 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
         if neck is None:
             raise ValueError('LanguageGuidedEncoderDecoder needs a text neck '
                              "(neck=dict(type='LLMPrefixNeck', ...)).")
-        super().__init__(
-            backbone=backbone,
-            decode_head=decode_head,
-            neck=neck,
-            auxiliary_head=auxiliary_head,
-            train_cfg=train_cfg,
-            test_cfg=test_cfg,
-            data_preprocessor=data_preprocessor,
-            pretrained=pretrained,
-            init_cfg=init_cfg)
+        super().__init__(backbone=backbone,
+                         decode_head=decode_head,
+                         neck=neck,
+                         auxiliary_head=auxiliary_head,
+                         train_cfg=train_cfg,
+                         test_cfg=test_cfg,
+                         data_preprocessor=data_preprocessor,
+                         pretrained=pretrained,
+                         init_cfg=init_cfg)
         if not hasattr(self.neck, 'encode_vocabulary'):
             raise TypeError(
                 f'The neck {type(self.neck).__name__} is not a text neck; '
@@ -179,8 +178,8 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
 
     # ---------------------------------------------------------- vocabulary
     @contextmanager
-    def override_vocabulary(self, vocabulary: VocabularySpec
-                            ) -> Iterator[None]:
+    def override_vocabulary(self,
+                            vocabulary: VocabularySpec) -> Iterator[None]:
         """Use ``vocabulary`` for every batch inside the block.
 
         It takes precedence over the samples' ``text`` (prompting).
@@ -192,7 +191,8 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
         finally:
             self._vocabulary_override = saved
 
-    def batch_vocabulary(self, batch_img_metas: List[dict],
+    def batch_vocabulary(self,
+                         batch_img_metas: List[dict],
                          training: bool = False) -> Tuple:
         """The vocabulary of a batch.
 
@@ -245,8 +245,8 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
                 int(i) for i, m in zip(ids, mask) if m)
             all_texts.append(tuple(valid))
             all_ids.append(ids)
-        if all(t == all_texts[0] for t in all_texts) and all(
-                i == all_ids[0] for i in all_ids):
+        if all(t == all_texts[0] for t in all_texts) and all(i == all_ids[0]
+                                                             for i in all_ids):
             return all_texts[0], all_ids[0]
         return all_texts, all_ids
 
@@ -292,8 +292,8 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
             dict[str, Tensor]: Loss components.
         """
         metas = [s.metainfo for s in data_samples]
-        texts, label_ids, from_samples = self.batch_vocabulary(
-            metas, training=True)
+        texts, label_ids, from_samples = self.batch_vocabulary(metas,
+                                                               training=True)
         if not from_samples:
             data_samples = self._remap_gt(data_samples, label_ids)
         feats, text_embeds, text_mask = self.extract_feat(inputs, texts)
@@ -324,7 +324,9 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
         remapped = []
         for sample in data_samples:
             gt = sample.gt_sem_seg.data
-            lut = torch.full((size, ), ignore, dtype=gt.dtype,
+            lut = torch.full((size, ),
+                             ignore,
+                             dtype=gt.dtype,
                              device=gt.device)
             for index, label in enumerate(label_ids):
                 lut[label] = index
@@ -382,11 +384,10 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
             metas = [s.metainfo for s in data_samples]
         else:
             metas = [
-                dict(
-                    ori_shape=inputs.shape[2:],
-                    img_shape=inputs.shape[2:],
-                    pad_shape=inputs.shape[2:],
-                    padding_size=[0, 0, 0, 0])
+                dict(ori_shape=inputs.shape[2:],
+                     img_shape=inputs.shape[2:],
+                     pad_shape=inputs.shape[2:],
+                     padding_size=[0, 0, 0, 0])
             ] * inputs.shape[0]
         texts, label_ids, _ = self.batch_vocabulary(metas)
         results = super().predict(inputs, data_samples)
@@ -421,8 +422,7 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
                 meta = data_samples[i].metainfo
                 left, right, top, bottom = meta.get(
                     'img_padding_size', meta.get('padding_size', [0] * 4))
-                logits = logits[:, :, top:height - bottom,
-                                left:width - right]
+                logits = logits[:, :, top:height - bottom, left:width - right]
                 if meta.get('flip', None):
                     direction = meta.get('flip_direction', None)
                     if direction not in ('horizontal', 'vertical'):
@@ -433,12 +433,11 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
                         dims=(3, ) if direction == 'horizontal' else (2, ))
                 size = tuple(meta['ori_shape'][:2])
                 if tuple(logits.shape[2:]) != size:
-                    logits = resize(
-                        logits,
-                        size=size,
-                        mode='bilinear',
-                        align_corners=self.align_corners,
-                        warning=False)
+                    logits = resize(logits,
+                                    size=size,
+                                    mode='bilinear',
+                                    align_corners=self.align_corners,
+                                    warning=False)
             logits = logits.squeeze(0)
             if channels > 1:
                 pred = logits.argmax(dim=0, keepdim=True)
@@ -499,7 +498,8 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
                     results = self._postprocessed(inputs, data_samples)
                 scores.append([r.seg_logits.data for r in results])
             per_image = [
-                torch.cat([s[i] for s in scores]) for i in range(len(scores[0]))
+                torch.cat([s[i] for s in scores])
+                for i in range(len(scores[0]))
             ]
             masks = [s > thr for s in per_image]
         else:
@@ -561,11 +561,10 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
         pixels = nn.functional.normalize(pixels, dim=1)
         similarity = torch.einsum('bdhw,bkd->bkhw', pixels,
                                   text_embeds.to(pixels.dtype))
-        return nn.functional.interpolate(
-            similarity,
-            size=inputs.shape[2:],
-            mode='bilinear',
-            align_corners=self.align_corners)
+        return nn.functional.interpolate(similarity,
+                                         size=inputs.shape[2:],
+                                         mode='bilinear',
+                                         align_corners=self.align_corners)
 
     def _postprocessed(self, inputs: Tensor, data_samples):
         """Logits resized to the original images (no label mapping)."""

@@ -20,21 +20,31 @@ IMG = 64
 
 def head_cfg(name: str, **extra) -> dict:
     """A tiny config of each language-guided head."""
-    base = dict(
-        channels=8, num_classes=5, embed_dims=EMBED, dropout_ratio=0.0,
-        norm_cfg=None, align_corners=False)
+    base = dict(channels=8,
+                num_classes=5,
+                embed_dims=EMBED,
+                dropout_ratio=0.0,
+                norm_cfg=None,
+                align_corners=False)
     if name == 'FCN':
-        cfg = dict(type='LanguageGuidedFCNHead', in_channels=16, in_index=3,
+        cfg = dict(type='LanguageGuidedFCNHead',
+                   in_channels=16,
+                   in_index=3,
                    num_convs=1)
     elif name == 'FPN':
-        cfg = dict(type='LanguageGuidedFPNHead', in_channels=list(CHANNELS),
-                   in_index=[0, 1, 2, 3], feature_strides=list(STRIDES))
+        cfg = dict(type='LanguageGuidedFPNHead',
+                   in_channels=list(CHANNELS),
+                   in_index=[0, 1, 2, 3],
+                   feature_strides=list(STRIDES))
     elif name == 'UPer':
-        cfg = dict(type='LanguageGuidedUPerHead', in_channels=list(CHANNELS),
-                   in_index=[0, 1, 2, 3], pool_scales=(1, 2))
+        cfg = dict(type='LanguageGuidedUPerHead',
+                   in_channels=list(CHANNELS),
+                   in_index=[0, 1, 2, 3],
+                   pool_scales=(1, 2))
     else:
         cfg = dict(type='LanguageGuidedSegformerHead',
-                   in_channels=list(CHANNELS), in_index=[0, 1, 2, 3])
+                   in_channels=list(CHANNELS),
+                   in_index=[0, 1, 2, 3])
     cfg.update(base)
     cfg.update(extra)
     return cfg
@@ -111,10 +121,12 @@ def test_ignore_index_pixels_do_not_change_the_loss():
     with head.vocabulary(texts(3)):
         ref = head.loss(x, samples(labels), None)['loss_ce']
         # also with avg_non_ignore off, ignored pixels carry zero loss
-        logits = F.interpolate(head.forward(x), size=(IMG, IMG),
+        logits = F.interpolate(head.forward(x),
+                               size=(IMG, IMG),
                                mode='bilinear')
-        manual = F.cross_entropy(logits, labels, ignore_index=255,
-                                 reduction='sum') / labels.numel()
+        manual = F.cross_entropy(
+            logits, labels, ignore_index=255,
+            reduction='sum') / labels.numel()
         got = head.loss(x, samples(other), None)['loss_ce']
     torch.testing.assert_close(ref, got)
     torch.testing.assert_close(ref, manual, rtol=1e-4, atol=1e-5)
@@ -141,12 +153,10 @@ def test_empty_and_one_class_vocabularies_are_explained():
 
 def test_per_image_padded_vocabularies():
     head = MODELS.build(head_cfg('Segformer')).eval()
-    mask = torch.tensor([[True, True, True, True], [True, True, False,
-                                                     False]])
-    labels = torch.stack([
-        torch.randint(0, 4, (IMG, IMG)),
-        torch.randint(0, 2, (IMG, IMG))
-    ])
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    labels = torch.stack(
+        [torch.randint(0, 4, (IMG, IMG)),
+         torch.randint(0, 2, (IMG, IMG))])
     with head.vocabulary(texts(4, batch=2), mask):
         losses = head.loss(feats(), samples(labels), None)
         logits = head.forward(feats())
@@ -158,9 +168,11 @@ def test_per_image_padded_vocabularies():
 @pytest.mark.parametrize('name', HEADS)
 def test_binary_prompt_head(name):
     """out_channels=1: one sigmoid mask for one prompt (mmseg binary)."""
-    cfg = head_cfg(
-        name, num_classes=2, out_channels=1, threshold=0.5,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=True))
+    cfg = head_cfg(name,
+                   num_classes=2,
+                   out_channels=1,
+                   threshold=0.5,
+                   loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=True))
     head = MODELS.build(cfg)
     assert head.binary
     labels = torch.randint(0, 2, (2, IMG, IMG))

@@ -32,7 +32,8 @@ def synthetic_batch(generator: torch.Generator, batch: int):
     """Images ``[B, 3, H, W]`` (0..255) and label maps ``[B, H, W]``."""
     imgs = torch.rand(batch, 3, IMG, IMG, generator=generator) * 120 + 60
     labels = torch.zeros(batch, IMG, IMG, dtype=torch.long)
-    yy, xx = torch.meshgrid(torch.arange(IMG), torch.arange(IMG),
+    yy, xx = torch.meshgrid(torch.arange(IMG),
+                            torch.arange(IMG),
                             indexing='ij')
     for b in range(batch):
         y, x, s = torch.randint(0, IMG - 16, (3, ), generator=generator)
@@ -54,44 +55,49 @@ def samples(labels):
         s = SegDataSample()
         s.gt_sem_seg = PixelData(data=label[None].clone())
         s.set_metainfo(
-            dict(img_shape=(IMG, IMG), ori_shape=(IMG, IMG),
-                 pad_shape=(IMG, IMG), padding_size=[0, 0, 0, 0]))
+            dict(img_shape=(IMG, IMG),
+                 ori_shape=(IMG, IMG),
+                 pad_shape=(IMG, IMG),
+                 padding_size=[0, 0, 0, 0]))
         out.append(s)
     return out
 
 
 def segmentor_cfg(language_guided: bool) -> dict:
-    fpn = dict(type='FPN', in_channels=[8, 16, 32, 64], out_channels=16,
+    fpn = dict(type='FPN',
+               in_channels=[8, 16, 32, 64],
+               out_channels=16,
                num_outs=4)
-    head = dict(
-        type='FPNHead',
-        in_channels=[16] * 4,
-        in_index=[0, 1, 2, 3],
-        feature_strides=[4, 8, 16, 32],
-        channels=16,
-        num_classes=len(CLASSES),
-        dropout_ratio=0.0,
-        norm_cfg=dict(type='BN'),
-        align_corners=False)
-    cfg = dict(
-        type='EncoderDecoder',
-        data_preprocessor=dict(
-            type='SegDataPreProcessor', mean=[128.] * 3, std=[64.] * 3,
-            size=(IMG, IMG)),
-        backbone=dict(
-            type='ResNetV1c', depth=18, stem_channels=8, base_channels=8,
-            out_indices=(0, 1, 2, 3), norm_cfg=dict(type='BN')),
-        neck=fpn,
-        decode_head=head,
-        test_cfg=dict(mode='whole'))
+    head = dict(type='FPNHead',
+                in_channels=[16] * 4,
+                in_index=[0, 1, 2, 3],
+                feature_strides=[4, 8, 16, 32],
+                channels=16,
+                num_classes=len(CLASSES),
+                dropout_ratio=0.0,
+                norm_cfg=dict(type='BN'),
+                align_corners=False)
+    cfg = dict(type='EncoderDecoder',
+               data_preprocessor=dict(type='SegDataPreProcessor',
+                                      mean=[128.] * 3,
+                                      std=[64.] * 3,
+                                      size=(IMG, IMG)),
+               backbone=dict(type='ResNetV1c',
+                             depth=18,
+                             stem_channels=8,
+                             base_channels=8,
+                             out_indices=(0, 1, 2, 3),
+                             norm_cfg=dict(type='BN')),
+               neck=fpn,
+               decode_head=head,
+               test_cfg=dict(mode='whole'))
     if language_guided:
-        cfg.update(
-            type='LanguageGuidedEncoderDecoder',
-            vocabulary=list(CLASSES),
-            neck=dict(
-                type='LLMPrefixNeck',
-                neck=fpn,
-                text_encoder=tiny_text_encoder_cfg('bert', embed_dims=16)))
+        cfg.update(type='LanguageGuidedEncoderDecoder',
+                   vocabulary=list(CLASSES),
+                   neck=dict(type='LLMPrefixNeck',
+                             neck=fpn,
+                             text_encoder=tiny_text_encoder_cfg(
+                                 'bert', embed_dims=16)))
         head.update(type='LanguageGuidedFPNHead', embed_dims=16)
     return cfg
 

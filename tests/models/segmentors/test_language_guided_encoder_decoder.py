@@ -24,45 +24,40 @@ IMG = 64
 
 def model_cfg(head: str = 'FPN', **extra) -> dict:
     """A tiny language-guided segmentor (ResNet-18 with 8 base channels)."""
-    decode_head = dict(
-        type='LanguageGuidedFPNHead',
-        in_channels=[16, 16, 16, 16],
-        in_index=[0, 1, 2, 3],
-        feature_strides=[4, 8, 16, 32],
-        channels=16,
-        num_classes=3,
-        embed_dims=EMBED,
-        dropout_ratio=0.0,
-        norm_cfg=None,
-        align_corners=False)
+    decode_head = dict(type='LanguageGuidedFPNHead',
+                       in_channels=[16, 16, 16, 16],
+                       in_index=[0, 1, 2, 3],
+                       feature_strides=[4, 8, 16, 32],
+                       channels=16,
+                       num_classes=3,
+                       embed_dims=EMBED,
+                       dropout_ratio=0.0,
+                       norm_cfg=None,
+                       align_corners=False)
     decode_head.update(extra.pop('decode_head', {}))
-    cfg = dict(
-        type='LanguageGuidedEncoderDecoder',
-        data_preprocessor=dict(
-            type='SegDataPreProcessor',
-            mean=[128.0] * 3,
-            std=[64.0] * 3,
-            size=(IMG, IMG),
-            pad_val=0,
-            seg_pad_val=255),
-        backbone=dict(
-            type='ResNetV1c',
-            depth=18,
-            stem_channels=8,
-            base_channels=8,
-            out_indices=(0, 1, 2, 3),
-            norm_cfg=dict(type='BN'),
-            style='pytorch'),
-        neck=dict(
-            type='LLMPrefixNeck',
-            neck=dict(
-                type='FPN',
-                in_channels=[8, 16, 32, 64],
-                out_channels=16,
-                num_outs=4),
-            text_encoder=tiny_text_encoder_cfg('bert', embed_dims=EMBED)),
-        decode_head=decode_head,
-        test_cfg=dict(mode='whole'))
+    cfg = dict(type='LanguageGuidedEncoderDecoder',
+               data_preprocessor=dict(type='SegDataPreProcessor',
+                                      mean=[128.0] * 3,
+                                      std=[64.0] * 3,
+                                      size=(IMG, IMG),
+                                      pad_val=0,
+                                      seg_pad_val=255),
+               backbone=dict(type='ResNetV1c',
+                             depth=18,
+                             stem_channels=8,
+                             base_channels=8,
+                             out_indices=(0, 1, 2, 3),
+                             norm_cfg=dict(type='BN'),
+                             style='pytorch'),
+               neck=dict(type='LLMPrefixNeck',
+                         neck=dict(type='FPN',
+                                   in_channels=[8, 16, 32, 64],
+                                   out_channels=16,
+                                   num_outs=4),
+                         text_encoder=tiny_text_encoder_cfg('bert',
+                                                            embed_dims=EMBED)),
+               decode_head=decode_head,
+               test_cfg=dict(mode='whole'))
     cfg.update(extra)
     return cfg
 
@@ -77,13 +72,14 @@ def make_samples(labels, **meta):
     for i in range(labels.shape[0]):
         s = SegDataSample()
         s.gt_sem_seg = PixelData(data=labels[i:i + 1].clone())
-        info = dict(
-            img_shape=(IMG, IMG),
-            ori_shape=(IMG, IMG),
-            pad_shape=(IMG, IMG),
-            padding_size=[0, 0, 0, 0])
-        info.update({k: (v[i] if isinstance(v, list) else v)
-                     for k, v in meta.items()})
+        info = dict(img_shape=(IMG, IMG),
+                    ori_shape=(IMG, IMG),
+                    pad_shape=(IMG, IMG),
+                    padding_size=[0, 0, 0, 0])
+        info.update({
+            k: (v[i] if isinstance(v, list) else v)
+            for k, v in meta.items()
+        })
         s.set_metainfo(info)
         out.append(s)
     return out
@@ -108,14 +104,14 @@ def test_loss_with_vocabulary_from_samples():
 
 def test_per_image_vocabularies_of_different_length():
     model = build()
-    labels = torch.stack([
-        torch.randint(0, 4, (IMG, IMG)),
-        torch.randint(0, 2, (IMG, IMG))
-    ])
-    samples = make_samples(
-        labels,
-        text=[('sky', 'dog', 'cat', 'road'), ('tree', 'car', '', '')],
-        text_mask=[(True, ) * 4, (True, True, False, False)])
+    labels = torch.stack(
+        [torch.randint(0, 4, (IMG, IMG)),
+         torch.randint(0, 2, (IMG, IMG))])
+    samples = make_samples(labels,
+                           text=[('sky', 'dog', 'cat', 'road'),
+                                 ('tree', 'car', '', '')],
+                           text_mask=[(True, ) * 4,
+                                      (True, True, False, False)])
     losses = model.loss(images(), samples)
     assert torch.isfinite(losses['decode.loss_ce'])
     model.eval()
@@ -137,8 +133,9 @@ def test_vocabulary_argument_and_missing_vocabulary_error():
 def test_predictions_are_mapped_to_dataset_label_ids():
     model = build().eval()
     labels = torch.zeros(2, IMG, IMG, dtype=torch.long)
-    samples = make_samples(
-        labels, text=('sky', 'dog', 'cat'), text_label_ids=(7, 2, 11))
+    samples = make_samples(labels,
+                           text=('sky', 'dog', 'cat'),
+                           text_label_ids=(7, 2, 11))
     with torch.no_grad():
         preds = model.predict(images(), samples)
     for pred in preds:
@@ -152,13 +149,12 @@ def test_predictions_are_mapped_to_dataset_label_ids():
 
 
 def test_train_vocabulary_subset_remaps_gt_and_ignores_unseen():
-    model = build(
-        vocabulary=['a', 'b', 'c', 'd'],
-        train_vocabulary=dict(texts=['b', 'd'], label_ids=[1, 3]),
-        decode_head=dict(num_classes=4))
+    model = build(vocabulary=['a', 'b', 'c', 'd'],
+                  train_vocabulary=dict(texts=['b', 'd'], label_ids=[1, 3]),
+                  decode_head=dict(num_classes=4))
     labels = torch.tensor([[[0, 1], [2, 3]]])
-    remapped = model._remap_gt(
-        make_samples(labels), model.train_vocabulary[1])[0].gt_sem_seg.data
+    remapped = model._remap_gt(make_samples(labels),
+                               model.train_vocabulary[1])[0].gt_sem_seg.data
     assert remapped.tolist() == [[[255, 0], [255, 1]]]
     full = torch.randint(0, 4, (2, IMG, IMG))
     losses = model.loss(images(), make_samples(full))
@@ -180,7 +176,8 @@ def test_empty_vocabulary_and_one_class_errors():
     labels = torch.zeros(2, IMG, IMG, dtype=torch.long)
     with pytest.raises(ValueError, match='out_channels=1'):
         model.loss(images(), make_samples(labels))
-    samples = make_samples(labels, text=[('', ''), ('a', 'b')],
+    samples = make_samples(labels,
+                           text=[('', ''), ('a', 'b')],
                            text_mask=[(False, False), (True, True)])
     with pytest.raises(ValueError, match='empty vocabulary'):
         model.loss(images(), samples)
@@ -190,16 +187,21 @@ def test_slide_equals_whole_for_one_window_and_small_images():
     model = build(vocabulary=['a', 'b', 'c']).eval()
     x = images(1)
     with torch.no_grad():
-        whole = model.inference(x, [dict(ori_shape=(IMG, IMG),
-                                         img_shape=(IMG, IMG),
-                                         pad_shape=(IMG, IMG))])
-        model.test_cfg = dict(mode='slide', crop_size=(IMG, IMG),
+        whole = model.inference(x, [
+            dict(ori_shape=(IMG, IMG),
+                 img_shape=(IMG, IMG),
+                 pad_shape=(IMG, IMG))
+        ])
+        model.test_cfg = dict(mode='slide',
+                              crop_size=(IMG, IMG),
                               stride=(32, 32))
         from mmengine.config import ConfigDict
         model.test_cfg = ConfigDict(model.test_cfg)
-        slide = model.inference(x, [dict(ori_shape=(IMG, IMG),
-                                         img_shape=(IMG, IMG),
-                                         pad_shape=(IMG, IMG))])
+        slide = model.inference(x, [
+            dict(ori_shape=(IMG, IMG),
+                 img_shape=(IMG, IMG),
+                 pad_shape=(IMG, IMG))
+        ])
         torch.testing.assert_close(slide, whole)
         # an image smaller than the crop is decoded in one window
         model.test_cfg.crop_size = (96, 96)
@@ -213,12 +215,23 @@ def test_slide_equals_whole_for_one_window_and_small_images():
 
 def test_auxiliary_heads_language_guided_and_stock():
     aux = [
-        dict(type='LanguageGuidedFCNHead', in_channels=16, in_index=2,
-             channels=8, num_convs=1, concat_input=False, num_classes=3,
-             embed_dims=EMBED, norm_cfg=None, loss_decode=dict(
-                 type='CrossEntropyLoss', loss_weight=0.4)),
-        dict(type='FCNHead', in_channels=16, in_index=1, channels=8,
-             num_convs=1, num_classes=3, norm_cfg=None)
+        dict(type='LanguageGuidedFCNHead',
+             in_channels=16,
+             in_index=2,
+             channels=8,
+             num_convs=1,
+             concat_input=False,
+             num_classes=3,
+             embed_dims=EMBED,
+             norm_cfg=None,
+             loss_decode=dict(type='CrossEntropyLoss', loss_weight=0.4)),
+        dict(type='FCNHead',
+             in_channels=16,
+             in_index=1,
+             channels=8,
+             num_convs=1,
+             num_classes=3,
+             norm_cfg=None)
     ]
     model = build(auxiliary_head=aux)
     labels = torch.randint(0, 3, (2, IMG, IMG))
@@ -251,19 +264,21 @@ def test_stock_iou_metric_with_dice():
 
 
 def test_binary_prompt_segmentation_one_mask_per_prompt():
-    model = build(
-        vocabulary=['background', 'polyp'],
-        decode_head=dict(
-            num_classes=2, out_channels=1, threshold=0.5,
-            loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=True)))
+    model = build(vocabulary=['background', 'polyp'],
+                  decode_head=dict(num_classes=2,
+                                   out_channels=1,
+                                   threshold=0.5,
+                                   loss_decode=dict(type='CrossEntropyLoss',
+                                                    use_sigmoid=True)))
     labels = torch.randint(0, 2, (2, IMG, IMG))
     losses = model.loss(images(), make_samples(labels))
     assert torch.isfinite(losses['decode.loss_ce'])
     model.eval()
     with torch.no_grad():
         preds = model.predict(images(), make_samples(labels))
-        prompted = model.predict_prompts(
-            images(), ['polyp', 'left hippocampus'], make_samples(labels))
+        prompted = model.predict_prompts(images(),
+                                         ['polyp', 'left hippocampus'],
+                                         make_samples(labels))
         single = model.predict_prompts(images(), ['polyp'])
     assert set(preds[0].pred_sem_seg.data.unique().tolist()) <= {0, 1}
     masks = prompted[0].pred_prompt_masks.data
@@ -277,9 +292,8 @@ def test_binary_prompt_segmentation_one_mask_per_prompt():
 
 
 def test_multi_prompt_softmax_with_learned_background():
-    model = build(
-        vocabulary=['background', 'liver', 'spleen'],
-        decode_head=dict(learnable_background=True)).eval()
+    model = build(vocabulary=['background', 'liver', 'spleen'],
+                  decode_head=dict(learnable_background=True)).eval()
     with torch.no_grad():
         out = model.predict_prompts(images(), ['liver', 'spleen', 'aorta'])
     masks = out[0].pred_prompt_masks.data
@@ -306,8 +320,10 @@ def test_parse_vocabulary_forms():
 
 def test_non_text_neck_is_rejected():
     cfg = model_cfg()
-    cfg['neck'] = dict(type='FPN', in_channels=[8, 16, 32, 64],
-                       out_channels=16, num_outs=4)
+    cfg['neck'] = dict(type='FPN',
+                       in_channels=[8, 16, 32, 64],
+                       out_channels=16,
+                       num_outs=4)
     with pytest.raises(TypeError, match='LLMPrefixNeck'):
         MODELS.build(copy.deepcopy(cfg))
 
@@ -319,13 +335,17 @@ def test_pixel_text_similarity_maps_match_the_logits():
     assert sims.shape == (1, 3, IMG, IMG)
     assert sims.abs().max() <= 1 + 1e-5
     with torch.no_grad():
-        logits = model.inference(x, [dict(ori_shape=(IMG, IMG),
-                                          img_shape=(IMG, IMG),
-                                          pad_shape=(IMG, IMG))])
+        logits = model.inference(x, [
+            dict(ori_shape=(IMG, IMG),
+                 img_shape=(IMG, IMG),
+                 pad_shape=(IMG, IMG))
+        ])
     # logits = scale * cosine + bias, so they agree up to that affine map
     scale = model.decode_head.conv_seg.scale
     bias = model.decode_head.conv_seg.bias
-    torch.testing.assert_close(logits, sims * scale + bias, rtol=1e-4,
+    torch.testing.assert_close(logits,
+                               sims * scale + bias,
+                               rtol=1e-4,
                                atol=1e-4)
     # one prompt on a softmax head, and synonyms, work too
     one = model.pixel_text_similarity(x, [('dog', 'puppy')])
@@ -336,10 +356,12 @@ def test_postprocess_matches_the_stock_one():
     from mmseg.models.segmentors import BaseSegmentor
     model = build(vocabulary=['a', 'b', 'c'])
     torch.manual_seed(3)
-    logits = torch.randn(2, 5, 40, 48).contiguous(
-        memory_format=torch.channels_last)
+    logits = torch.randn(2, 5, 40,
+                         48).contiguous(memory_format=torch.channels_last)
     metas = [
-        dict(ori_shape=(30, 50), padding_size=[0, 8, 0, 10], flip=True,
+        dict(ori_shape=(30, 50),
+             padding_size=[0, 8, 0, 10],
+             flip=True,
              flip_direction='horizontal'),
         dict(ori_shape=(40, 48), padding_size=[0, 0, 0, 0], flip=False)
     ]

@@ -1,6 +1,8 @@
-# ISIC-2018 task 1 skin-lesion segmentation (mmseg projects/medical layout: images/{train,val}, masks/{train,val},
-# masks 0 = background, 1 = skin lesion). Prepare the raw download with
-# python -m mmvlm.datasets.medical.prepare_medical_dataset isic2018_task1 RAW OUT
+# ISIC-2018 task 1 skin-lesion segmentation, mmseg projects/medical layout:
+# images/{train,val}, masks/{train,val}; masks 0 = background, 1 = lesion.
+# Prepare the raw download with
+# python -m mmvlm.datasets.medical.prepare_medical_dataset \
+#     isic2018_task1 RAW OUT
 dataset_type = 'ISIC2018Task1Dataset'
 data_root = 'data/isic2018_task1'
 img_scale = (512, 512)
@@ -8,11 +10,10 @@ crop_size = (256, 256)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
-    dict(
-        type='RandomResize',
-        scale=img_scale,
-        ratio_range=(0.5, 2.0),
-        keep_ratio=True),
+    dict(type='RandomResize',
+         scale=img_scale,
+         ratio_range=(0.5, 2.0),
+         keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
@@ -24,26 +25,26 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')
 ]
-train_dataloader = dict(
-    batch_size=4,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(img_path='images/train', seg_map_path='masks/train'),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(img_path='images/val', seg_map_path='masks/val'),
-        pipeline=test_pipeline))
+train_dataloader = dict(batch_size=4,
+                        num_workers=2,
+                        persistent_workers=True,
+                        sampler=dict(type='InfiniteSampler', shuffle=True),
+                        dataset=dict(type=dataset_type,
+                                     data_root=data_root,
+                                     data_prefix=dict(
+                                         img_path='images/train',
+                                         seg_map_path='masks/train'),
+                                     pipeline=train_pipeline))
+val_dataloader = dict(batch_size=1,
+                      num_workers=2,
+                      persistent_workers=True,
+                      sampler=dict(type='DefaultSampler', shuffle=False),
+                      dataset=dict(type=dataset_type,
+                                   data_root=data_root,
+                                   data_prefix=dict(img_path='images/val',
+                                                    seg_map_path='masks/val'),
+                                   pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU', 'mDice', 'mFscore'])
+val_evaluator = dict(type='IoUMetric',
+                     iou_metrics=['mIoU', 'mDice', 'mFscore'])
 test_evaluator = val_evaluator
