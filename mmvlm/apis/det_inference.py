@@ -1,0 +1,144 @@
+"""Inference API of language-guided detectors: load a model, detect the
+objects named by free-text prompts, draw labelled boxes."""
+import os.path as osp
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from torch import nn
+
+ImageType = Union[str, np.ndarray]
+
+
+def init_language_guided_detector(config: Union[str, Config],
+                                  checkpoint: Optional[str] = None,
+                                  device: str = 'cpu',
+                                  cfg_options: Optional[dict] = None
+                                  ) -> nn.Module:
+    """Build a language-guided (or baked) detector from a config.
+
+    Unlike ``mmdet.apis.init_detector`` it honours ``custom_imports`` and
+    loads checkpoints written by the mmengine runner under torch >= 2.6
+    (they hold mmengine objects that ``weights_only`` loading rejects; load
+    only checkpoints you trust).
+
+    Args:
+        config (str | Config): Config file or object.
+        checkpoint (str, optional): Checkpoint file; None keeps the
+            initialised weights.
+        device (str): Device, e.g. ``'cpu'`` or ``'cuda:0'``.
+        cfg_options (dict, optional): Overrides merged into the config.
+
+    Returns:
+        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta``.
+    """
+    import mmvlm  # noqa: F401  (registers the components)
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    if isinstance(config, str):
+        config = Config.fromfile(config)
+    if cfg_options:
+        config.merge_from_dict(cfg_options)
+    register_all_modules(init_default_scope=True)
+    model = MODELS.build(config.model)
+    model.cfg = config
+    model.init_weights()
+    if checkpoint is not None:
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'Checkpoint {checkpoint!r} not found.')
+        state = torch.load(checkpoint, map_location='cpu', weights_only=False)
+        model.load_state_dict(state.get('state_dict', state), strict=False)
+        meta = state.get('meta', {}).get('dataset_meta')
+        if meta:
+            model.dataset_meta = meta
+    return model.to(device).eval()
+
+
+def detect(model: nn.Module,
+           image: ImageType,
+           prompts: Optional[Union[str, Sequence]] = None):
+    """Detect the objects named by ``prompts`` in one image.
+
+    Args:
+        model (nn.Module): A language-guided or baked detector.
+        image (str | np.ndarray): Image path or BGR array.
+        prompts (str | Sequence, optional): Free-text prompts, e.g.
+            ``'a red car. a person with an umbrella'`` (split at full
+            stops), or a list. Duplicates are dropped with one warning; zero
+            prompts is an error. None uses the model's vocabulary (a baked
+            model's classes).
+
+    Returns:
+        tuple[DetDataSample, list[str]]: The prediction, whose
+        ``pred_instances.labels`` index the returned class names.
+    """
+    from mmdet.apis import inference_detector
+    if prompts is not None:
+        if getattr(model, 'is_baked', False):
+            raise ValueError(
+                'This model has a baked, fixed vocabulary '
+                f'({model.vocabulary}); it cannot take new prompts. Use the '
+                'language-guided checkpoint, or drop the prompts.')
+        model.set_vocabulary(prompts)
+    elif getattr(model, 'vocabulary', None) is None:
+        raise ValueError('Give prompts (e.g. "a red car. a person"): the '
+                         'model has no vocabulary of its own.')
+    names = [e if isinstance(e, str) else e[0] for e in model.vocabulary]
+    labels = getattr(model, '_vocabulary_label_ids', None)
+    if labels is not None and list(labels) != list(range(len(names))):
+        # Label ids of a baked dataset vocabulary: index names by label id.
+        table = {int(i): n for i, n in zip(labels, names)}
+        names = [table.get(i, str(i)) for i in range(max(labels) + 1)]
+    return inference_detector(model, image), names
+
+
+def draw_detections(image: ImageType,
+                    result,
+                    class_names: Sequence[str],
+                    out_file: str,
+                    score_thr: float = 0.3) -> np.ndarray:
+    """Draw labelled boxes with mmdet's ``DetLocalVisualizer``.
+
+    Args:
+        image (str | np.ndarray): Image path or BGR array.
+        result (DetDataSample): Prediction of :func:`detect`.
+        class_names (Sequence[str]): Name of each label.
+        out_file (str): PNG to write.
+        score_thr (float): Boxes below this score are not drawn.
+
+    Returns:
+        np.ndarray: The drawn RGB image.
+    """
+    import mmcv
+    from mmdet.visualization import DetLocalVisualizer
+    img = mmcv.imread(image) if isinstance(image, str) else image
+    img = mmcv.bgr2rgb(img)
+    visualizer = DetLocalVisualizer.get_instance(
+        f'mmvlm_det_demo_{id(result)}')
+    visualizer.dataset_meta = dict(
+        classes=tuple(class_names), palette='random')
+    visualizer.add_datasample(
+        'detections',
+        img,
+        data_sample=result,
+        draw_gt=False,
+        show=False,
+        pred_score_thr=score_thr,
+        out_file=out_file)
+    return visualizer.get_image()
+
+
+def detect_and_draw(model: nn.Module,
+                    image: ImageType,
+                    prompts: Optional[Union[str, Sequence]],
+                    out_file: str,
+                    score_thr: float = 0.3) -> Tuple[object, list]:
+    """:func:`detect` then :func:`draw_detections`.
+
+    Returns:
+        tuple[DetDataSample, list[str]]: Prediction and class names.
+    """
+    result, names = detect(model, image, prompts)
+    draw_detections(image, result, names, out_file, score_thr)
+    return result, names
