@@ -245,6 +245,11 @@ def test_tensor_mode_forward():
     assert out.shape == (2, 4, IMG // 4, IMG // 4)
     with pytest.raises(ValueError, match='vocabulary'):
         build()(images(), mode='tensor')
+    # FLOPs counting (mmseg's get_flops) goes through the tensor mode
+    from mmengine.analysis import get_model_complexity_info
+    info = get_model_complexity_info(
+        model, input_shape=(3, IMG, IMG), show_table=False, show_arch=False)
+    assert info['flops'] > 0 and info['params'] > 0
 
 
 def test_stock_iou_metric_with_dice():
