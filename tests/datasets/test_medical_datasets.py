@@ -5,6 +5,7 @@ synthetic files laid out like the real sets.
 """
 import numpy as np
 import pytest
+from mmengine.registry import DefaultScope
 from PIL import Image
 
 pytest.importorskip('mmseg')
@@ -17,7 +18,15 @@ from mmvlm.datasets.medical import (
     prepare_isic2018_task1,  # noqa: E402
     prepare_kvasir_seg)
 
-register_all_modules(init_default_scope=True)
+register_all_modules(init_default_scope=False)
+
+
+@pytest.fixture(autouse=True)
+def mmseg_scope():
+    """Build in mmseg's scope, and leave the process's scope as it was."""
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        yield
+
 
 PIPELINE = [
     dict(type='LoadImageFromFile'),

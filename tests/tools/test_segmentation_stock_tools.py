@@ -21,6 +21,7 @@ from PIL import Image
 
 mmseg = pytest.importorskip('mmseg')
 import torch  # noqa: E402
+from mmengine.registry import DefaultScope  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs' / 'segmentation'
@@ -195,7 +196,9 @@ def run_tool(script: str, argv: list) -> None:
     saved = sys.argv
     sys.argv = [script] + argv
     try:
-        runpy.run_path(str(TOOLS / script), run_name='__main__')
+        # the runner sets mmseg's default scope; give the process its own back
+        with DefaultScope.overwrite_default_scope('mmseg'):
+            runpy.run_path(str(TOOLS / script), run_name='__main__')
     finally:
         sys.argv = saved
 

@@ -62,38 +62,41 @@ def test_visualize_prompts_writes_heatmaps_and_overlay(tmp_path):
     import mmvlm  # noqa: F401
     from mmvlm.testing import tiny_text_encoder_cfg
     from mmvlm.visualization import visualize_prompts
-    register_all_modules(init_default_scope=True)
+    from mmengine.registry import DefaultScope
+    register_all_modules(init_default_scope=False)
     torch.manual_seed(0)
-    model = MODELS.build(
-        ConfigDict(type='LanguageGuidedEncoderDecoder',
-                   data_preprocessor=dict(type='SegDataPreProcessor',
-                                          mean=[128.] * 3,
-                                          std=[64.] * 3),
-                   backbone=dict(type='ResNetV1c',
-                                 depth=18,
-                                 stem_channels=8,
-                                 base_channels=8,
-                                 norm_cfg=dict(type='BN')),
-                   neck=dict(type='LLMPrefixNeck',
-                             neck=dict(type='FPN',
-                                       in_channels=[8, 16, 32, 64],
-                                       out_channels=16,
-                                       num_outs=4),
-                             text_encoder=tiny_text_encoder_cfg(
-                                 'bert', embed_dims=16)),
-                   decode_head=dict(type='LanguageGuidedFPNHead',
-                                    in_channels=[16] * 4,
-                                    in_index=[0, 1, 2, 3],
-                                    feature_strides=[4, 8, 16, 32],
-                                    channels=16,
-                                    num_classes=2,
-                                    out_channels=1,
-                                    threshold=0.5,
-                                    embed_dims=16,
-                                    norm_cfg=None,
-                                    loss_decode=dict(type='CrossEntropyLoss',
-                                                     use_sigmoid=True)),
-                   test_cfg=dict(mode='whole')))
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = MODELS.build(
+            ConfigDict(
+                type='LanguageGuidedEncoderDecoder',
+                data_preprocessor=dict(type='SegDataPreProcessor',
+                                       mean=[128.] * 3,
+                                       std=[64.] * 3),
+                backbone=dict(type='ResNetV1c',
+                              depth=18,
+                              stem_channels=8,
+                              base_channels=8,
+                              norm_cfg=dict(type='BN')),
+                neck=dict(type='LLMPrefixNeck',
+                          neck=dict(type='FPN',
+                                    in_channels=[8, 16, 32, 64],
+                                    out_channels=16,
+                                    num_outs=4),
+                          text_encoder=tiny_text_encoder_cfg('bert',
+                                                             embed_dims=16)),
+                decode_head=dict(type='LanguageGuidedFPNHead',
+                                 in_channels=[16] * 4,
+                                 in_index=[0, 1, 2, 3],
+                                 feature_strides=[4, 8, 16, 32],
+                                 channels=16,
+                                 num_classes=2,
+                                 out_channels=1,
+                                 threshold=0.5,
+                                 embed_dims=16,
+                                 norm_cfg=None,
+                                 loss_decode=dict(type='CrossEntropyLoss',
+                                                  use_sigmoid=True)),
+                test_cfg=dict(mode='whole')))
     image = np.random.default_rng(0).integers(0, 255, (64, 96, 3), np.uint8)
     path = tmp_path / 'case.png'
     cv2.imwrite(str(path), image)

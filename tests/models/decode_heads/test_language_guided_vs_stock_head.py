@@ -7,6 +7,7 @@ iterations) are trained, then scored with the stock IoUMetric on held-out
 images.
 """
 import pytest
+from mmengine.registry import DefaultScope
 import torch
 from mmengine.config import ConfigDict
 from mmengine.structures import PixelData
@@ -21,7 +22,15 @@ from mmseg.utils import register_all_modules  # noqa: E402
 import mmvlm  # noqa: E402,F401
 from mmvlm.testing import tiny_text_encoder_cfg  # noqa: E402
 
-register_all_modules(init_default_scope=True)
+register_all_modules(init_default_scope=False)
+
+
+@pytest.fixture(autouse=True)
+def mmseg_scope():
+    """Build in mmseg's scope, and leave the process's scope as it was."""
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        yield
+
 
 IMG = 48
 CLASSES = ('background', 'red square', 'blue disk')

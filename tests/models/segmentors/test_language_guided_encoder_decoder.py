@@ -2,6 +2,7 @@
 import copy
 
 import pytest
+from mmengine.registry import DefaultScope
 import torch
 from mmengine.structures import PixelData
 
@@ -16,7 +17,15 @@ import mmvlm  # noqa: E402,F401
 from mmvlm.models.segmentors import parse_vocabulary  # noqa: E402
 from mmvlm.testing import tiny_text_encoder_cfg  # noqa: E402
 
-register_all_modules(init_default_scope=True)
+register_all_modules(init_default_scope=False)
+
+
+@pytest.fixture(autouse=True)
+def mmseg_scope():
+    """Build in mmseg's scope, and leave the process's scope as it was."""
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        yield
+
 
 EMBED = 16
 IMG = 64
@@ -247,8 +256,10 @@ def test_tensor_mode_forward():
         build()(images(), mode='tensor')
     # FLOPs counting (mmseg's get_flops) goes through the tensor mode
     from mmengine.analysis import get_model_complexity_info
-    info = get_model_complexity_info(
-        model, input_shape=(3, IMG, IMG), show_table=False, show_arch=False)
+    info = get_model_complexity_info(model,
+                                     input_shape=(3, IMG, IMG),
+                                     show_table=False,
+                                     show_arch=False)
     assert info['flops'] > 0 and info['params'] > 0
 
 
