@@ -1,0 +1,118 @@
+# Stock (closed-set) semantic FPN on the demo brain slices (Colin27 T1 +
+# AAL regions): the baseline of lg-fpn_r18-tiny_minilm_brain.py (same data,
+# schedule and seed).
+#
+# A template for your own mmseg data (img_dir/ + ann_dir/ PNGs): change
+# `data_root`, `classes` and the folders. The ResNet-18 (16 base channels)
+# is trained FROM SCRATCH: no ImageNet weights can be downloaded on the demo
+# machine. Do not add horizontal flips here: "left" and "right" regions
+# would swap sides.
+_base_ = [
+    'mmseg::_base_/models/fpn_r50.py', 'mmseg::_base_/default_runtime.py'
+]
+
+data_root = 'data/demo/brain/'
+classes = ('background', 'left precentral gyrus', 'right precentral gyrus',
+           'left postcentral gyrus', 'right postcentral gyrus',
+           'left middle frontal gyrus', 'right middle frontal gyrus',
+           'left middle temporal gyrus', 'right middle temporal gyrus',
+           'left precuneus', 'right precuneus', 'left cerebellum crus I',
+           'right cerebellum crus I')
+metainfo = dict(classes=classes)
+max_iters = 200
+batch_size = 4
+norm_cfg = dict(type='BN', requires_grad=True)  # SyncBN needs a GPU group
+
+model = dict(
+    pretrained=None,
+    data_preprocessor=dict(size=(256, 224)),  # slices are 217x181 (h x w)
+    backbone=dict(
+        depth=18,
+        stem_channels=16,
+        base_channels=16,
+        norm_cfg=norm_cfg),
+    neck=dict(in_channels=[16, 32, 64, 128], out_channels=64, num_outs=4),
+    decode_head=dict(
+        in_channels=[64, 64, 64, 64],
+        channels=64,
+        dropout_ratio=0.0,
+        num_classes=len(classes),
+        norm_cfg=norm_cfg))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(
+        type='RandomResize',
+        scale=(181, 217),
+        ratio_range=(0.9, 1.1),
+        keep_ratio=True),
+    dict(type='PackSegInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs')
+]
+train_dataloader = dict(
+    batch_size=batch_size,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type='BaseSegDataset',
+        data_root=data_root,
+        metainfo=metainfo,
+        img_suffix='.png',
+        seg_map_suffix='.png',
+        data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
+        pipeline=train_pipeline))
+# The demo has no separate validation split: "val" is the test split, run
+# once after the last iteration (no model selection on it).
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='BaseSegDataset',
+        data_root=data_root,
+        metainfo=metainfo,
+        img_suffix='.png',
+        seg_map_suffix='.png',
+        data_prefix=dict(img_path='img_dir/test', seg_map_path='ann_dir/test'),
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU', 'mDice'])
+test_evaluator = val_evaluator
+
+train_cfg = dict(
+    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
+    clip_grad=dict(max_norm=10, norm_type=2))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
+    dict(
+        type='CosineAnnealingLR',
+        by_epoch=False,
+        begin=30,
+        end=max_iters,
+        eta_min=2e-5)
+]
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(
+        type='CheckpointHook', by_epoch=False, interval=max_iters,
+        max_keep_ckpts=1),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    # draws only when testing with --show-dir; every test slice then
+    visualization=dict(type='SegVisualizationHook', interval=1))
+log_processor = dict(by_epoch=False, window_size=10)
+env_cfg = dict(cudnn_benchmark=False)
+randomness = dict(seed=0)
