@@ -396,3 +396,19 @@ def test_postprocess_matches_the_stock_one():
     for a, b in zip(ours, stock):
         torch.testing.assert_close(a.seg_logits.data, b.seg_logits.data)
         assert torch.equal(a.pred_sem_seg.data, b.pred_sem_seg.data)
+
+
+def test_training_images_smaller_than_the_crop_are_padded_and_ignored():
+    model = build(vocabulary=['a', 'b', 'c'])
+    small = [torch.randint(0, 255, (3, 32, 40), dtype=torch.uint8)] * 2
+    labels = torch.randint(0, 3, (2, 32, 40))
+    samples = make_samples(labels)
+    for s in samples:
+        s.set_metainfo(dict(img_shape=(32, 40), ori_shape=(32, 40)))
+    batch = model.data_preprocessor(
+        dict(inputs=small, data_samples=samples), True)
+    assert batch['inputs'].shape == (2, 3, IMG, IMG)
+    gt = batch['data_samples'][0].gt_sem_seg.data
+    assert (gt[:, 32:, :] == 255).all() and (gt[:, :, 40:] == 255).all()
+    losses = model.loss(batch['inputs'], batch['data_samples'])
+    assert torch.isfinite(losses['decode.loss_ce'])
