@@ -5,6 +5,10 @@
 the registries of the installed codebases.
 """
 from .version import __version__
+from .utils.checkpoint_loading import allow_mmengine_checkpoints
+
+# Checkpoints written by mmengine load under torch>=2.6's weights_only default.
+allow_mmengine_checkpoints()
 from . import models  # noqa: F401,E402  (registers components)
 from . import datasets  # noqa
 from . import evaluation  # noqa
