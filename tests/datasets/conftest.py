@@ -1,22 +1,10 @@
 """Tiny on-disk datasets (64x48 images) for the multimodal data tests."""
-import copy
 import json
 import os.path as osp
 
 import mmcv
 import numpy as np
 import pytest
-
-@pytest.fixture(autouse=True)
-def restore_default_scope():
-    """Undo ``init_default_scope`` calls of a test, so that the default
-    scope (mmdet / mmseg) does not leak into the tests that follow."""
-    from mmengine.registry import DefaultScope
-    saved = copy.copy(DefaultScope._instance_dict)
-    yield
-    DefaultScope._instance_dict.clear()
-    DefaultScope._instance_dict.update(saved)
-
 
 #: Raw class names of the tiny datasets (uncleaned on purpose).
 TINY_CLASSES = ('traffic_light', 'dog', 'wall-other-merged', 'bow_(weapon)')

@@ -18,7 +18,8 @@ import mmvlm  # noqa: F401,E402
 from mmvlm.testing.tiny_models import tiny_text_encoder_cfg  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-register_all_modules(init_default_scope=True)
+register_all_modules(init_default_scope=False)
+DEFAULT_SCOPE = 'mmdet'  # set around every test by tests/conftest.py
 
 
 def load_tool():

@@ -205,10 +205,8 @@ def run_tool(script: str, argv: list) -> None:
 
 @pytest.mark.parametrize('config', sorted(CASES))
 def test_stock_train_and_test_tools(tmp_path, monkeypatch, config):
-    # mmengine 0.10 checkpoints hold a message hub (HistoryBuffer...) that
-    # torch >= 2.6's weights-only loading rejects; the stock test.py loads
-    # our own, trusted checkpoint.
-    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    # No TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD: importing mmvlm (custom_imports)
+    # lets torch's weights-only loading read mmengine checkpoints.
     make_data, options, key = CASES[config]
     options = (make_data(tmp_path / 'data') + options + TINY_TEXT + LOOP +
                [f'experiment_name={Path(config).stem}-{id(tmp_path)}'])

@@ -16,7 +16,8 @@ from mmengine.structures import InstanceData  # noqa: E402
 import mmvlm  # noqa: F401,E402
 from mmvlm.testing.tiny_models import tiny_text_encoder_cfg  # noqa: E402
 
-register_all_modules(init_default_scope=True)
+register_all_modules(init_default_scope=False)
+DEFAULT_SCOPE = 'mmdet'  # set around every test by tests/conftest.py
 
 IMG, D = 64, 16
 BACKBONE = dict(
