@@ -201,7 +201,7 @@ def run_detector(work_dir: str, data_root: str, out_dir: str) -> dict:
                 per_label[a['source_label']].append(row.tolist())
         out_png = osp.join(out_dir, f'det_{osp.splitext(img["file_name"])[0]}'
                            '_tree_vs_dead_tree.png')
-        draw_boxes(path, boxes, labels, scores, DET_PROMPTS, out_png, 0.2)
+        draw_boxes(path, boxes, labels, scores, DET_PROMPTS, out_png, 0.05)
         result['images'].append(out_png)
     result['mean_score'] = {
         label: dict(zip(DET_PROMPTS,

@@ -18,7 +18,12 @@ classes = ('background', 'left precentral gyrus', 'right precentral gyrus',
            'left middle temporal gyrus', 'right middle temporal gyrus',
            'left precuneus', 'right precuneus', 'left cerebellum crus I',
            'right cerebellum crus I')
-metainfo = dict(classes=classes)
+# background drawn black, regions in distinct colours (test.py --show-dir)
+palette = [(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25),
+           (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
+           (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128),
+           (220, 190, 255)]
+metainfo = dict(classes=classes, palette=palette)
 max_iters = 200
 batch_size = 4
 norm_cfg = dict(type='BN', requires_grad=True)  # SyncBN needs a GPU group
@@ -115,4 +120,5 @@ default_hooks = dict(
     visualization=dict(type='SegVisualizationHook', interval=1))
 log_processor = dict(by_epoch=False, window_size=10)
 env_cfg = dict(cudnn_benchmark=False)
+visualizer = dict(alpha=0.5)
 randomness = dict(seed=0)

@@ -176,8 +176,7 @@ def _data_options(config: str, data: dict) -> list:
         f'train_dataloader.dataset.data_root={root}',
         f'val_dataloader.dataset.data_root={root}',
         f'test_dataloader.dataset.data_root={root}',
-        'train_dataloader.batch_size=2',
-        'model.data_preprocessor.size=[64,64]'
+        'train_dataloader.batch_size=2'
     ]
 
 
