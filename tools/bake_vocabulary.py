@@ -9,7 +9,8 @@ which this tool checks on a random image before saving.
 
 Example::
 
-    python tools/bake_vocabulary.py configs/detection/lg-atss_r50_fpn_1x_coco.py \
+    python tools/bake_vocabulary.py \
+        configs/detection/lg-atss_r50_fpn_1x_coco.py \
         work_dirs/lg-atss/epoch_12.pth --out-dir work_dirs/lg-atss-baked \
         --vocabulary "a red car. a person with an umbrella"
 
@@ -72,7 +73,8 @@ def _dataset_classes(cfg: Config, checkpoint_meta: dict) -> Optional[list]:
         or None
 
 
-def baked_config(cfg: Config, vocabulary: List, label_ids: List[int]) -> Config:
+def baked_config(cfg: Config, vocabulary: List,
+                 label_ids: List[int]) -> Config:
     """The config of the baked, language-model-free model.
 
     Args:

@@ -29,7 +29,8 @@ def load_module(path: Path):
 def lg_setup(tmp_path):
     text_encoder = tiny_text_encoder_cfg('bert', embed_dims=16)
     config = tmp_path / 'tiny_lg_atss.py'
-    config.write_text(f"""_base_ = {str(ROOT / 'configs/detection/lg-atss_r50_fpn_1x_coco.py')!r}
+    base = ROOT / 'configs/detection/lg-atss_r50_fpn_1x_coco.py'
+    config.write_text(f"""_base_ = {str(base)!r}
 model = dict(
     backbone=dict(depth=18, base_channels=8, init_cfg=None),
     neck=dict(text_encoder=dict(_delete_=True, **{text_encoder!r}),

@@ -8,7 +8,6 @@ derived config for nested dicts, and ``--cfg-options`` for scalars.
 """
 import json
 import os
-import os.path as osp
 import subprocess
 import sys
 from pathlib import Path

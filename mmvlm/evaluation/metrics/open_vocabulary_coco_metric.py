@@ -52,8 +52,9 @@ class OpenVocabularyCocoMetric(CocoMetric):
                  **kwargs) -> None:
         super().__init__(**kwargs)
         if 'bbox' not in self.metrics:
-            raise ValueError('OpenVocabularyCocoMetric reports box AP50: '
-                             f"metric must include 'bbox', got {self.metrics}.")
+            raise ValueError(
+                'OpenVocabularyCocoMetric reports box AP50: metric must '
+                f"include 'bbox', got {self.metrics}.")
         overlap = set(base_classes) & set(novel_classes)
         if overlap:
             raise ValueError(f'Classes {sorted(overlap)} are both base and '
