@@ -86,7 +86,6 @@ def test_bake_cli_gives_same_boxes_and_scores(tmp_path, base, monkeypatch):
                         classes=('cat', 'dog', 'zebra')))), checkpoint)
 
     out_dir = tmp_path / 'baked'
-    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     monkeypatch.setattr(sys, 'argv', [
         'bake_vocabulary.py', str(config), str(checkpoint), '--out-dir',
         str(out_dir), '--vocabulary', 'a red car. a person. a dog. a person'

@@ -123,11 +123,11 @@ def cfg_options(base: str) -> list:
 
 
 def run_tool(tool: str, args: list, cwd: Path) -> str:
-    # torch >= 2.6 loads with weights_only=True, which rejects the mmengine
-    # objects (HistoryBuffer) stored in every mmengine checkpoint.
+    # No TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD: importing mmvlm (custom_imports)
+    # allow-lists what mmengine checkpoints hold for weights_only loading.
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1',
-               HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1',
-               TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1')
+               HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1')
+    env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
     proc = subprocess.run(
         [sys.executable, str(MIM_TOOLS / tool), *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
