@@ -4,7 +4,6 @@ import os.path as osp
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
-import torch
 from mmengine.config import Config
 from torch import nn
 
@@ -18,10 +17,9 @@ def init_language_guided_detector(config: Union[str, Config],
                                   ) -> nn.Module:
     """Build a language-guided (or baked) detector from a config.
 
-    Unlike ``mmdet.apis.init_detector`` it honours ``custom_imports`` and
-    loads checkpoints written by the mmengine runner under torch >= 2.6
-    (they hold mmengine objects that ``weights_only`` loading rejects; load
-    only checkpoints you trust).
+    Like ``mmdet.apis.init_detector``, with mmvlm imported first (its
+    components registered, mmengine checkpoint contents allow-listed for
+    torch's ``weights_only`` loading).
 
     Args:
         config (str | Config): Config file or object.
@@ -36,6 +34,7 @@ def init_language_guided_detector(config: Union[str, Config],
     import mmvlm  # noqa: F401  (registers the components)
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
+    from mmengine.runner import load_checkpoint
     if isinstance(config, str):
         config = Config.fromfile(config)
     if cfg_options:
@@ -47,8 +46,7 @@ def init_language_guided_detector(config: Union[str, Config],
     if checkpoint is not None:
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f'Checkpoint {checkpoint!r} not found.')
-        state = torch.load(checkpoint, map_location='cpu', weights_only=False)
-        model.load_state_dict(state.get('state_dict', state), strict=False)
+        state = load_checkpoint(model, checkpoint, map_location='cpu')
         meta = state.get('meta', {}).get('dataset_meta')
         if meta:
             model.dataset_meta = meta

@@ -122,6 +122,14 @@ def cfg_options(base: str) -> list:
     return opts
 
 
+def load_module(path: Path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_tool(tool: str, args: list, cwd: Path) -> str:
     # No TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD: importing mmvlm (custom_imports)
     # allow-lists what mmengine checkpoints hold for weights_only loading.
@@ -179,6 +187,14 @@ def test_stock_train_and_test(tmp_path, base):
 
     if base != 'lg-atss_r50_fpn_1x_coco.py':
         return
+    # The results table reads what the stock test.py left in its work dir.
+    gather = load_module(ROOT / 'tools/analysis_tools/gather_results.py')
+    rows = gather.gather([str(tmp_path / 'test')])
+    assert len(rows) == 1
+    assert rows[0]['vocabulary'] == '3 classes'
+    assert float(rows[0]['bbox mAP']) == pytest.approx(
+        100 * metrics[0]['coco/bbox_mAP'], abs=0.05)
+    assert float(rows[0]['images/s']) > 0
     # Leaderboard mode: format-only writes a COCO results json.
     prefix = tmp_path / 'format_only' / 'results'
     run_tool('test.py', [
