@@ -252,3 +252,36 @@ def test_baked_vocabulary_matches_vocabulary_scope():
         torch.testing.assert_close(a.bboxes, b.bboxes, atol=1e-5, rtol=0)
         torch.testing.assert_close(a.scores, b.scores, atol=1e-5, rtol=0)
         assert torch.equal(a.labels, b.labels)
+
+
+def test_another_head_takes_three_lines():
+    """A head mmvlm does not ship (GFL) becomes language-guided with the
+    mixin and the name of its class layer."""
+    from mmdet.models.dense_heads import GFLHead
+
+    from mmvlm.models.layers import LanguageGuidedHeadMixin
+
+    class LanguageGuidedGFLHead(LanguageGuidedHeadMixin, GFLHead):
+        classifier_name = 'gfl_cls'
+
+    cfg = atss_cfg()
+    for key in ('type', 'loss_centerness', 'bbox_coder'):
+        cfg.pop(key)
+    cfg.update(
+        loss_cls=dict(
+            type='QualityFocalLoss', use_sigmoid=True, beta=2.0,
+            loss_weight=1.0),
+        train_cfg=ConfigDict(cfg['train_cfg']),
+        test_cfg=ConfigDict(cfg['test_cfg']))
+    torch.manual_seed(0)
+    head = LanguageGuidedGFLHead(**cfg)
+    head.init_weights()
+    mask = torch.tensor([True, True, True, False])
+    with head.vocabulary(text(4), mask):
+        losses = head.loss(feats(), samples([[0, 2], []]))
+        head.eval()
+        with torch.no_grad():
+            results = head.predict(feats(), samples([[0], [1]]),
+                                   rescale=False)
+    assert torch.isfinite(sum(sum(v) for v in losses.values()))
+    assert all(len(r) > 0 and r.labels.max() < 3 for r in results)

@@ -366,3 +366,14 @@ def test_bbox_head_requires_class_agnostic_regression():
     cfg['roi_head']['bbox_head']['reg_class_agnostic'] = False
     with pytest.raises(ValueError, match='reg_class_agnostic=True'):
         build(cfg)
+
+
+def test_two_stage_tensor_mode_forward():
+    model = build(two_stage_cfg())
+    model.eval()
+    data = model.data_preprocessor(make_data([CLASSES], [[0]]), False)
+    with torch.no_grad():
+        cls_score, bbox_pred = model(data['inputs'], data['data_samples'],
+                                     mode='tensor')[0][:2]
+    # Softmax over the 3 sample classes + background, class-agnostic boxes.
+    assert cls_score.shape[1] == 4 and bbox_pred.shape[1] == 4
