@@ -205,6 +205,23 @@ def test_stock_train_and_test(tmp_path, base):
     ], tmp_path)
     check_coco_results_json(Path(f'{prefix}.bbox.json'), ann_file)
 
+    # Bake the dataset classes into the trained model; the LM-free model is
+    # evaluated by the stock test.py as well.
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
+    proc = subprocess.run([
+        sys.executable, str(ROOT / 'tools' / 'bake_vocabulary.py'),
+        str(config), str(checkpoint), '--out-dir', str(tmp_path / 'baked'),
+        '--cfg-options', *cfg_options(base)
+    ], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert 'baked 3 classes' in proc.stdout
+    out = run_tool('test.py', [
+        str(tmp_path / 'baked' / 'baked.py'),
+        str(tmp_path / 'baked' / 'baked.pth'), '--work-dir',
+        str(tmp_path / 'test_baked')
+    ], tmp_path)
+    assert 'coco/bbox_mAP:' in out, out[-3000:]
+
 
 def check_coco_results_json(results_file: Path, ann_file: Path) -> None:
     """Validate a detection results json with pycocotools."""
