@@ -171,6 +171,9 @@ def test_classifier_replaced_and_num_classes_follow_vocabulary(name):
     # unbiased (the stock bias_prob override must not leak into it).
     assert head.classifier.bias.item() == pytest.approx(-4.595, abs=1e-3)
     assert head.classifier.embed.bias.abs().max().item() == 0
+    # ... and keeps its default (Kaiming) scale: the stock std=0.01 Normal
+    # init would make normalised embeddings turn by large angles per step.
+    assert head.classifier.embed.weight.std().item() > 0.02
 
 
 @pytest.mark.parametrize('name', list(HEADS))
