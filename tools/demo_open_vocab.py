@@ -128,11 +128,15 @@ def prompt_scores_per_gt(gt_boxes: np.ndarray, boxes: np.ndarray,
 
 
 def draw_boxes(img_path: str, boxes, labels, scores, prompts, out_path: str,
-               score_thr: float) -> None:
-    """Save an image with boxes labelled by their prompt and score."""
+               score_thr: float, max_boxes: int = 30) -> None:
+    """Save an image (2x) with the best boxes labelled by prompt and score."""
     image = Image.open(img_path).convert('RGB')
+    scale = 2
+    image = image.resize((image.width * scale, image.height * scale))
     draw = ImageDraw.Draw(image)
-    for box, label, score in zip(boxes, labels, scores):
+    order = np.argsort(-np.asarray(scores))[:max_boxes]
+    for i in order:
+        box, label, score = boxes[i] * scale, labels[i], scores[i]
         if score < score_thr:
             continue
         colour = COLOURS[int(label) % len(COLOURS)]

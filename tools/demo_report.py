@@ -184,7 +184,7 @@ def build_report(work_dir: str, data_root: str) -> str:
               f'`{work_dir}/<run>/` (runs: '
               + ', '.join(f'`{n}`' for n, _, _ in RUNS) + ')',
               f'- prediction PNGs labelled with the prompts: '
-              f'`{work_dir}/<run>/vis/` (segmentation: `vis/vis_image/`)',
+              f'`{work_dir}/<run>/vis/` (segmentation: `vis/vis_data/vis_image/`)',
               f'- open-vocabulary PNGs and numbers: `{work_dir}/open_vocab/`',
               f'- the data: `{data_root}/` (sources and licences: '
               '`docs/demo_data.md`)', '']

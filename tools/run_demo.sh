@@ -31,10 +31,6 @@ WORK="${MMVLM_DEMO_WORK_DIR:-work_dirs/demo}"
 DATA="${MMVLM_DEMO_DATA:-data/demo}"
 ITERS="${MMVLM_DEMO_ITERS:-}"
 
-# torch >= 2.6 loads checkpoints with weights_only=True, which rejects the
-# mmengine objects (message hub, history buffers) inside mmengine 0.10
-# checkpoints. The demo only loads checkpoints it has just written itself.
-export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1
 # One compute thread per process by default: these small models gain little
 # from a second thread, and on a busy machine OpenMP threads waiting for
 # each other made a training step up to 30x slower (measured on 2 cores).

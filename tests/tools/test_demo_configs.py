@@ -108,11 +108,8 @@ def _stock_tool(codebase: str, kind: str) -> str:
 
 
 def _run(cmd, cwd):
-    # checkpoints written by this test hold mmengine objects that torch's
-    # weights_only loading rejects
-    # (one thread: on a shared 2-core machine OpenMP threads thrash)
-    env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1',
-               OMP_NUM_THREADS='1',
+    # one thread: on a shared 2-core machine OpenMP threads thrash
+    env = dict(os.environ, OMP_NUM_THREADS='1',
                PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)

@@ -201,3 +201,35 @@ def test_unreachable_registry_message(tmp_path, monkeypatch):
 def test_main_check_reports_missing(tmp_path, capsys):
     assert pdd.main(['--data-root', str(tmp_path), '--check']) == 1
     assert 'PROBLEMS' in capsys.readouterr().out
+
+
+def test_apt_update_retried_once_as_root(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+
+        class Proc:
+            stdout = ''
+            stderr = 'E: Unable to locate package mricron-data'
+            returncode = 1 if cmd[:2] == ['apt-get', 'download'] and len(
+                calls) == 1 else 0
+        if cmd[:2] == ['apt-get', 'download'] and Proc.returncode == 0:
+            (tmp_path / 'debs' / 'mricron-data_1.0_all.deb').write_bytes(b'')
+        if cmd[:2] == ['dpkg-deb', '-x']:
+            (tmp_path / 'mricron_data' / pdd.MRICRON_TEMPLATES).mkdir(
+                parents=True)
+        return Proc()
+
+    monkeypatch.setattr(pdd.subprocess, 'run', fake_run)
+    monkeypatch.setattr(pdd.os, 'geteuid', lambda: 0)
+    templates = pdd.fetch_mricron_templates(str(tmp_path))
+    assert [c[:2] for c in calls] == [['apt-get', 'download'],
+                                      ['apt-get', 'update'],
+                                      ['apt-get', 'download'],
+                                      ['dpkg-deb', '-x']]
+    assert templates.endswith(pdd.MRICRON_TEMPLATES)
+    # a second call uses the unpacked cache and runs nothing
+    calls.clear()
+    pdd.fetch_mricron_templates(str(tmp_path))
+    assert calls == []

@@ -268,8 +268,19 @@ def fetch_mricron_templates(cache_dir: str) -> str:
     debs = [d for d in os.listdir(deb_dir)
             if d.startswith(MRICRON_PACKAGE + '_') and d.endswith('.deb')]
     if not debs:
-        _run(['apt-get', 'download', MRICRON_PACKAGE], deb_dir,
-             f'the Debian package {MRICRON_PACKAGE}')
+        try:
+            _run(['apt-get', 'download', MRICRON_PACKAGE], deb_dir,
+                 f'the Debian package {MRICRON_PACKAGE}')
+        except RegistryUnreachableError:
+            # A fresh machine may have no package lists yet; root can fetch
+            # them once and retry.
+            if not hasattr(os, 'geteuid') or os.geteuid() != 0:
+                raise
+            print('[prepare_demo_data] apt-get download failed; running '
+                  '`apt-get update` once and retrying')
+            _run(['apt-get', 'update'], None, 'the Debian package lists')
+            _run(['apt-get', 'download', MRICRON_PACKAGE], deb_dir,
+                 f'the Debian package {MRICRON_PACKAGE}')
         debs = [d for d in os.listdir(deb_dir)
                 if d.startswith(MRICRON_PACKAGE + '_') and d.endswith('.deb')]
     if not debs:
