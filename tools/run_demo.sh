@@ -41,7 +41,8 @@ say() { printf '\n\033[1m[demo] %s\033[0m\n' "$*"; }
 die() { printf '\n[demo] ERROR: %s\n' "$*" >&2; exit 1; }
 
 start_all=$(date +%s)
-if [ ! -x "$PY" ] || [ ! -f "$ROOT/.venv/.mmvlm-setup-stamp" ]; then
+if [ ! -x "$PY" ] || [ ! -f "$ROOT/.venv/.mmvlm-setup-stamp" ] ||
+    ! "$PY" -c 'import mmdet, mmseg, mmvlm, nibabel' >/dev/null 2>&1; then
     say "1/5 building the environment (.venv) with tools/setup_env.sh"
     bash "$ROOT/tools/setup_env.sh" || die "environment build failed (see above)"
 else
