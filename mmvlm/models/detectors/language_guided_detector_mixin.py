@@ -114,8 +114,12 @@ class LanguageGuidedDetectorMixin:
             raise ValueError(
                 f'The vocabulary {vocabulary!r} has zero prompts: give at '
                 'least one class name, e.g. "a red car. a person".')
+        # Warn once per vocabulary, not on every image of a demo loop.
+        warned = self.__dict__.setdefault('_warned_vocabularies', set())
+        key = repr(entries)
         self._vocabulary, self._vocabulary_label_ids = deduplicate(
-            entries, label_ids)
+            entries, label_ids, warn=key not in warned)
+        warned.add(key)
 
     # ------------------------------------------------------- batch vocabulary
     def batch_vocabulary(self,

@@ -341,6 +341,7 @@ def test_zero_and_duplicate_prompts():
     target = 'mmvlm.models.detectors.batch_vocabulary.print_log'
     with mock.patch(target) as log:
         model.set_vocabulary('cat. dog. Cat. dog')
+        model.set_vocabulary('cat. dog. Cat. dog')  # e.g. the next image
     assert model.vocabulary == ['cat', 'dog']
     assert log.call_count == 1 and 'Duplicate' in log.call_args[0][0]
 
