@@ -57,8 +57,10 @@ class LanguageGuidedHeadMixin:
         elif isinstance(stock, nn.Conv2d):
             cfg.update(
                 in_channels=stock.in_channels,
-                kernel_size=stock.kernel_size[0],
                 num_anchors=getattr(self, 'num_base_priors', 1))
+            # The stock kernel unless the config asks for another one
+            # (e.g. a cheaper 1x1 projection, as in GLIP).
+            cfg.setdefault('kernel_size', stock.kernel_size[0])
         else:
             raise TypeError(
                 f'{type(self).__name__}.{self.classifier_name} is '

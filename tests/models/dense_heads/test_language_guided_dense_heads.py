@@ -298,3 +298,13 @@ def test_another_head_takes_three_lines():
                                    rescale=False)
     assert torch.isfinite(sum(sum(v) for v in losses.values()))
     assert all(len(r) > 0 and r.labels.max() < 3 for r in results)
+
+
+def test_classifier_kernel_from_config():
+    from mmdet.registry import MODELS
+    cfg = atss_cfg()
+    cfg['classifier'] = dict(kernel_size=1)
+    head = MODELS.build(ConfigDict(cfg))
+    assert head.atss_cls.embed.kernel_size == (1, 1)
+    assert build('LanguageGuidedATSSHead').atss_cls.embed.kernel_size == (3,
+                                                                          3)
