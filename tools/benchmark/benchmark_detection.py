@@ -13,7 +13,8 @@ the timed runs of the two models interleaved:
 
 Example (the issue's setting: R50-FPN, 2 images of 512 x 512, MiniLM)::
 
-    python tools/benchmark/benchmark_detection.py --size 512 --depth 50
+    python tools/benchmark/benchmark_detection.py --size 512 --depth 50 \
+        --threads 1
 
 ``--tiny-lm`` swaps MiniLM for a tiny random text encoder, ``--depth 18``
 and a smaller ``--size`` give a quick run on a CPU.
