@@ -19,15 +19,6 @@ from mmvlm.testing.tiny_models import tiny_text_encoder_cfg  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny models run fastest on one thread: on a busy CPU, intra-op
-    threads mostly wait for each other (20x slower measured here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def load_module(path: Path):
     spec = importlib.util.spec_from_file_location(path.stem, path)

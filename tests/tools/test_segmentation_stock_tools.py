@@ -175,14 +175,6 @@ CASES = {
 }
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_cpu_thread():
-    """Tiny models run faster on one thread of a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_every_lg_config_is_covered():
     found = {

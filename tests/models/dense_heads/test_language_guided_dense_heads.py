@@ -15,15 +15,6 @@ from mmvlm.models.layers import MASKED_LOGIT  # noqa: E402
 
 CH, D, IMG = 16, 8, 64
 
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny models run fastest on one thread: on a busy CPU, intra-op
-    threads mostly wait for each other (20x slower measured here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 GN = dict(type='GN', num_groups=4, requires_grad=True)
 TEST_CFG = dict(
     nms_pre=200,

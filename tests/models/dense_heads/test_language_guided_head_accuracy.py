@@ -21,15 +21,6 @@ SIZE, CH, D = 64, 16, 64
 COLOURS = torch.tensor([[0.9, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.9]])
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny models run fastest on one thread: on a busy CPU, intra-op
-    threads mostly wait for each other (20x slower measured here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def make_batch(num: int, gen: torch.Generator):
     images = torch.full((num, 3, SIZE, SIZE), 0.5)

@@ -21,15 +21,6 @@ DEFAULT_SCOPE = 'mmdet'  # set around every test by tests/conftest.py
 
 IMG, D = 64, 16
 
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny models run fastest on one thread: on a busy CPU, intra-op
-    threads mostly wait for each other (20x slower measured here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 BACKBONE = dict(
     type='ResNet',
     depth=18,

@@ -15,7 +15,7 @@ import mmvlm  # noqa: F401,E402
 from mmvlm.evaluation import (COCO_OV_BASE_CLASSES,  # noqa: E402
                               COCO_OV_NOVEL_CLASSES)
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CLASSES = ('person', 'cat', 'car', 'dog')  # base, novel, base, novel
 
 
