@@ -2,8 +2,10 @@
 # head scores RoIs against text. The RPN stays class agnostic; box
 # regression must be class agnostic because the classes change with the
 # vocabulary. Only the keys below differ from mmdet's own file.
-_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['mmvlm'], allow_failed_imports=False)
+_base_ = [
+    'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+    './_base_/lg_coco_detection_data.py'
+]
 
 model = dict(
     type='LanguageGuidedTwoStageDetector',
@@ -20,24 +22,8 @@ model = dict(
             embed_dims=256,
             reg_class_agnostic=True)))
 
-# Class names reach the model as data-sample metainfo: the dataset puts them
-# in `text` (return_classes=True) and PackDetInputs carries the mmvlm keys.
-lg_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',
-                'scale_factor', 'flip', 'flip_direction', 'text',
-                'custom_entities', 'text_mask', 'text_label_ids')
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs', meta_keys=lg_meta_keys)
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=lg_meta_keys)
-]
+train_pipeline = {{_base_.lg_train_pipeline}}
+test_pipeline = {{_base_.lg_test_pipeline}}
 train_dataloader = dict(
     dataset=dict(return_classes=True, pipeline=train_pipeline))
 val_dataloader = dict(
