@@ -1,50 +1,13 @@
 # ISIC-2018 task 1 skin-lesion segmentation, mmseg projects/medical layout:
 # images/{train,val}, masks/{train,val}; masks 0 = background, 1 = lesion.
-# Prepare the raw download with
+# Same layout, sizes, pipelines and metrics as Kvasir-SEG; only the dataset
+# class and folder differ. Prepare the raw download with
 # python -m mmvlm.datasets.medical.prepare_medical_dataset \
 #     isic2018_task1 RAW OUT
+_base_ = './kvasir_seg.py'
+
 dataset_type = 'ISIC2018Task1Dataset'
 data_root = 'data/isic2018_task1'
-img_scale = (512, 512)
-crop_size = (256, 256)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(type='RandomResize',
-         scale=img_scale,
-         ratio_range=(0.5, 2.0),
-         keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs')
-]
-train_dataloader = dict(batch_size=4,
-                        num_workers=2,
-                        persistent_workers=True,
-                        sampler=dict(type='InfiniteSampler', shuffle=True),
-                        dataset=dict(type=dataset_type,
-                                     data_root=data_root,
-                                     data_prefix=dict(
-                                         img_path='images/train',
-                                         seg_map_path='masks/train'),
-                                     pipeline=train_pipeline))
-val_dataloader = dict(batch_size=1,
-                      num_workers=2,
-                      persistent_workers=True,
-                      sampler=dict(type='DefaultSampler', shuffle=False),
-                      dataset=dict(type=dataset_type,
-                                   data_root=data_root,
-                                   data_prefix=dict(img_path='images/val',
-                                                    seg_map_path='masks/val'),
-                                   pipeline=test_pipeline))
+train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric',
-                     iou_metrics=['mIoU', 'mDice', 'mFscore'])
-test_evaluator = val_evaluator
