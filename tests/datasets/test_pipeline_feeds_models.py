@@ -13,7 +13,8 @@ from torch.utils.data import DataLoader
 
 from mmvlm.datasets import (DET_TEXT_META_KEYS, SEG_TEXT_META_KEYS,
                             MultiModalDataset)
-from mmvlm.testing import tiny_text_encoder_cfg
+from mmvlm.testing import (TINY_ATSS_TRAIN_CFG, tiny_atss_head_cfg,
+                           tiny_text_encoder_cfg)
 
 TINY_CLASSES = ('traffic_light', 'dog', 'wall-other-merged', 'bow_(weapon)')
 SEG_CLASSES = ('background', 'sky-other', 'tree', 'person')
@@ -28,7 +29,6 @@ TINY_RESNET = dict(
 
 
 def det_model():
-    gn = dict(type='GN', num_groups=4, requires_grad=True)
     return dict(
         type='LanguageGuidedDetector',
         data_preprocessor=dict(
@@ -48,33 +48,9 @@ def det_model():
                 add_extra_convs='on_output',
                 num_outs=3),
             text_encoder=tiny_text_encoder_cfg('bert', embed_dims=EMBED)),
-        bbox_head=dict(
-            type='LanguageGuidedATSSHead',
-            num_classes=len(TINY_CLASSES),
-            in_channels=16,
-            feat_channels=16,
-            stacked_convs=1,
-            embed_dims=EMBED,
-            norm_cfg=gn,
-            anchor_generator=dict(
-                type='AnchorGenerator',
-                ratios=[1.0],
-                octave_base_scale=4,
-                scales_per_octave=1,
-                strides=[8, 16, 32]),
-            bbox_coder=dict(
-                type='DeltaXYWHBBoxCoder',
-                target_means=[.0, .0, .0, .0],
-                target_stds=[0.1, 0.1, 0.2, 0.2]),
-            loss_cls=dict(
-                type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25),
-            loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
-            loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True)),
-        train_cfg=dict(
-            assigner=dict(type='ATSSAssigner', topk=9),
-            allowed_border=-1,
-            pos_weight=-1,
-            debug=False),
+        bbox_head=tiny_atss_head_cfg(
+            num_classes=len(TINY_CLASSES), in_channels=16, embed_dims=EMBED),
+        train_cfg=TINY_ATSS_TRAIN_CFG,
         test_cfg=dict(
             nms_pre=100,
             min_bbox_size=0,

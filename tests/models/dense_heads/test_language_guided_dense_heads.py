@@ -12,6 +12,7 @@ from mmengine.structures import InstanceData  # noqa: E402
 
 import mmvlm  # noqa: F401,E402
 from mmvlm.models.layers import MASKED_LOGIT  # noqa: E402
+from mmvlm.testing import TINY_ATSS_TRAIN_CFG, tiny_atss_head_cfg  # noqa: E402
 
 CH, D, IMG = 16, 8, 64
 
@@ -25,33 +26,10 @@ TEST_CFG = dict(
 
 
 def atss_cfg():
-    return dict(
-        type='LanguageGuidedATSSHead',
-        num_classes=80,
+    return tiny_atss_head_cfg(
         in_channels=CH,
-        feat_channels=CH,
-        stacked_convs=1,
         embed_dims=D,
-        norm_cfg=GN,
-        anchor_generator=dict(
-            type='AnchorGenerator',
-            ratios=[1.0],
-            octave_base_scale=4,
-            scales_per_octave=1,
-            strides=[8, 16, 32]),
-        bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder',
-            target_means=[.0, .0, .0, .0],
-            target_stds=[0.1, 0.1, 0.2, 0.2]),
-        loss_cls=dict(
-            type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25),
-        loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
-        loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True),
-        train_cfg=dict(
-            assigner=dict(type='ATSSAssigner', topk=9),
-            allowed_border=-1,
-            pos_weight=-1,
-            debug=False),
+        train_cfg=TINY_ATSS_TRAIN_CFG,
         test_cfg=TEST_CFG)
 
 

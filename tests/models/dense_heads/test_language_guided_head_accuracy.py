@@ -16,6 +16,7 @@ from mmengine.config import ConfigDict  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
 import mmvlm  # noqa: F401,E402
+from mmvlm.testing import TINY_ATSS_TRAIN_CFG, tiny_atss_head_cfg  # noqa: E402
 
 SIZE, CH, D = 64, 16, 64
 COLOURS = torch.tensor([[0.9, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.9]])
@@ -67,32 +68,11 @@ class TinyFeatures(nn.Module):
 
 
 def head_cfg(type_name):
-    return dict(
-        type=type_name,
+    return tiny_atss_head_cfg(
+        type_name,
         num_classes=3,
         in_channels=CH,
-        feat_channels=CH,
-        stacked_convs=1,
-        norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
-        anchor_generator=dict(
-            type='AnchorGenerator',
-            ratios=[1.0],
-            octave_base_scale=4,
-            scales_per_octave=1,
-            strides=[8, 16, 32]),
-        bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder',
-            target_means=[.0, .0, .0, .0],
-            target_stds=[0.1, 0.1, 0.2, 0.2]),
-        loss_cls=dict(
-            type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25),
-        loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
-        loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True),
-        train_cfg=dict(
-            assigner=dict(type='ATSSAssigner', topk=9),
-            allowed_border=-1,
-            pos_weight=-1,
-            debug=False),
+        train_cfg=TINY_ATSS_TRAIN_CFG,
         test_cfg=dict(
             nms_pre=200,
             min_bbox_size=0,

@@ -14,7 +14,8 @@ from mmengine.config import ConfigDict  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
 import mmvlm  # noqa: F401,E402
-from mmvlm.testing.tiny_models import tiny_text_encoder_cfg  # noqa: E402
+from mmvlm.testing import (TINY_ATSS_TRAIN_CFG, tiny_atss_head_cfg,  # noqa: E402
+                           tiny_text_encoder_cfg)
 
 register_all_modules(init_default_scope=False)
 DEFAULT_SCOPE = 'mmdet'  # set around every test by tests/conftest.py
@@ -64,33 +65,9 @@ def single_stage_cfg(num_classes=80, **kwargs):
         data_preprocessor=PREPROCESSOR,
         backbone=BACKBONE,
         neck=neck_cfg(),
-        bbox_head=dict(
-            type='LanguageGuidedATSSHead',
-            num_classes=num_classes,
-            in_channels=16,
-            feat_channels=16,
-            stacked_convs=1,
-            embed_dims=D,
-            norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
-            anchor_generator=dict(
-                type='AnchorGenerator',
-                ratios=[1.0],
-                octave_base_scale=4,
-                scales_per_octave=1,
-                strides=[8, 16, 32]),
-            bbox_coder=dict(
-                type='DeltaXYWHBBoxCoder',
-                target_means=[.0, .0, .0, .0],
-                target_stds=[0.1, 0.1, 0.2, 0.2]),
-            loss_cls=dict(
-                type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25),
-            loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
-            loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True)),
-        train_cfg=dict(
-            assigner=dict(type='ATSSAssigner', topk=9),
-            allowed_border=-1,
-            pos_weight=-1,
-            debug=False),
+        bbox_head=tiny_atss_head_cfg(
+            num_classes=num_classes, in_channels=16, embed_dims=D),
+        train_cfg=TINY_ATSS_TRAIN_CFG,
         test_cfg=NMS_CFG)
     cfg.update(kwargs)
     return cfg
