@@ -60,3 +60,35 @@ def tiny_atss_head_cfg(type: str = 'LanguageGuidedATSSHead',
         loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True))
     cfg.update(copy.deepcopy(overrides))
     return cfg
+
+
+def tiny_bbox_head_cfg(num_classes: int = 80,
+                       in_channels: int = 16,
+                       **overrides: Any) -> Dict[str, Any]:
+    """A small language-guided Shared2FC RoI box head (7x7 RoIs, 32-d fcs).
+
+    Box regression is class agnostic, as a language-guided box head needs.
+
+    Args:
+        num_classes (int): Classes of the head config.
+        in_channels (int): Channels of the RoI features.
+        **overrides: Further head keys (``embed_dims``, ``type``, ...).
+
+    Returns:
+        dict: The head config (a fresh copy on every call).
+    """
+    cfg = dict(
+        type='LanguageGuidedBBoxHead',
+        in_channels=in_channels,
+        fc_out_channels=32,
+        roi_feat_size=7,
+        num_classes=num_classes,
+        reg_class_agnostic=True,
+        bbox_coder=dict(
+            type='DeltaXYWHBBoxCoder',
+            target_means=[0., 0., 0., 0.],
+            target_stds=[0.1, 0.1, 0.2, 0.2]),
+        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False),
+        loss_bbox=dict(type='L1Loss'))
+    cfg.update(copy.deepcopy(overrides))
+    return cfg

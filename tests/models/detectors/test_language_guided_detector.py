@@ -15,7 +15,7 @@ from mmengine.structures import InstanceData  # noqa: E402
 
 import mmvlm  # noqa: F401,E402
 from mmvlm.testing import (TINY_ATSS_TRAIN_CFG, tiny_atss_head_cfg,  # noqa: E402
-                           tiny_text_encoder_cfg)
+                           tiny_bbox_head_cfg, tiny_text_encoder_cfg)
 
 register_all_modules(init_default_scope=False)
 DEFAULT_SCOPE = 'mmdet'  # set around every test by tests/conftest.py
@@ -102,20 +102,8 @@ def two_stage_cfg(num_classes=80):
                                sampling_ratio=0),
                 out_channels=16,
                 featmap_strides=[8, 16, 32]),
-            bbox_head=dict(
-                type='LanguageGuidedBBoxHead',
-                in_channels=16,
-                fc_out_channels=32,
-                roi_feat_size=7,
-                num_classes=num_classes,
-                embed_dims=D,
-                reg_class_agnostic=True,
-                bbox_coder=dict(
-                    type='DeltaXYWHBBoxCoder',
-                    target_means=[0., 0., 0., 0.],
-                    target_stds=[0.1, 0.1, 0.2, 0.2]),
-                loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False),
-                loss_bbox=dict(type='L1Loss'))),
+            bbox_head=tiny_bbox_head_cfg(
+                num_classes=num_classes, in_channels=16, embed_dims=D)),
         train_cfg=dict(
             rpn=dict(
                 assigner=dict(

@@ -15,6 +15,7 @@ from mmengine.structures import InstanceData  # noqa: E402
 
 import mmvlm  # noqa: F401,E402
 from mmvlm.models.layers import MASKED_LOGIT  # noqa: E402
+from mmvlm.testing import tiny_bbox_head_cfg  # noqa: E402
 
 register_all_modules(init_default_scope=False)
 DEFAULT_SCOPE = 'mmdet'  # set around every test by tests/conftest.py
@@ -30,20 +31,7 @@ def roi_head_cfg():
             roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
             out_channels=CH,
             featmap_strides=[8]),
-        bbox_head=dict(
-            type='LanguageGuidedBBoxHead',
-            in_channels=CH,
-            fc_out_channels=32,
-            roi_feat_size=7,
-            num_classes=80,
-            embed_dims=D,
-            reg_class_agnostic=True,
-            bbox_coder=dict(
-                type='DeltaXYWHBBoxCoder',
-                target_means=[0., 0., 0., 0.],
-                target_stds=[0.1, 0.1, 0.2, 0.2]),
-            loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False),
-            loss_bbox=dict(type='L1Loss')),
+        bbox_head=tiny_bbox_head_cfg(in_channels=CH, embed_dims=D),
         train_cfg=dict(
             assigner=dict(
                 type='MaxIoUAssigner',
