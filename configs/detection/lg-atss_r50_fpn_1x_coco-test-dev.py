@@ -1,7 +1,8 @@
 # Leaderboard submission: run the stock tools/test.py in format-only mode on
 # COCO test-dev; it writes <outfile_prefix>.bbox.json in the COCO results
 # format, ready to zip and upload.
-#   python tools/test.py configs/detection/lg-atss_r50_fpn_1x_coco-test-dev.py CKPT
+#   python tools/test.py \
+#       configs/detection/lg-atss_r50_fpn_1x_coco-test-dev.py CKPT
 _base_ = './lg-atss_r50_fpn_1x_coco.py'
 
 test_dataloader = dict(

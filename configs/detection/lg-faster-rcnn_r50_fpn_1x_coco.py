@@ -4,7 +4,7 @@
 # vocabulary. Only the keys below differ from mmdet's own file.
 _base_ = [
     'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
-    './_base_/lg_coco_detection_data.py'
+    './_base_/lg_coco_detection.py'
 ]
 
 model = dict(
@@ -13,8 +13,7 @@ model = dict(
         _delete_=True,
         type='LLMPrefixNeck',
         neck={{_base_.model.neck}},
-        text_encoder=dict(
-            type='HFTextEncoder', name_or_path='minilm', embed_dims=256)),
+        text_encoder={{_base_.lg_text_encoder}}),
     roi_head=dict(
         type='LanguageGuidedStandardRoIHead',
         bbox_head=dict(
@@ -24,8 +23,6 @@ model = dict(
 
 train_pipeline = {{_base_.lg_train_pipeline}}
 test_pipeline = {{_base_.lg_test_pipeline}}
-train_dataloader = dict(
-    dataset=dict(return_classes=True, pipeline=train_pipeline))
-val_dataloader = dict(
-    dataset=dict(return_classes=True, pipeline=test_pipeline))
+train_dataloader = {{_base_.lg_train_dataloader}}
+val_dataloader = {{_base_.lg_test_dataloader}}
 test_dataloader = val_dataloader

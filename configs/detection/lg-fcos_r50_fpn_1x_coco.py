@@ -3,7 +3,7 @@
 # below differ from mmdet's own file.
 _base_ = [
     'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py',
-    './_base_/lg_coco_detection_data.py'
+    './_base_/lg_coco_detection.py'
 ]
 
 model = dict(
@@ -12,18 +12,17 @@ model = dict(
         _delete_=True,
         type='LLMPrefixNeck',
         neck={{_base_.model.neck}},
-        text_encoder=dict(
-            type='HFTextEncoder', name_or_path='minilm', embed_dims=256)),
+        text_encoder={{_base_.lg_text_encoder}}),
     # A 1x1 visual projection (as GLIP) instead of the stock 3x3 class
     # conv: the 256-d embedding then costs less than the stock 80-way 3x3
     # conv, so a baked model is no slower than the stock detector.
     bbox_head=dict(
-        type='LanguageGuidedFCOSHead', embed_dims=256, classifier=dict(kernel_size=1)))
+        type='LanguageGuidedFCOSHead',
+        embed_dims=256,
+        classifier=dict(kernel_size=1)))
 
 train_pipeline = {{_base_.lg_train_pipeline}}
 test_pipeline = {{_base_.lg_test_pipeline}}
-train_dataloader = dict(
-    dataset=dict(return_classes=True, pipeline=train_pipeline))
-val_dataloader = dict(
-    dataset=dict(return_classes=True, pipeline=test_pipeline))
+train_dataloader = {{_base_.lg_train_dataloader}}
+val_dataloader = {{_base_.lg_test_dataloader}}
 test_dataloader = val_dataloader

@@ -2,7 +2,7 @@
 # text. Only the keys below differ from mmdet's own file.
 _base_ = [
     'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
-    './_base_/lg_coco_detection_data.py'
+    './_base_/lg_coco_detection.py'
 ]
 
 model = dict(
@@ -11,18 +11,17 @@ model = dict(
         _delete_=True,
         type='LLMPrefixNeck',
         neck={{_base_.model.neck}},
-        text_encoder=dict(
-            type='HFTextEncoder', name_or_path='minilm', embed_dims=256)),
+        text_encoder={{_base_.lg_text_encoder}}),
     # A 1x1 visual projection (as GLIP) instead of the stock 3x3 class
     # conv: the 256-d embedding then costs less than the stock 80-way 3x3
     # conv, so a baked model is no slower than the stock detector.
     bbox_head=dict(
-        type='LanguageGuidedRetinaHead', embed_dims=256, classifier=dict(kernel_size=1)))
+        type='LanguageGuidedRetinaHead',
+        embed_dims=256,
+        classifier=dict(kernel_size=1)))
 
 train_pipeline = {{_base_.lg_train_pipeline}}
 test_pipeline = {{_base_.lg_test_pipeline}}
-train_dataloader = dict(
-    dataset=dict(return_classes=True, pipeline=train_pipeline))
-val_dataloader = dict(
-    dataset=dict(return_classes=True, pipeline=test_pipeline))
+train_dataloader = {{_base_.lg_train_dataloader}}
+val_dataloader = {{_base_.lg_test_dataloader}}
 test_dataloader = val_dataloader

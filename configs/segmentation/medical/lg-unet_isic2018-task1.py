@@ -1,12 +1,11 @@
 # Prompt-driven binary skin-lesion segmentation on ISIC-2018 task 1: one
 # sigmoid mask for the prompt 'skin lesion' (out_channels=1, threshold).
-# The Kvasir-SEG recipe with the ISIC data (same as
-# ../_base_/datasets/isic2018_task1.py).
-_base_ = './lg-unet_kvasir-seg.py'
+# The Kvasir-SEG recipe with the ISIC data.
+_base_ = [
+    '../_base_/models/lg-fcn_unet_s5-d16_binary.py',
+    '../_base_/datasets/isic2018_task1.py', 'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_20k.py'
+]
 
-dataset_type = 'ISIC2018Task1Dataset'
-data_root = 'data/isic2018_task1'
-model = dict(vocabulary=dataset_type)
-train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
-val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
-test_dataloader = val_dataloader
+# the class prompts of the dataset metainfo (METAINFO['prompts'])
+model = dict(vocabulary='ISIC2018Task1Dataset')
