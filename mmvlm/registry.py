@@ -5,13 +5,19 @@ into the registries of the OpenMMLab codebases it plugs into, so a config
 with ``default_scope='mmdet'`` or ``default_scope='mmseg'`` finds them by
 their bare ``type`` name after ``custom_imports=dict(imports=['mmvlm'])``.
 
-Three kinds of registrar are exported per registry kind:
+The registrars, one per registry that mmvlm registers into:
 
-- ``MODELS``, ``TRANSFORMS``, ``DATASETS``, ``METRICS``, ``VISUALIZERS``:
-  register into every installed codebase (mmdet and/or mmseg). Use them for
-  components that work on both sides (text encoders, necks, transforms).
-- ``DET_MODELS``, ``DET_TRANSFORMS``, ... : register into mmdet only.
-- ``SEG_MODELS``, ``SEG_TRANSFORMS``, ... : register into mmseg only.
+- ``MODELS``, ``TRANSFORMS``, ``DATASETS``: register into every installed
+  codebase (mmdet and/or mmseg). Use them for components that work on both
+  sides (text encoders, necks, classifier layers, transforms, datasets).
+- ``DET_MODELS``, ``DET_METRICS``: register into mmdet only (detectors and
+  their heads, the open-vocabulary COCO metric).
+- ``SEG_MODELS``, ``SEG_DATASETS``, ``SEG_METRICS``: register into mmseg
+  only (segmentors, decode heads, medical datasets, the open-vocabulary IoU
+  metric).
+
+A registrar for another registry (e.g. ``HOOKS``) is one line,
+``MultiRegistrar('HOOKS')``, added with the first component that needs it.
 
 A side that is not installed is skipped silently, so ``import mmvlm`` works
 with only one of mmdet / mmseg present.
@@ -103,16 +109,10 @@ class MultiRegistrar:
 MODELS = MultiRegistrar('MODELS')
 TRANSFORMS = MultiRegistrar('TRANSFORMS')
 DATASETS = MultiRegistrar('DATASETS')
-METRICS = MultiRegistrar('METRICS')
-VISUALIZERS = MultiRegistrar('VISUALIZERS')
-HOOKS = MultiRegistrar('HOOKS')
 
 DET_MODELS = MultiRegistrar('MODELS', ('mmdet', ))
-DET_TRANSFORMS = MultiRegistrar('TRANSFORMS', ('mmdet', ))
-DET_DATASETS = MultiRegistrar('DATASETS', ('mmdet', ))
 DET_METRICS = MultiRegistrar('METRICS', ('mmdet', ))
 
 SEG_MODELS = MultiRegistrar('MODELS', ('mmseg', ))
-SEG_TRANSFORMS = MultiRegistrar('TRANSFORMS', ('mmseg', ))
 SEG_DATASETS = MultiRegistrar('DATASETS', ('mmseg', ))
 SEG_METRICS = MultiRegistrar('METRICS', ('mmseg', ))

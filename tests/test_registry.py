@@ -76,3 +76,25 @@ def test_init_default_scope_then_build_by_bare_name():
     from mmengine.registry import MODELS as ROOT_MODELS
     module = ROOT_MODELS.build(CLASSIFIER_CFG)
     assert module.in_channels == 8
+
+
+def test_every_registrar_is_used_by_the_package():
+    """``mmvlm.registry`` exports only registrars some component uses."""
+    import ast
+    from pathlib import Path
+
+    import mmvlm.registry as registry
+    exported = {
+        name
+        for name, value in vars(registry).items()
+        if isinstance(value, MultiRegistrar)
+    }
+    package = Path(registry.__file__).parent
+    used = set()
+    for path in package.rglob('*.py'):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (
+                    node.module or '').split('.')[-1] == 'registry' and (
+                        node.level > 0 or node.module == 'mmvlm.registry'):
+                used.update(alias.name for alias in node.names)
+    assert exported <= used, f'unused registrars: {sorted(exported - used)}'
