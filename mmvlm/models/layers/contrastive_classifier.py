@@ -1,6 +1,6 @@
 """Contrastive classifier: a drop-in replacement for a head's class layer."""
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -26,7 +26,8 @@ def prior_prob_to_bias(prior_prob: float) -> float:
         float: ``-log((1 - p) / p)``.
     """
     if not 0.0 < prior_prob < 1.0:
-        raise ValueError(f'bias_prior_prob must be in (0, 1), got {prior_prob}.')
+        raise ValueError(
+            f'bias_prior_prob must be in (0, 1), got {prior_prob}.')
     return float(-math.log((1 - prior_prob) / prior_prob))
 
 
@@ -58,8 +59,15 @@ class ContrastiveClassifier(BaseModule):
         learnable_logit_scale (bool): Learn the scale. Default True.
         max_logit_scale (float): Upper clamp of ``exp(logit_scale)``.
         normalize_visual (bool): L2-normalise visual embeddings. Default True.
-        background (bool): Append a learnable background embedding as the
-            last class (softmax heads that predict ``K + 1`` scores).
+        background (bool): Learn a background embedding, scored in place of
+            a text (``background_index``) or as an extra last class.
+            Default False.
+        background_index (int, optional): With ``background``: the
+            vocabulary entry scored with the learned embedding instead of its
+            text (e.g. the nameless ``'background'`` class of a medical set;
+            negative counts from the end), ``K`` scores. None appends the
+            background as the last class instead (softmax RoI heads that
+            predict ``K + 1`` scores). Default None.
         num_baked_classes (int): Allocate a baked vocabulary buffer of this
             many classes (used when loading a baked, LM-free checkpoint).
         init_cfg (dict, optional): Initialisation config.
@@ -77,12 +85,19 @@ class ContrastiveClassifier(BaseModule):
                  max_logit_scale: float = 100.0,
                  normalize_visual: bool = True,
                  background: bool = False,
+                 background_index: Optional[int] = None,
                  num_baked_classes: int = 0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if linear and num_anchors != 1:
-            raise ValueError('A linear ContrastiveClassifier has one '
-                             f'prediction per row, got num_anchors={num_anchors}.')
+            raise ValueError(
+                'A linear ContrastiveClassifier has one prediction per row, '
+                f'got num_anchors={num_anchors}.')
+        if background_index is not None and not background:
+            raise ValueError(
+                f'background_index={background_index} names the entry scored '
+                'with the learned background embedding, but background=False. '
+                'Set background=True, or background_index=None.')
         self.in_channels = in_channels
         self.embed_dims = embed_dims
         self.num_anchors = num_anchors
@@ -107,6 +122,7 @@ class ContrastiveClassifier(BaseModule):
         self.bias = nn.Parameter(torch.tensor(bias))
         self.background_embed = nn.Parameter(
             torch.randn(embed_dims) * 0.02) if background else None
+        self.background_index = background_index
         self.register_buffer('baked_text',
                              torch.zeros(num_baked_classes, embed_dims))
         self._text: Optional[Tensor] = None
@@ -176,8 +192,9 @@ class ContrastiveClassifier(BaseModule):
             text_embeds (Tensor): L2-normalised class embeddings ``[K, D]``.
         """
         if text_embeds.dim() != 2 or text_embeds.shape[1] != self.embed_dims:
-            raise ValueError(f'bake() takes [K, {self.embed_dims}] embeddings, '
-                             f'got {tuple(text_embeds.shape)}.')
+            raise ValueError(
+                f'bake() takes [K, {self.embed_dims}] embeddings, got '
+                f'{tuple(text_embeds.shape)}.')
         self.baked_text = text_embeds.detach().clone().to(
             self.baked_text.device)
 
@@ -198,11 +215,27 @@ class ContrastiveClassifier(BaseModule):
         """The similarity scale ``exp(logit_scale)``, clamped."""
         return self.logit_scale.exp().clamp(max=self.max_logit_scale)
 
+    def class_embeddings(self) -> Tuple[Tensor, Optional[Tensor]]:
+        """The embeddings the logits are computed against.
+
+        Returns:
+            tuple: ``(embeds, mask)``: the current (or baked) vocabulary,
+            ``[K', D]`` or ``[B, K', D]``, with the learned background in
+            place (``K' = K``) or appended (``K' = K + 1``), and its bool
+            mask (``[K']`` / ``[B, K']``) or None.
+        """
+        return self._with_background(*self._current_text())
+
     def _with_background(self, text: Tensor,
                          mask: Optional[Tensor]) -> tuple:
         if self.background_embed is None:
             return text, mask
         bg = F.normalize(self.background_embed, dim=0).to(text.dtype)
+        if self.background_index is not None:
+            index = self.background_index % text.shape[-2]
+            text = text.clone()
+            text[..., index, :] = bg.expand_as(text[..., index, :])
+            return text, mask
         bg = bg.expand(*text.shape[:-2], 1, text.shape[-1])
         text = torch.cat([text, bg], dim=-2)
         if mask is not None:
@@ -217,9 +250,9 @@ class ContrastiveClassifier(BaseModule):
 
         Returns:
             Tensor: ``[B, A * K', H, W]`` or ``[N, K']`` logits, ``K' = K``
-            (+1 with a background embedding, placed last).
+            (+1 with an appended background embedding, placed last).
         """
-        text, mask = self._with_background(*self._current_text())
+        text, mask = self.class_embeddings()
         text = text.to(x.dtype)
         visual = self.embed(x)
         if self.linear:
@@ -229,7 +262,9 @@ class ContrastiveClassifier(BaseModule):
         return logits
 
     def _normalize(self, visual: Tensor, dim: int) -> Tensor:
-        return F.normalize(visual, dim=dim) if self.normalize_visual else visual
+        if not self.normalize_visual:
+            return visual
+        return F.normalize(visual, dim=dim)
 
     def _dense_logits(self, visual: Tensor, text: Tensor,
                       mask: Optional[Tensor]) -> Tensor:
@@ -263,7 +298,8 @@ class ContrastiveClassifier(BaseModule):
             if self._batch_index is None:
                 raise RuntimeError(
                     'Per-image vocabularies on a linear (RoI) classifier need '
-                    'the image index of every RoI: call set_batch_index(rois[:, 0]).')
+                    'the image index of every RoI: call '
+                    'set_batch_index(rois[:, 0]).')
             index = self._batch_index.long()
             logits = torch.einsum('nd,nkd->nk', visual, text[index])
             if mask is not None:

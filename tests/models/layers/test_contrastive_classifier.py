@@ -102,3 +102,35 @@ def test_bad_constructor_arguments():
         ContrastiveClassifier(4, 4, num_anchors=3, linear=True)
     with pytest.raises(ValueError, match='bias_prior_prob'):
         ContrastiveClassifier(4, 4, bias_prior_prob=1.5)
+
+
+def test_background_in_place_of_an_entry():
+    """background_index: that entry is scored with the learned embedding."""
+    clf = ContrastiveClassifier(in_channels=4, embed_dims=4, background=True,
+                                background_index=-1, bias_prior_prob=None)
+    x = torch.randn(2, 4, 3, 3)
+    text = _text(3, 4)
+    clf.set_text(text)
+    logits = clf(x)
+    assert logits.shape == (2, 3, 3, 3)  # K scores, nothing appended
+    other = text.clone()
+    other[2] = _text(4)
+    clf.set_text(other)
+    assert torch.equal(clf(x), logits)  # the text of entry -1 is ignored
+    embeds, mask = clf.class_embeddings()
+    assert mask is None
+    assert torch.allclose(embeds[2], F.normalize(clf.background_embed, dim=0))
+    assert torch.equal(embeds[:2], other[:2])
+    logits.sum().backward()
+    assert clf.background_embed.grad.abs().sum() > 0
+    # per-image vocabularies and a baked vocabulary
+    clf.set_text(text.expand(2, 3, 4))
+    assert torch.allclose(clf(x), logits, atol=1e-6)
+    clf.clear_text()
+    clf.bake(text)
+    assert torch.allclose(clf(x), logits, atol=1e-6)
+
+
+def test_background_index_needs_a_background():
+    with pytest.raises(ValueError, match='background=True'):
+        ContrastiveClassifier(4, 4, background_index=0)
