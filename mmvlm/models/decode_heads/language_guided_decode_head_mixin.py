@@ -1,14 +1,11 @@
 """The mixin that makes any stock mmseg decode head language-guided."""
 from contextlib import contextmanager
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Tuple
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
-from mmvlm.models.layers import (MASKED_LOGIT, ContrastiveClassifier,
-                                 LanguageGuidedHeadMixin)
+from mmvlm.models.layers import LanguageGuidedHeadMixin
 
 
 class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
@@ -22,8 +19,8 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
 
     Inside ``with head.vocabulary(text_embeds, text_mask):`` the head
     predicts one logit map per vocabulary entry (``[B, K, H, W]``), with the
-    stock ``forward``, ``loss`` and ``predict`` code. Two mmseg conventions
-    are kept:
+    stock ``forward``, ``loss`` and ``predict`` code. The mixin keeps mmseg's
+    class-count conventions:
 
     - softmax heads (``out_channels == num_classes``): ``K`` channels, one
       per vocabulary entry, ``num_classes = out_channels = K``;
@@ -33,17 +30,12 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
       channel is the similarity to the foreground prompt and
       ``num_classes = 2``.
 
-    Options:
-
-    - ``learnable_background``: the vocabulary entry at ``background_index``
-      (e.g. the ``'background'`` class of a medical set, whose name says
-      nothing about what it looks like) is scored with a learned embedding
-      instead of its text embedding. Softmax heads only.
-    - ``score_map`` (DenseCLIP): pixel-text similarities of one input level
-      are concatenated to that level's features before decoding, and an
-      auxiliary loss is put on them. The number of concatenated channels is
-      fixed (``score_map['num_channels']``, default the config's
-      ``num_classes``); smaller vocabularies are zero-padded.
+    ``learnable_background`` scores the vocabulary entry at
+    ``background_index`` (e.g. the ``'background'`` class of a medical set,
+    whose name says nothing about what it looks like) with a learned
+    embedding instead of its text: the background of
+    :class:`ContrastiveClassifier` (``background=True``), placed at that
+    index. Softmax heads only.
 
     Args:
         embed_dims (int): Width of the text embeddings. Default 256.
@@ -53,9 +45,9 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
         learnable_background (bool): Score the background entry with a
             learned embedding. Default False.
         background_index (int): Vocabulary index of the background entry
-            (mmseg's medical sets use 0). Default 0.
-        score_map (dict, optional): ``dict(level=-1, loss_weight=0.4,
-            num_channels=None)`` to enable DenseCLIP score maps.
+            (mmseg's medical sets use 0); for a binary head with a
+            background/foreground pair, the entry that is not scored.
+            Default 0.
         *args, **kwargs: Arguments of the stock decode head.
     """
 
@@ -67,16 +59,18 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
                  classifier: Optional[dict] = None,
                  learnable_background: bool = False,
                  background_index: int = 0,
-                 score_map: Optional[dict] = None,
                  **kwargs) -> None:
         classifier = dict(classifier or {})
         classifier.setdefault('bias_prior_prob', None)
-        score_map = self._parse_score_map(score_map, kwargs)
-        if score_map is not None:
-            if 'in_channels' not in kwargs:
-                raise TypeError('score_map needs in_channels given by name.')
-            kwargs['in_channels'] = self._widen_in_channels(
-                kwargs['in_channels'], score_map)
+        for key in ('background', 'background_index'):
+            if key in classifier:
+                raise TypeError(
+                    f'Set the background of a decode head with its own '
+                    f'learnable_background / background_index arguments, not '
+                    f'classifier.{key}={classifier[key]!r}.')
+        if learnable_background:
+            classifier.update(background=True,
+                              background_index=background_index)
         super().__init__(*args,
                          embed_dims=embed_dims,
                          classifier=classifier,
@@ -87,58 +81,34 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
                 'learnable_background is for softmax decode heads; a binary '
                 'head (out_channels=1) scores only the foreground prompt. '
                 'Set out_channels=None or learnable_background=False.')
-        self.learnable_background = learnable_background
         self.background_index = background_index
-        self.background_embed = nn.Parameter(
-            torch.randn(embed_dims) * 0.02) if learnable_background else None
-        self.score_map_cfg = score_map
-        self.score_map_classifier: Optional[ContrastiveClassifier] = None
-        if score_map is not None:
-            self.score_map_classifier = ContrastiveClassifier(
-                in_channels=score_map['level_channels'],
-                embed_dims=embed_dims,
-                bias_prior_prob=None)
-        self._score_map: Optional[Tensor] = None
 
-    # ------------------------------------------------------------ building
-    @staticmethod
-    def _parse_score_map(score_map: Optional[dict],
-                         kwargs: dict) -> Optional[dict]:
-        """Fill the defaults of the score-map option."""
-        if score_map is None:
-            return None
-        cfg = dict(level=-1, loss_weight=0.4, num_channels=None)
-        unknown = set(score_map) - set(cfg)
-        if unknown:
-            raise TypeError(f'Unknown score_map keys {sorted(unknown)}; '
-                            f'valid keys are {sorted(cfg)}.')
-        cfg.update(score_map)
-        if cfg['num_channels'] is None:
-            if 'num_classes' not in kwargs:
-                raise ValueError('score_map needs num_channels or the '
-                                 'head num_classes to size its channels.')
-            cfg['num_channels'] = kwargs['num_classes']
-        return cfg
-
-    @staticmethod
-    def _widen_in_channels(in_channels: Union[int, Sequence[int]],
-                           cfg: dict) -> Union[int, List[int]]:
-        """Add the score-map channels to the input level that receives them.
+    # ---------------------------------------------------------- background
+    @property
+    def learnable_background(self) -> bool:
+        """Whether the background entry is scored with a learned embedding.
         """
-        if isinstance(in_channels, int):
-            cfg['level_channels'] = in_channels
-            cfg['level'] = None
-            return in_channels + cfg['num_channels']
-        widened = list(in_channels)
-        level = cfg['level']
-        if not -len(widened) <= level < len(widened):
-            raise ValueError(f'score_map level {level} is out of range for '
-                             f'{len(widened)} input levels.')
-        cfg['level'] = level % len(widened)
-        cfg['level_channels'] = widened[cfg['level']]
-        widened[cfg['level']] += cfg['num_channels']
-        return widened
+        return self.classifier.background_embed is not None
 
+    @property
+    def background_embed(self) -> Optional[torch.nn.Parameter]:
+        """The learned background embedding ``[D]`` of ``conv_seg``."""
+        return self.classifier.background_embed
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
+                              **kwargs) -> None:
+        """Also load checkpoints that kept the background on the head.
+
+        The learned background used to be the head's own ``background_embed``
+        parameter; it is now ``conv_seg.background_embed``.
+        """
+        old = prefix + 'background_embed'
+        if old in state_dict:
+            new = f'{prefix}{self.classifier_name}.background_embed'
+            state_dict.setdefault(new, state_dict.pop(old))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    # -------------------------------------------------- class-count rules
     def _set_num_classes(self, num_classes: int) -> None:
         """Apply mmseg's softmax / binary class-count conventions."""
         if self.binary:
@@ -148,8 +118,9 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
             self.num_classes = num_classes
             self.out_channels = num_classes
 
-    # ---------------------------------------------------------- vocabulary
     def _check_vocabulary_size(self, num_texts: int) -> None:
+        """Raise when ``num_texts`` entries do not fit the head's convention.
+        """
         if num_texts == 0:
             raise ValueError('The vocabulary is empty: give at least one '
                              'class name or prompt.')
@@ -166,25 +137,10 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
                 '(one class has nothing to compete with), got 1. For one '
                 'prompt set out_channels=1 (sigmoid, binary mask) in the '
                 'decode head, or add a background entry.')
-        if self.score_map_cfg is not None:
-            limit = self.score_map_cfg['num_channels']
-            if num_texts > limit:
-                raise ValueError(
-                    f'score_map concatenates {limit} channels but the '
-                    f'vocabulary has {num_texts} entries; raise '
-                    'score_map.num_channels (DenseCLIP score maps need a '
-                    'bounded vocabulary).')
 
-    def _classifier_text(self, text_embeds: Tensor,
-                         text_mask: Optional[Tensor]) -> Tuple:
-        """The embeddings the pixel classifier scores against."""
-        if self.learnable_background:
-            index = self.background_index % text_embeds.shape[-2]
-            background = F.normalize(self.background_embed, dim=0)
-            background = background.to(text_embeds.dtype).expand_as(
-                text_embeds[..., index, :])
-            text_embeds = text_embeds.clone()
-            text_embeds[..., index, :] = background
+    def _scored_text(self, text_embeds: Tensor,
+                     text_mask: Optional[Tensor]) -> Tuple:
+        """The entries ``conv_seg`` scores: a binary head's foreground."""
         if self.binary and text_embeds.shape[-2] == 2:
             foreground = 1 - (self.background_index % 2)
             text_embeds = text_embeds[..., foreground:foreground + 1, :]
@@ -192,6 +148,7 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
                 text_mask = text_mask[..., foreground:foreground + 1]
         return text_embeds, text_mask
 
+    # ---------------------------------------------------------- vocabulary
     @contextmanager
     def vocabulary(self,
                    text_embeds: Tensor,
@@ -212,17 +169,10 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
         """
         num_texts = text_embeds.shape[-2]
         self._check_vocabulary_size(num_texts)
-        text, mask = self._classifier_text(text_embeds, text_mask)
+        text, mask = self._scored_text(text_embeds, text_mask)
         with super().vocabulary(text, mask):
             self._set_num_classes(num_texts)
-            if self.score_map_classifier is not None:
-                self.score_map_classifier.set_text(text, mask)
-            try:
-                yield
-            finally:
-                if self.score_map_classifier is not None:
-                    self.score_map_classifier.clear_text()
-                self._score_map = None
+            yield
 
     def bake_vocabulary(self, text_embeds: Tensor) -> None:
         """Fix a ``[K, D]`` vocabulary into the head (LM-free inference).
@@ -231,30 +181,11 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
             text_embeds (Tensor): L2-normalised class embeddings.
         """
         self._check_vocabulary_size(text_embeds.shape[0])
-        text, _ = self._classifier_text(text_embeds, None)
+        text, _ = self._scored_text(text_embeds, None)
         self.classifier.bake(text)
-        if self.score_map_classifier is not None:
-            self.score_map_classifier.bake(text)
         self._set_num_classes(text_embeds.shape[0])
 
-    # ----------------------------------------------------- DenseCLIP maps
-    def _transform_inputs(self, inputs):
-        """Select the inputs, then append score maps to the chosen level."""
-        x = super()._transform_inputs(inputs)
-        if self.score_map_classifier is None:
-            return x
-        level = self.score_map_cfg['level']
-        feats = [x] if level is None else list(x)
-        index = 0 if level is None else level
-        scores = self.score_map_classifier(feats[index])
-        self._score_map = scores
-        padded = scores.masked_fill(scores <= MASKED_LOGIT, 0.)
-        missing = self.score_map_cfg['num_channels'] - padded.shape[1]
-        if missing > 0:
-            padded = F.pad(padded, (0, 0, 0, 0, 0, missing))
-        feats[index] = torch.cat([feats[index], padded], dim=1)
-        return feats[0] if level is None else feats
-
+    # ------------------------------------------------------ predict / loss
     def predict_by_feat(self, seg_logits: Tensor,
                         batch_img_metas: List[dict]) -> Tensor:
         """Stock resize to the input size, in channels-last memory.
@@ -266,7 +197,6 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
         seg_logits = seg_logits.contiguous(memory_format=torch.channels_last)
         return super().predict_by_feat(seg_logits, batch_img_metas)
 
-    # ---------------------------------------------------------------- loss
     def _check_labels(self, seg_label: Tensor) -> None:
         """Raise when a gt label has no vocabulary entry."""
         valid = seg_label[seg_label != self.ignore_index]
@@ -282,28 +212,7 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
                 'class a vocabulary entry, or map it to ignore_index.')
 
     def loss_by_feat(self, seg_logits: Tensor, batch_data_samples) -> dict:
-        """Stock decode loss, a label check, and the score-map loss."""
-        seg_label = self._stack_batch_gt(batch_data_samples)
-        self._check_labels(seg_label)
-        losses = super().loss_by_feat(seg_logits, batch_data_samples)
-        if self._score_map is not None:
-            losses['loss_score_map'] = self.score_map_cfg[
-                'loss_weight'] * self._score_map_loss(self._score_map,
-                                                      seg_label)
-        return losses
+        """Stock decode loss, after checking the labels."""
+        self._check_labels(self._stack_batch_gt(batch_data_samples))
+        return super().loss_by_feat(seg_logits, batch_data_samples)
 
-    def _score_map_loss(self, scores: Tensor, seg_label: Tensor) -> Tensor:
-        """Auxiliary (DenseCLIP) loss on the pixel-text score maps."""
-        scores = F.interpolate(scores,
-                               size=seg_label.shape[2:],
-                               mode='bilinear',
-                               align_corners=self.align_corners)
-        label = seg_label.squeeze(1).long()
-        if self.binary:
-            valid = label != self.ignore_index
-            if not valid.any():
-                return scores.sum() * 0
-            target = (label == 1).to(scores.dtype)
-            return F.binary_cross_entropy_with_logits(scores[:, 0][valid],
-                                                      target[valid])
-        return F.cross_entropy(scores, label, ignore_index=self.ignore_index)

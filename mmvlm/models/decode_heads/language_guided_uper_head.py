@@ -3,18 +3,21 @@ from mmseg.models.decode_heads import UPerHead
 
 from mmvlm.registry import SEG_MODELS
 from .language_guided_decode_head_mixin import LanguageGuidedDecodeHeadMixin
+from .score_map_mixin import ScoreMapMixin
 
 
 @SEG_MODELS.register_module()
-class LanguageGuidedUPerHead(LanguageGuidedDecodeHeadMixin, UPerHead):
+class LanguageGuidedUPerHead(ScoreMapMixin, LanguageGuidedDecodeHeadMixin,
+                             UPerHead):
     """Stock mmseg :class:`UPerHead` with text-defined classes.
 
     UPerNet head (PPM + FPN fusion).
 
     ``conv_seg`` is a pixel-text contrastive classifier; every other layer and
     the loss / predict code are the stock head's. See
-    :class:`LanguageGuidedDecodeHeadMixin` for the vocabulary, binary,
-    learnable-background and score-map options.
+    :class:`LanguageGuidedDecodeHeadMixin` for the vocabulary, binary and
+    learnable-background options and :class:`ScoreMapMixin` for DenseCLIP
+    score maps.
 
     Args:
         embed_dims (int): Width of the text embeddings. Default 256.

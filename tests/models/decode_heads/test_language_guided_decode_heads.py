@@ -216,7 +216,10 @@ def test_learnable_background_replaces_the_background_text():
     loss.backward()
     assert head.background_embed.grad is not None
     assert head.background_embed.grad.abs().sum() > 0
-    assert 'background_embed' in dict(head.named_parameters())
+    # one background mechanism: the classifier's, at background_index
+    assert 'conv_seg.background_embed' in dict(head.named_parameters())
+    assert head.background_embed is head.conv_seg.background_embed
+    assert head.conv_seg.background_index == head.background_index == 0
 
 
 def test_score_maps_are_concatenated_and_supervised():
@@ -253,4 +256,59 @@ def test_bake_vocabulary_equals_runtime_vocabulary():
         ref = head.forward(x)
     head.bake_vocabulary(vocab)
     assert head.num_classes == 4
+    torch.testing.assert_close(head.forward(x), ref)
+
+
+def test_background_is_configured_on_the_head_only():
+    with pytest.raises(TypeError, match='learnable_background'):
+        MODELS.build(head_cfg('FPN', classifier=dict(background=True)))
+    head = MODELS.build(head_cfg('FPN'))
+    assert not head.learnable_background and head.background_embed is None
+    with pytest.raises(ValueError, match='softmax'):
+        MODELS.build(
+            head_cfg('FCN',
+                     num_classes=2,
+                     out_channels=1,
+                     learnable_background=True,
+                     loss_decode=dict(type='CrossEntropyLoss',
+                                      use_sigmoid=True)))
+
+
+def test_checkpoint_with_the_background_on_the_head_loads():
+    """Checkpoints saved when the head held ``background_embed`` load."""
+    head = MODELS.build(head_cfg('FPN', learnable_background=True)).eval()
+    state = head.state_dict()
+    state['background_embed'] = state.pop('conv_seg.background_embed') + 1
+    fresh = MODELS.build(head_cfg('FPN', learnable_background=True)).eval()
+    fresh.load_state_dict(state)  # strict: no missing / unexpected key
+    torch.testing.assert_close(fresh.background_embed,
+                               state['background_embed'])
+
+
+def test_score_maps_use_the_learned_background():
+    cfg = head_cfg('FPN', learnable_background=True, score_map=dict())
+    head = MODELS.build(cfg).eval()
+    x = feats(1)
+    vocab = texts(3)
+    other = vocab.clone()
+    other[0] = texts(1)[0]  # a different 'background' text
+    with head.vocabulary(vocab):
+        a = head.forward(x)
+        scored, _ = head.score_map_classifier.class_embeddings()
+    with head.vocabulary(other):
+        b = head.forward(x)
+    torch.testing.assert_close(a, b)
+    background = F.normalize(head.background_embed, dim=0)
+    torch.testing.assert_close(scored[0], background)
+    head.bake_vocabulary(vocab)
+    torch.testing.assert_close(head.forward(x), a)
+
+
+def test_score_map_bake_equals_runtime_vocabulary():
+    head = MODELS.build(head_cfg('FCN', score_map=dict())).eval()
+    x = feats(1)
+    vocab = texts(4)
+    with head.vocabulary(vocab):
+        ref = head.forward(x)
+    head.bake_vocabulary(vocab)
     torch.testing.assert_close(head.forward(x), ref)
