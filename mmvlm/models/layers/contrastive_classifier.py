@@ -207,7 +207,8 @@ class ContrastiveClassifier(BaseModule):
             'ContrastiveClassifier has no vocabulary: the language-guided '
             'detector/segmentor sets it before running the head. Call the '
             'head inside `head.vocabulary(text_embeds, mask)`, or bake a '
-            'vocabulary with tools/bake_vocabulary.py.')
+            'vocabulary into it (`head.bake_vocabulary(text_embeds)`, or '
+            'the bake_vocabulary model converter for a whole detector).')
 
     # --------------------------------------------------------------- forward
     @property
