@@ -6,7 +6,9 @@ from mmengine.registry import DefaultScope, init_default_scope
 from mmvlm.registry import (DET_MODELS, MODELS, SEG_MODELS, MultiRegistrar,
                             codebase_available)
 
-CLASSIFIER_CFG = dict(type='ContrastiveClassifier', in_channels=8, embed_dims=4)
+CLASSIFIER_CFG = dict(type='ContrastiveClassifier',
+                      in_channels=8,
+                      embed_dims=4)
 
 
 def test_both_codebases_are_installed_in_the_dev_environment():
@@ -20,7 +22,8 @@ def test_custom_imports_config_builds_through_each_registry(scope, tmp_path):
     """A config with custom_imports builds an mmvlm component in each scope."""
     cfg_file = tmp_path / f'{scope}_cfg.py'
     cfg_file.write_text(
-        "custom_imports = dict(imports=['mmvlm'], allow_failed_imports=False)\n"
+        "custom_imports = dict(imports=['mmvlm'], "
+        'allow_failed_imports=False)\n'
         f"default_scope = '{scope}'\n"
         f'model = {CLASSIFIER_CFG!r}\n')
     cfg = Config.fromfile(str(cfg_file))  # performs the custom import
@@ -52,8 +55,10 @@ def test_multi_registrar_registers_everywhere_and_side_specific():
     from mmdet.registry import MODELS as DET
     from mmseg.registry import MODELS as SEG
     assert DET.get('_Both') is _Both and SEG.get('_Both') is _Both
-    assert DET.get('_DetOnly') is _DetOnly and '_DetOnly' not in SEG.module_dict
-    assert SEG.get('_SegOnly') is _SegOnly and '_SegOnly' not in DET.module_dict
+    assert DET.get(
+        '_DetOnly') is _DetOnly and '_DetOnly' not in SEG.module_dict
+    assert SEG.get(
+        '_SegOnly') is _SegOnly and '_SegOnly' not in DET.module_dict
     for registry in (DET, SEG):
         for name in ('_Both', '_DetOnly', '_SegOnly'):
             registry.module_dict.pop(name, None)

@@ -118,9 +118,9 @@ def test_text_meta_keys_are_spelled_out_once():
     assert found == ['detection/_base_/lg_coco_detection.py'], found
 
 
-@pytest.mark.parametrize(
-    'path', [p for p in config_files() if not is_base_file(p)],
-    ids=lambda p: str(p.relative_to(CONFIGS)))
+@pytest.mark.parametrize('path',
+                         [p for p in config_files() if not is_base_file(p)],
+                         ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_config_resolves_with_the_mmvlm_import(path):
     for scope in CODEBASES:
         if importlib.util.find_spec(scope) is None:

@@ -215,4 +215,3 @@ class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):
         """Stock decode loss, after checking the labels."""
         self._check_labels(self._stack_batch_gt(batch_data_samples))
         return super().loss_by_feat(seg_logits, batch_data_samples)
-

@@ -107,11 +107,10 @@ class ContrastiveClassifier(BaseModule):
         if linear:
             self.embed = nn.Linear(in_channels, embed_dims)
         else:
-            self.embed = nn.Conv2d(
-                in_channels,
-                num_anchors * embed_dims,
-                kernel_size,
-                padding=kernel_size // 2)
+            self.embed = nn.Conv2d(in_channels,
+                                   num_anchors * embed_dims,
+                                   kernel_size,
+                                   padding=kernel_size // 2)
         scale = torch.tensor(float(init_logit_scale))
         if learnable_logit_scale:
             self.logit_scale = nn.Parameter(scale)
@@ -120,8 +119,8 @@ class ContrastiveClassifier(BaseModule):
         bias = 0.0 if bias_prior_prob is None else prior_prob_to_bias(
             bias_prior_prob)
         self.bias = nn.Parameter(torch.tensor(bias))
-        self.background_embed = nn.Parameter(
-            torch.randn(embed_dims) * 0.02) if background else None
+        self.background_embed = nn.Parameter(torch.randn(embed_dims) *
+                                             0.02) if background else None
         self.background_index = background_index
         self.register_buffer('baked_text',
                              torch.zeros(num_baked_classes, embed_dims))
@@ -227,8 +226,7 @@ class ContrastiveClassifier(BaseModule):
         """
         return self._with_background(*self._current_text())
 
-    def _with_background(self, text: Tensor,
-                         mask: Optional[Tensor]) -> tuple:
+    def _with_background(self, text: Tensor, mask: Optional[Tensor]) -> tuple:
         if self.background_embed is None:
             return text, mask
         bg = F.normalize(self.background_embed, dim=0).to(text.dtype)

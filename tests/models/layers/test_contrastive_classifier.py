@@ -22,8 +22,8 @@ def test_dense_logits_match_manual_computation():
     assert logits.shape == (2, 2 * 3, 5, 7)
     visual = F.normalize(clf.embed(x).view(2, 2, 4, 5, 7), dim=2)
     # anchor 1, class 2, image 1, pixel (3, 4)
-    expected = (visual[1, 1, :, 3, 4] @ text[2]) * math.exp(
-        math.log(1 / 0.07)) + prior_prob_to_bias(0.01)
+    expected = (visual[1, 1, :, 3, 4] @ text[2]) * math.exp(math.log(
+        1 / 0.07)) + prior_prob_to_bias(0.01)
     assert torch.allclose(logits[1, 1 * 3 + 2, 3, 4], expected, atol=1e-5)
 
 
@@ -44,9 +44,11 @@ def test_per_image_vocabulary_and_padding_mask():
 
 
 def test_linear_rows_with_batch_index_and_background():
-    clf = ContrastiveClassifier(
-        in_channels=5, embed_dims=4, linear=True, background=True,
-        bias_prior_prob=None)
+    clf = ContrastiveClassifier(in_channels=5,
+                                embed_dims=4,
+                                linear=True,
+                                background=True,
+                                bias_prior_prob=None)
     text = _text(2, 3, 4)
     rows = torch.randn(4, 5)
     batch_index = torch.tensor([0, 0, 1, 1])
@@ -54,7 +56,8 @@ def test_linear_rows_with_batch_index_and_background():
     logits = clf(rows)
     assert logits.shape == (4, 3 + 1)  # background last
     visual = F.normalize(clf.embed(rows), dim=-1)
-    assert torch.allclose(logits[2, :3], visual[2] @ text[1].t() * clf.scale,
+    assert torch.allclose(logits[2, :3],
+                          visual[2] @ text[1].t() * clf.scale,
                           atol=1e-5)
     clf.set_text(text)  # per-image text without batch index
     with pytest.raises(RuntimeError, match='set_batch_index'):
@@ -80,7 +83,8 @@ def test_bake_gives_identical_logits_without_text():
     assert clf.is_baked and clf.num_text == 5
     assert torch.equal(clf(x), live)
     # a baked classifier round-trips through a state_dict
-    fresh = ContrastiveClassifier(in_channels=4, embed_dims=4,
+    fresh = ContrastiveClassifier(in_channels=4,
+                                  embed_dims=4,
                                   num_baked_classes=5)
     fresh.load_state_dict(clf.state_dict())
     assert torch.equal(fresh(x), live)
@@ -106,8 +110,11 @@ def test_bad_constructor_arguments():
 
 def test_background_in_place_of_an_entry():
     """background_index: that entry is scored with the learned embedding."""
-    clf = ContrastiveClassifier(in_channels=4, embed_dims=4, background=True,
-                                background_index=-1, bias_prior_prob=None)
+    clf = ContrastiveClassifier(in_channels=4,
+                                embed_dims=4,
+                                background=True,
+                                background_index=-1,
+                                bias_prior_prob=None)
     x = torch.randn(2, 4, 3, 3)
     text = _text(3, 4)
     clf.set_text(text)
