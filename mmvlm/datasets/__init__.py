@@ -7,8 +7,7 @@ through :class:`PhraseMasksToSegMap`, segmentation). See
 ``docs/datasets.md``.
 """
 from ..registry import codebase_available
-from .class_texts import (STUFF_SUFFIXES, clean_class_name, expand_templates,
-                          load_class_texts, truncate_text)
+from .class_texts import load_class_texts, truncate_text
 from .meta_keys import DET_TEXT_META_KEYS, SEG_TEXT_META_KEYS, TEXT_META_KEYS
 from .multimodal_dataset import MultiModalDataset
 from .transforms import (LoadClassTexts, PhraseMasksToSegMap,
@@ -17,9 +16,7 @@ from .transforms import (LoadClassTexts, PhraseMasksToSegMap,
 __all__ = [
     'DET_TEXT_META_KEYS', 'LoadClassTexts', 'MultiModalDataset',
     'PhraseMasksToSegMap', 'RandomSampleNegativeTexts', 'SEG_TEXT_META_KEYS',
-    'STUFF_SUFFIXES', 'TEXT_META_KEYS', 'TextRandomState',
-    'clean_class_name', 'expand_templates', 'load_class_texts',
-    'truncate_text'
+    'TEXT_META_KEYS', 'TextRandomState', 'load_class_texts', 'truncate_text'
 ]
 
 if codebase_available('mmdet'):

@@ -7,7 +7,8 @@ from mmengine.dataset import BaseDataset, Compose
 from mmengine.registry import DATASETS as ROOT_DATASETS
 
 from mmvlm.registry import DATASETS
-from .class_texts import load_class_texts, normalize_synonyms
+from mmvlm.structures import check_synonyms
+from .class_texts import load_class_texts
 
 
 @DATASETS.register_module()
@@ -96,17 +97,17 @@ class MultiModalDataset:
     def _load_class_texts(self) -> Tuple:
         classes = self.dataset.metainfo.get('classes')
         if self.class_text_path is not None:
-            texts = load_class_texts(
-                self.class_text_path,
-                classes=classes,
-                backend_args=self.backend_args)
+            texts = load_class_texts(self.class_text_path,
+                                     classes=classes,
+                                     backend_args=self.backend_args)
             return tuple(texts)
         if not classes:
             raise ValueError(
                 f'{type(self.dataset).__name__} has no metainfo["classes"]; '
                 'give MultiModalDataset a class_text_path.')
         return tuple(
-            normalize_synonyms(name, i)[0] for i, name in enumerate(classes))
+            check_synonyms(name, f'class {i}')[0]
+            for i, name in enumerate(classes))
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -158,5 +159,3 @@ class MultiModalDataset:
         return (f'{self.__class__.__name__}(dataset='
                 f'{type(self.dataset).__name__}, num_samples={len(self)}, '
                 f'class_text_path={self.class_text_path!r})')
-
-

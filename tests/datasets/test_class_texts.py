@@ -1,40 +1,9 @@
-"""Class-name cleaning, class-text files, templates and truncation."""
+"""Class-text files and caption truncation."""
 import json
 
 import pytest
 
-from mmvlm.datasets.class_texts import (check_templates, clean_class_name,
-                                        expand_templates, load_class_texts,
-                                        truncate_text)
-
-
-@pytest.mark.parametrize('raw, cleaned', [
-    ('traffic_light', 'traffic light'),
-    ('wall-other-merged', 'wall'),
-    ('tree-merged', 'tree'),
-    ('sky-other', 'sky'),
-    ('desk-stuff', 'desk'),
-    ('floor-marble', 'floor-marble'),
-    ('t-shirt', 't-shirt'),
-    ('bow_(weapon)', 'bow'),
-    ('  baseball   bat ', 'baseball bat'),
-    ('Straße_(Köln)', 'Straße'),
-    ('(only qualifier)', 'only qualifier'),
-    ('猫', '猫'),
-])
-def test_clean_class_name(raw, cleaned):
-    assert clean_class_name(raw) == cleaned
-
-
-def test_clean_class_name_keep_parentheses():
-    assert clean_class_name('bow_(weapon)', parentheses='keep') == \
-        'bow weapon'
-    with pytest.raises(ValueError, match='parentheses'):
-        clean_class_name('x', parentheses='nope')
-    with pytest.raises(ValueError, match='empty'):
-        clean_class_name(' _ ')
-    with pytest.raises(TypeError, match='must be a str'):
-        clean_class_name(3)
+from mmvlm.datasets.class_texts import load_class_texts, truncate_text
 
 
 def test_load_class_texts_yolo_world_format(tmp_path):
@@ -69,16 +38,6 @@ def test_load_class_texts_bad_files(tmp_path):
         load_class_texts(str(not_list))
     with pytest.raises(FileNotFoundError, match='does not exist'):
         load_class_texts(str(tmp_path / 'missing.json'))
-
-
-def test_templates():
-    templates = check_templates(['a photo of a {}.', 'a {} in the wild'])
-    assert expand_templates(('cat', 'kitty'), templates) == (
-        'a photo of a cat.', 'a photo of a kitty.', 'a cat in the wild',
-        'a kitty in the wild')
-    assert expand_templates(('cat', ), None) == ('cat', )
-    with pytest.raises(ValueError, match='placeholder'):
-        check_templates(['no placeholder'])
 
 
 def test_truncate_text():

@@ -4,9 +4,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from mmcv.transforms import BaseTransform
 
 from mmvlm.registry import TRANSFORMS
-from ..class_texts import (VocabEntry, check_templates, clean_class_name,
-                           expand_templates, load_class_texts,
-                           normalize_synonyms)
+from mmvlm.structures import (VocabEntry, check_synonyms, clean_class_name,
+                              expand_prompts, normalize_templates)
+from ..class_texts import load_class_texts
 from .random_state import TextRandomState
 
 SYNONYM_MODES = ('all', 'first', 'random')
@@ -51,8 +51,9 @@ class LoadClassTexts(BaseTransform):
             them.
         class_text_path (str, optional): Path of a class-text json file.
         templates (Sequence[str], optional): Prompt templates with one
-            ``{}``, e.g. ``['a photo of a {}.']``. None keeps bare names
-            (the model may add its own templates).
+            ``{}``, e.g. ``['a photo of a {}.']`` (checked and expanded by
+            :mod:`mmvlm.structures.vocabulary`, as the text encoder's). None
+            keeps bare names (the model may add its own templates).
         synonym_mode (str): ``'all'`` keeps every synonym (averaged by the
             model), ``'first'`` the first one, ``'random'`` one random
             synonym per class and sample (a training augmentation).
@@ -85,7 +86,7 @@ class LoadClassTexts(BaseTransform):
         if isinstance(classes, str):
             raise TypeError('classes must be a sequence of class names, got '
                             f'the single string {classes!r}.')
-        self.templates = check_templates(templates)
+        self.templates = normalize_templates(templates)
         self.synonym_mode = synonym_mode
         self.clean_names = clean_names
         self.parentheses = parentheses
@@ -94,10 +95,9 @@ class LoadClassTexts(BaseTransform):
         self._file_texts: Optional[List[Tuple[str, ...]]] = None
         if class_text_path is not None:
             self._file_texts = self._prepare(
-                load_class_texts(
-                    class_text_path,
-                    classes=classes,
-                    backend_args=backend_args))
+                load_class_texts(class_text_path,
+                                 classes=classes,
+                                 backend_args=backend_args))
         self._arg_texts: Optional[List[Tuple[str, ...]]] = None
         if classes is not None:
             self._arg_texts = self._prepare(classes)
@@ -110,7 +110,7 @@ class LoadClassTexts(BaseTransform):
         """Validate and clean the synonyms of every class."""
         prepared = []
         for i, entry in enumerate(raw):
-            synonyms = normalize_synonyms(entry, i)
+            synonyms = check_synonyms(entry, f'class {i}')
             if self.clean_names:
                 synonyms = tuple(
                     dict.fromkeys(
@@ -122,8 +122,7 @@ class LoadClassTexts(BaseTransform):
                              'one class.')
         return prepared
 
-    def _sample_texts(self, results: dict) -> Optional[List[Tuple[str,
-                                                                   ...]]]:
+    def _sample_texts(self, results: dict) -> Optional[List[Tuple[str, ...]]]:
         """The cleaned class texts carried by the sample, if any."""
         texts = results.get('text')
         if texts is None or isinstance(texts, str):
@@ -192,7 +191,10 @@ class LoadClassTexts(BaseTransform):
         elif self.synonym_mode == 'random' and len(synonyms) > 1:
             pick = self.random_state.randint(0, len(synonyms) - 1)
             synonyms = synonyms[pick:pick + 1]
-        prompts = expand_templates(synonyms, self.templates)
+        prompts, _ = expand_prompts([synonyms],
+                                    self.templates,
+                                    template_major=True)
+        prompts = tuple(prompts)
         return prompts[0] if len(prompts) == 1 else prompts
 
     def transform(self, results: dict) -> dict:
