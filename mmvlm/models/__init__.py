@@ -5,6 +5,7 @@ from ..registry import codebase_available
 from .layers import *  # noqa: F401,F403
 from .text_encoders import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
+from .utils import *  # noqa: F401,F403
 
 if codebase_available('mmdet'):
     from . import dense_heads, detectors, roi_heads  # noqa: F401

@@ -6,8 +6,8 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 
 from mmvlm.models.layers import LanguageGuidedHeadMixin
 from mmvlm.registry import DET_MODELS
-from .language_guided_detector_mixin import (LanguageGuidedDetectorMixin,
-                                             VocabularyLike)
+from mmvlm.structures import VocabularyLike
+from .language_guided_detector_mixin import LanguageGuidedDetectorMixin
 
 
 @DET_MODELS.register_module()
@@ -25,8 +25,10 @@ class LanguageGuidedDetector(LanguageGuidedDetectorMixin, SingleStageDetector):
             language-model-free model).
         bbox_head (dict): Language-guided head config.
         vocabulary (str | Sequence | dict, optional): Vocabulary used when
-            data samples carry no ``text`` (inference prompts, a baked
-            model's classes, ``dict(dataset='LVISV1Dataset')``).
+            data samples carry no ``text`` (a baked model's classes,
+            ``'LVISV1Dataset'``, prompts; see
+            :meth:`mmvlm.structures.Vocabulary.parse`). Run-time prompts
+            are set with :meth:`set_vocabulary`.
         vocabulary_label_ids (Sequence[int], optional): Dataset label id of
             each ``vocabulary`` entry; entry index when None.
         train_cfg, test_cfg, data_preprocessor, init_cfg: As
@@ -43,18 +45,17 @@ class LanguageGuidedDetector(LanguageGuidedDetectorMixin, SingleStageDetector):
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            bbox_head=bbox_head,
-            train_cfg=train_cfg,
-            test_cfg=test_cfg,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+        super().__init__(backbone=backbone,
+                         neck=neck,
+                         bbox_head=bbox_head,
+                         train_cfg=train_cfg,
+                         test_cfg=test_cfg,
+                         data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
         self._init_vocabulary(vocabulary, vocabulary_label_ids)
 
     @property
     def language_guided_heads(self) -> List[LanguageGuidedHeadMixin]:
         """The bbox head, if language-guided."""
-        return [self.bbox_head] if isinstance(
-            self.bbox_head, LanguageGuidedHeadMixin) else []
+        return [self.bbox_head] if isinstance(self.bbox_head,
+                                              LanguageGuidedHeadMixin) else []

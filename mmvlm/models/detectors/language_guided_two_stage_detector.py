@@ -7,8 +7,8 @@ from torch import nn
 
 from mmvlm.models.layers import LanguageGuidedHeadMixin
 from mmvlm.registry import DET_MODELS
-from .language_guided_detector_mixin import (LanguageGuidedDetectorMixin,
-                                             VocabularyLike)
+from mmvlm.structures import VocabularyLike
+from .language_guided_detector_mixin import LanguageGuidedDetectorMixin
 
 
 @DET_MODELS.register_module()
@@ -25,7 +25,8 @@ class LanguageGuidedTwoStageDetector(LanguageGuidedDetectorMixin,
             data_preprocessor, init_cfg: As :class:`TwoStageDetector`; the
             neck is an ``LLMPrefixNeck`` (or a plain neck when baked).
         vocabulary (str | Sequence | dict, optional): Vocabulary used when
-            data samples carry no ``text``.
+            data samples carry no ``text`` (see
+            :meth:`mmvlm.structures.Vocabulary.parse`).
         vocabulary_label_ids (Sequence[int], optional): Dataset label id of
             each ``vocabulary`` entry.
     """
@@ -41,22 +42,20 @@ class LanguageGuidedTwoStageDetector(LanguageGuidedDetectorMixin,
                  vocabulary_label_ids: Optional[Sequence[int]] = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            rpn_head=rpn_head,
-            roi_head=roi_head,
-            train_cfg=train_cfg,
-            test_cfg=test_cfg,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+        super().__init__(backbone=backbone,
+                         neck=neck,
+                         rpn_head=rpn_head,
+                         roi_head=roi_head,
+                         train_cfg=train_cfg,
+                         test_cfg=test_cfg,
+                         data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
         self._init_vocabulary(vocabulary, vocabulary_label_ids)
 
     @property
     def language_guided_heads(self) -> List[LanguageGuidedHeadMixin]:
         """The RoI box head(s) that are language-guided."""
         bbox_head = getattr(self.roi_head, 'bbox_head', None)
-        heads = bbox_head if isinstance(bbox_head, nn.ModuleList) else [
-            bbox_head
-        ]
+        heads = bbox_head if isinstance(bbox_head,
+                                        nn.ModuleList) else [bbox_head]
         return [h for h in heads if isinstance(h, LanguageGuidedHeadMixin)]

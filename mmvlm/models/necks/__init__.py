@@ -1,4 +1,4 @@
 """Necks of mmvlm."""
-from .llm_prefix_neck import LLMPrefixNeck, build_submodule
+from .llm_prefix_neck import LLMPrefixNeck, build_neck_submodule
 
-__all__ = ['LLMPrefixNeck', 'build_submodule']
+__all__ = ['LLMPrefixNeck', 'build_neck_submodule']

@@ -7,11 +7,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.registry import DefaultScope
 from torch import Tensor
 
-from mmvlm.registry import MODELS
+from mmvlm.registry import CODEBASES, MODELS, codebase_available
+from mmvlm.structures import normalize_vocabulary, split_batch_texts
 from ..layers.visual_prefix import VisualPrefixProjector
-from ..text_encoders.vocabulary import normalize_vocabulary
 
 VISUAL_PREFIX_MODES = ('per_class', 'per_image')
 
@@ -33,10 +34,8 @@ class LLMPrefixNeck(BaseModule):
         text_encoder (dict): Config of the text encoder, e.g.
             ``dict(type='HFTextEncoder', name_or_path='minilm',
             embed_dims=256)``.
-        neck (dict, optional): Config of the inner visual neck, built with
-            mmengine's root registry so that ``type='FPN'`` resolves in the
-            config's default scope (mmdet or mmseg). None passes the backbone
-            features through.
+        neck (dict, optional): Config of the inner visual neck. None passes
+            the backbone features through.
         fusion (dict, optional): Config of a fusion module
             (``TextGatedFusion`` / ``TextCrossAttentionFusion``) applied to
             every level. ``in_channels`` defaults to the inner neck's
@@ -52,6 +51,10 @@ class LLMPrefixNeck(BaseModule):
             alone and adds the projected result, through a zero-initialised
             gate, to the cached class embeddings (B sequences per step).
         init_cfg (dict, optional): Initialisation config.
+
+    Every sub-module (text encoder, inner neck, fusion) is built from its
+    config with :func:`build_neck_submodule`, i.e. through the registries
+    of the config's default scope.
     """
 
     def __init__(self,
@@ -61,9 +64,9 @@ class LLMPrefixNeck(BaseModule):
                  visual_prefix: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.text_encoder = build_submodule(text_encoder)
+        self.text_encoder = build_neck_submodule(text_encoder)
         self.embed_dims = self.text_encoder.embed_dims
-        self.neck = ROOT_MODELS.build(neck) if neck is not None else None
+        self.neck = build_neck_submodule(neck) if neck is not None else None
         self.out_channels = getattr(self.neck, 'out_channels', None)
         self.fusion = self._build_fusion(fusion)
         self.visual_prefix_mode = None
@@ -97,16 +100,17 @@ class LLMPrefixNeck(BaseModule):
             modules = []
             for channels in in_channels:
                 level = dict(cfg, in_channels=channels)
-                modules.append(build_submodule(level))
+                modules.append(build_neck_submodule(level))
             return nn.ModuleList(modules)
         cfg['in_channels'] = in_channels
-        return build_submodule(cfg)
+        return build_neck_submodule(cfg)
 
     def _build_visual_prefix(self, cfg: dict) -> None:
         mode = cfg.pop('mode', 'per_class')
         if mode not in VISUAL_PREFIX_MODES:
-            raise ValueError(f"visual_prefix mode='{mode}' is unknown; use one "
-                             f'of {VISUAL_PREFIX_MODES}.')
+            raise ValueError(
+                f"visual_prefix mode='{mode}' is unknown; use one "
+                f'of {VISUAL_PREFIX_MODES}.')
         encoder = self.text_encoder
         if not encoder.supports_input_embeds:
             raise ValueError(
@@ -117,8 +121,9 @@ class LLMPrefixNeck(BaseModule):
         init_gate = cfg.pop('init_gate', 0.0)
         in_channels = cfg.pop('in_channels', self.out_channels)
         if in_channels is None:
-            raise ValueError('visual_prefix needs in_channels (channels of the '
-                             'pooled level) when there is no inner neck.')
+            raise ValueError(
+                'visual_prefix needs in_channels (channels of the '
+                'pooled level) when there is no inner neck.')
         if self.out_channels is not None and in_channels != self.out_channels:
             raise ValueError(
                 f'visual_prefix in_channels={in_channels} differs from the '
@@ -130,52 +135,17 @@ class LLMPrefixNeck(BaseModule):
             self.visual_gate = nn.Parameter(torch.tensor(float(init_gate)))
 
     # ------------------------------------------------------------- texts
-    @staticmethod
-    def split_vocabularies(texts: Sequence, batch_size: int,
-                           per_image: Optional[bool] = None
-                           ) -> Tuple[bool, List[Sequence]]:
-        """Tell a shared vocabulary from per-image ones.
-
-        A batch of per-image vocabularies is a sequence of ``batch_size``
-        sequences (``[vocab_0, vocab_1, ...]``); anything else is one
-        vocabulary shared by the batch. A shared vocabulary whose entries are
-        all synonym tuples and whose length equals the batch size is
-        ambiguous: pass ``per_image=False`` for it.
-
-        Args:
-            texts (Sequence): The vocabulary / vocabularies.
-            batch_size (int): Number of images.
-            per_image (bool, optional): Force the interpretation.
-
-        Returns:
-            tuple[bool, list]: Whether vocabularies are per image, and the
-            list of vocabularies (one element when shared).
-        """
-        if isinstance(texts, str) or texts is None:
-            raise ValueError(
-                'texts must be a list of class names (shared vocabulary) or '
-                f'a list of such lists (one per image), got {texts!r}.')
-        if per_image is None:
-            per_image = len(texts) == batch_size and len(texts) > 0 and all(
-                _is_sequence(v) for v in texts)
-        if not per_image:
-            return False, [texts]
-        if len(texts) != batch_size:
-            raise ValueError(f'{len(texts)} per-image vocabularies for a batch '
-                             f'of {batch_size} images.')
-        return True, list(texts)
-
     def encode_vocabulary(self, texts: Sequence) -> Tensor:
         """Embeddings ``[K, D]`` of one vocabulary, without image
         conditioning (cached; used to bake a vocabulary into a head)."""
         return self.text_encoder.encode_vocabulary(texts)
 
-    def encode_texts(self,
-                     texts: Sequence,
-                     batch_size: int,
-                     visual_tokens: Optional[Tensor] = None,
-                     per_image: Optional[bool] = None
-                     ) -> Tuple[Tensor, Tensor]:
+    def encode_texts(
+            self,
+            texts: Sequence,
+            batch_size: int,
+            visual_tokens: Optional[Tensor] = None,
+            per_image: Optional[bool] = None) -> Tuple[Tensor, Tensor]:
         """Embed the batch's vocabulary (or vocabularies).
 
         Args:
@@ -183,16 +153,17 @@ class LLMPrefixNeck(BaseModule):
             batch_size (int): Number of images B.
             visual_tokens (Tensor, optional): ``[B, V, H]`` for the
                 per-class visual prefix.
-            per_image (bool, optional): See :meth:`split_vocabularies`.
+            per_image (bool, optional): See
+                :func:`mmvlm.structures.split_batch_texts`.
 
         Returns:
             tuple[Tensor, Tensor]: ``text_embeds`` ``[B, K, D]`` and
             ``text_mask`` bool ``[B, K]``.
         """
-        per_image, vocabs = self.split_vocabularies(texts, batch_size,
-                                                    per_image)
+        per_image, vocabs = split_batch_texts(texts, batch_size, per_image)
         entries = [
-            normalize_vocabulary(v, allow_padding=True,
+            normalize_vocabulary(v,
+                                 allow_padding=True,
                                  require_valid=not per_image) for v in vocabs
         ]
         if not any(len(x) for e in entries for x in e):
@@ -201,22 +172,26 @@ class LLMPrefixNeck(BaseModule):
         encoder = self.text_encoder
         if not per_image:
             valid = torch.tensor([len(e) > 0 for e in entries[0]])
+            # the encoder takes the entries as given ('' padding -> zeros)
+            vocab = list(vocabs[0])
             if visual_tokens is not None:
-                embeds = encoder.encode_vocabulary(entries[0], visual_tokens)
+                embeds = encoder.encode_vocabulary(vocab, visual_tokens)
             else:
-                embeds = encoder.encode_vocabulary(entries[0]).unsqueeze(0)
+                embeds = encoder.encode_vocabulary(vocab).unsqueeze(0)
                 embeds = embeds.expand(batch_size, -1, -1)
             mask = valid.to(embeds.device).unsqueeze(0).expand(batch_size, -1)
             return embeds, mask.contiguous()
         num = max(1, max(len(e) for e in entries))
         if visual_tokens is not None:
             rows = []
-            for b, e in enumerate(entries):
+            for b, (e, raw) in enumerate(zip(entries, vocabs)):
                 if any(len(x) for x in e):
                     rows.append(
-                        encoder.encode_vocabulary(e, visual_tokens[b:b + 1])[0])
+                        encoder.encode_vocabulary(list(raw),
+                                                  visual_tokens[b:b + 1])[0])
                 else:  # an image without valid classes
-                    rows.append(visual_tokens.new_zeros(len(e), self.embed_dims))
+                    rows.append(
+                        visual_tokens.new_zeros(len(e), self.embed_dims))
         else:
             # Encode the union once, then gather every image's entries.
             union = list(dict.fromkeys(x for e in entries for x in e if x))
@@ -225,12 +200,17 @@ class LLMPrefixNeck(BaseModule):
             rows = []
             for e in entries:
                 index = torch.tensor([where.get(x, 0) for x in e],
-                                     dtype=torch.long, device=table.device)
+                                     dtype=torch.long,
+                                     device=table.device)
                 valid = torch.tensor([len(x) > 0 for x in e],
-                                     dtype=torch.bool, device=table.device)
+                                     dtype=torch.bool,
+                                     device=table.device)
                 rows.append(table[index] * valid[:, None])
-        embeds = torch.stack([F.pad(r, (0, 0, 0, num - r.shape[0])) for r in rows])
-        mask = torch.zeros(batch_size, num, dtype=torch.bool,
+        embeds = torch.stack(
+            [F.pad(r, (0, 0, 0, num - r.shape[0])) for r in rows])
+        mask = torch.zeros(batch_size,
+                           num,
+                           dtype=torch.bool,
                            device=embeds.device)
         for b, e in enumerate(entries):
             mask[b, :len(e)] = torch.tensor([len(x) > 0 for x in e],
@@ -247,14 +227,16 @@ class LLMPrefixNeck(BaseModule):
                 raise ValueError(f'{len(self.fusion)} fusion modules for '
                                  f'{len(feats)} feature levels.')
             return tuple(
-                m(x, text_embeds, text_mask) for m, x in zip(self.fusion, feats))
+                m(x, text_embeds, text_mask)
+                for m, x in zip(self.fusion, feats))
         return tuple(self.fusion(x, text_embeds, text_mask) for x in feats)
 
-    def forward(self,
-                inputs: Sequence[Tensor],
-                texts: Sequence,
-                per_image: Optional[bool] = None
-                ) -> Tuple[Tuple[Tensor, ...], Tensor, Tensor]:
+    def forward(
+        self,
+        inputs: Sequence[Tensor],
+        texts: Sequence,
+        per_image: Optional[bool] = None
+    ) -> Tuple[Tuple[Tensor, ...], Tensor, Tensor]:
         """Visual neck + vocabulary embedding + fusion.
 
         Args:
@@ -269,32 +251,36 @@ class LLMPrefixNeck(BaseModule):
             features (tuple), L2-normalised ``[B, K, D]`` embeddings and the
             bool ``[B, K]`` mask (False = padding).
         """
-        feats = tuple(self.neck(inputs)) if self.neck is not None else tuple(
-            inputs)
+        feats = tuple(
+            self.neck(inputs)) if self.neck is not None else tuple(inputs)
         batch_size = feats[0].shape[0]
         visual_tokens = None
         if self.visual_projector is not None:
             visual_tokens = self.visual_projector(feats[self.visual_level])
         if self.visual_prefix_mode == 'per_class':
             text_embeds, text_mask = self.encode_texts(texts, batch_size,
-                                                       visual_tokens, per_image)
+                                                       visual_tokens,
+                                                       per_image)
         else:
-            text_embeds, text_mask = self.encode_texts(texts, batch_size,
-                                                       None, per_image)
+            text_embeds, text_mask = self.encode_texts(texts, batch_size, None,
+                                                       per_image)
         if self.visual_prefix_mode == 'per_image':
             context = self.text_encoder.encode_visual_context(visual_tokens)
             shifted = text_embeds + self.visual_gate * context.unsqueeze(1)
-            text_embeds = F.normalize(shifted, dim=-1) * text_mask.unsqueeze(-1)
-        return self._fuse(feats, text_embeds, text_mask), text_embeds, text_mask
+            text_embeds = F.normalize(shifted,
+                                      dim=-1) * text_mask.unsqueeze(-1)
+        return self._fuse(feats, text_embeds,
+                          text_mask), text_embeds, text_mask
 
 
-def build_submodule(cfg: Union[dict, nn.Module]) -> nn.Module:
-    """Build a sub-module of the neck from its config.
+def build_neck_submodule(cfg: Union[dict, nn.Module]) -> nn.Module:
+    """Build a sub-module of the neck through the registries.
 
-    mmvlm's own text encoder and fusion classes are built directly, so the
-    neck also builds outside a default scope (unit tests, scripts); any other
-    type goes through mmengine's root registry, which resolves it in the
-    config's default scope (mmdet / mmseg).
+    The config is built with mmengine's root ``MODELS``, which resolves
+    ``type`` in the current default scope (``'mmdet'`` / ``'mmseg'``, where
+    ``import mmvlm`` registered mmvlm's text encoders and fusions next to
+    the codebase's FPN). Outside any default scope (unit tests, scripts
+    building a neck directly) the first installed codebase's scope is used.
 
     Args:
         cfg (dict | nn.Module): A config with ``type``, or a built module.
@@ -304,18 +290,11 @@ def build_submodule(cfg: Union[dict, nn.Module]) -> nn.Module:
     """
     if isinstance(cfg, nn.Module):
         return cfg
-    from ..layers.text_cross_attention_fusion import TextCrossAttentionFusion
-    from ..layers.text_gated_fusion import TextGatedFusion
-    from ..text_encoders.hf_text_encoder import HFTextEncoder
-    own = {
-        cls.__name__: cls
-        for cls in (HFTextEncoder, TextGatedFusion, TextCrossAttentionFusion)
-    }
-    cfg = dict(cfg)
-    kind = cfg.get('type')
-    if isinstance(kind, type):
-        return kind(**{k: v for k, v in cfg.items() if k != 'type'})
-    if isinstance(kind, str) and kind.split('.')[-1] in own:
-        cfg.pop('type')
-        return own[kind.split('.')[-1]](**cfg)
-    return ROOT_MODELS.build(cfg)
+    if DefaultScope.get_current_instance() is not None:
+        return ROOT_MODELS.build(cfg)
+    scope = next((c for c in CODEBASES if codebase_available(c)), None)
+    if scope is None:
+        raise RuntimeError('LLMPrefixNeck needs mmdet or mmseg installed: '
+                           'its sub-modules are registered there.')
+    with DefaultScope.overwrite_default_scope(scope):
+        return ROOT_MODELS.build(cfg)

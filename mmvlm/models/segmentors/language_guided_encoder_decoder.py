@@ -1,6 +1,5 @@
 """EncoderDecoder whose classes are defined by text."""
-from contextlib import contextmanager
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -10,121 +9,43 @@ from torch import Tensor
 
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.models.utils import resize
-from mmseg.registry import DATASETS as SEG_DATASET_REGISTRY
 from mmseg.structures import SegDataSample
-from mmseg.utils import add_prefix
 
 from mmvlm.models.layers import LanguageGuidedHeadMixin
+from mmvlm.models.utils import LanguageGuidedModelMixin
 from mmvlm.registry import SEG_MODELS
-
-Vocabulary = Tuple[Union[str, Tuple[str, ...]], ...]
-VocabularySpec = Union[None, str, Sequence, dict]
-
-
-def _is_padding(entry) -> bool:
-    return isinstance(entry, str) and entry == ''
-
-
-def parse_vocabulary(
-        spec: VocabularySpec) -> Optional[Tuple[Vocabulary, Tuple[int, ...]]]:
-    """Turn a vocabulary spec into ``(texts, label_ids)``.
-
-    Args:
-        spec: One of
-
-            - None: no vocabulary;
-            - a list of class names / prompts (an entry may be a tuple of
-              synonyms), label ids ``0..K-1``;
-            - the registered name of an mmseg dataset (``'ADE20KDataset'``):
-              its ``METAINFO['prompts']`` if present, else its classes;
-            - ``dict(texts=... | dataset=..., label_ids=None)``: with
-              ``label_ids`` and a dataset, the subset of those class ids
-              (open-vocabulary training on seen classes), else the dataset
-              class id of each given text.
-
-    Returns:
-        tuple | None: ``(texts, label_ids)``.
-    """
-    if spec is None:
-        return None
-    label_ids = None
-    if isinstance(spec, str):
-        texts = _dataset_texts(spec)
-    elif isinstance(spec, dict):
-        unknown = set(spec) - {'texts', 'dataset', 'label_ids'}
-        if unknown or ('texts' in spec) == ('dataset' in spec):
-            raise ValueError(
-                'A vocabulary dict takes exactly one of `texts` / `dataset` '
-                f'and optionally `label_ids`; got keys {sorted(spec)}.')
-        label_ids = spec.get('label_ids')
-        if 'dataset' in spec:
-            texts = _dataset_texts(spec['dataset'])
-            if label_ids is not None:
-                for i in label_ids:
-                    if not 0 <= int(i) < len(texts):
-                        raise ValueError(
-                            f'label id {i} is not a class of '
-                            f'{spec["dataset"]} (0..{len(texts) - 1}).')
-                texts = [texts[int(i)] for i in label_ids]
-        else:
-            texts = spec['texts']
-    elif isinstance(spec, (list, tuple)):
-        texts = spec
-    else:
-        raise TypeError('vocabulary must be a list of names, a dataset name '
-                        f'or a dict, got {type(spec).__name__}.')
-    texts = tuple(t if isinstance(t, str) else tuple(t) for t in texts)
-    if len(texts) == 0:
-        raise ValueError('The vocabulary is empty: give at least one class '
-                         'name or prompt.')
-    if label_ids is None:
-        label_ids = tuple(range(len(texts)))
-    label_ids = tuple(int(i) for i in label_ids)
-    if len(label_ids) != len(texts):
-        raise ValueError(f'{len(label_ids)} label_ids for {len(texts)} '
-                         'vocabulary entries.')
-    return texts, label_ids
-
-
-def _dataset_texts(name: str) -> list:
-    """Prompts (or class names) of a registered mmseg dataset."""
-    dataset_cls = SEG_DATASET_REGISTRY.get(name)
-    if dataset_cls is None:
-        raise KeyError(
-            f'vocabulary={name!r} is neither a list of class names nor a '
-            'dataset registered in mmseg DATASETS (import mmvlm, or give '
-            'the class names as a list).')
-    metainfo = getattr(dataset_cls, 'METAINFO', {})
-    texts = metainfo.get('prompts') or metainfo.get('classes')
-    if not texts:
-        raise ValueError(f'{name}.METAINFO has no classes to use as a '
-                         'vocabulary.')
-    return list(texts)
+from mmvlm.structures import BatchVocabulary, Vocabulary, VocabularyLike
 
 
 @SEG_MODELS.register_module()
-class LanguageGuidedEncoderDecoder(EncoderDecoder):
+class LanguageGuidedEncoderDecoder(LanguageGuidedModelMixin, EncoderDecoder):
     """An :class:`EncoderDecoder` whose classes are text.
 
-    backbone → ``LLMPrefixNeck(feats, texts)`` → decode head (and auxiliary
-    heads) run inside ``head.vocabulary(text_embeds, text_mask)``. The
-    vocabulary of a batch comes, in this order, from
+    mmseg's stock ``loss`` (with its auxiliary-head merging),
+    ``encode_decode``, ``inference`` and ``_forward`` run inside
+    :meth:`vocabulary_scope` (:class:`LanguageGuidedModelMixin`):
+    ``extract_feat`` runs backbone → ``LLMPrefixNeck(feats, texts)`` and
+    sets the batch's vocabulary on the decode head and every
+    language-guided auxiliary head. Which vocabulary a batch gets is the
+    one rule of :func:`mmvlm.structures.select_batch_vocabulary`:
 
-    1. the data samples' metainfo (``text``, ``text_mask``,
+    1. at inference, the run-time override (:meth:`set_vocabulary`);
+    2. the data samples' metainfo (``text``, ``text_mask``,
        ``text_label_ids``; docs/design.md §2): ``gt_sem_seg`` values index
        into ``text`` and predictions are mapped back to dataset ids through
        ``text_label_ids``;
-    2. the model's ``train_vocabulary`` (training) / ``vocabulary``: gt values
+    3. the model's ``train_vocabulary`` (training) / ``vocabulary``: gt values
        are dataset class ids, mapped to vocabulary indices through the
        vocabulary's ``label_ids`` (ids outside it become ``ignore_index``),
-       and predictions are mapped back, so the stock ``IoUMetric`` works.
+       and predictions are mapped back, so the stock ``IoUMetric`` works;
+    4. ``dataset_meta['classes']``.
 
     Args:
         backbone (dict): Backbone config.
         decode_head (dict): A language-guided decode head config.
         neck (dict): ``LLMPrefixNeck`` config (it owns the language model).
-        vocabulary (list | str | dict, optional): Test-time / default
-            vocabulary; see :func:`parse_vocabulary`.
+        vocabulary (list | str | dict, optional): Default vocabulary; see
+            :meth:`mmvlm.structures.Vocabulary.parse`.
         train_vocabulary (list | str | dict, optional): Vocabulary for
             training batches whose samples carry no ``text`` (defaults to
             ``vocabulary``), e.g. the seen classes of an open-vocabulary
@@ -135,12 +56,14 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
             :class:`EncoderDecoder`.
     """
 
+    require_valid_vocabulary = True
+
     def __init__(self,
                  backbone: dict,
                  decode_head: dict,
                  neck: dict,
-                 vocabulary: VocabularySpec = None,
-                 train_vocabulary: VocabularySpec = None,
+                 vocabulary: Optional[VocabularyLike] = None,
+                 train_vocabulary: Optional[VocabularyLike] = None,
                  auxiliary_head=None,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
@@ -171,118 +94,26 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
         # attribute access (test_cfg.mode) also for configs built from dicts
         self.train_cfg = ConfigDict(train_cfg or {})
         self.test_cfg = ConfigDict(test_cfg or dict(mode='whole'))
-        self.vocabulary = parse_vocabulary(vocabulary)
-        self.train_vocabulary = parse_vocabulary(
-            train_vocabulary) or self.vocabulary
-        self._vocabulary_override: Optional[Tuple] = None
+        self._init_vocabulary(vocabulary, train_vocabulary=train_vocabulary)
 
-    # ---------------------------------------------------------- vocabulary
-    @contextmanager
-    def override_vocabulary(self,
-                            vocabulary: VocabularySpec) -> Iterator[None]:
-        """Use ``vocabulary`` for every batch inside the block.
-
-        It takes precedence over the samples' ``text`` (prompting).
-        """
-        saved = self._vocabulary_override
-        self._vocabulary_override = parse_vocabulary(vocabulary)
-        try:
-            yield
-        finally:
-            self._vocabulary_override = saved
-
-    def batch_vocabulary(self,
-                         batch_img_metas: List[dict],
-                         training: bool = False) -> Tuple:
-        """The vocabulary of a batch.
-
-        Args:
-            batch_img_metas (list[dict]): Metainfo of the images.
-            training (bool): Prefer ``train_vocabulary``.
-
-        Returns:
-            tuple: ``(texts, label_ids, from_samples)``: ``texts`` is one
-            vocabulary (shared) or a list of them (one per image),
-            ``label_ids`` likewise, ``from_samples`` whether they came from
-            the data samples.
-        """
-        if self._vocabulary_override is not None:
-            texts, ids = self._vocabulary_override
-            return texts, ids, False
-        has_text = ['text' in meta for meta in batch_img_metas]
-        if any(has_text):
-            if not all(has_text):
-                raise ValueError('Some samples of the batch carry a `text` '
-                                 'vocabulary and others do not.')
-            return self._sample_vocabularies(batch_img_metas) + (True, )
-        fallback = self.train_vocabulary if training else self.vocabulary
-        if fallback is None:
-            raise ValueError(
-                'No vocabulary: the data samples carry no `text` metainfo and '
-                'the model has no `vocabulary`. Add mmvlm\'s text transform '
-                'to the pipeline (texts packed by PackSegInputs meta_keys), '
-                "or set model.vocabulary (class names, or a dataset name "
-                "such as 'ADE20KDataset').")
-        texts, ids = fallback
-        return texts, ids, False
+    @property
+    def language_guided_heads(self) -> List[LanguageGuidedHeadMixin]:
+        """The decode head and the language-guided auxiliary heads."""
+        heads = [self.decode_head]
+        if self.with_auxiliary_head:
+            aux = self.auxiliary_head
+            heads += list(aux) if isinstance(aux, nn.ModuleList) else [aux]
+        return [h for h in heads if isinstance(h, LanguageGuidedHeadMixin)]
 
     @staticmethod
-    def _sample_vocabularies(batch_img_metas: List[dict]) -> Tuple:
-        """Per-image vocabularies from metainfo, padding dropped."""
-        all_texts, all_ids = [], []
-        for meta in batch_img_metas:
-            text = tuple(meta['text'])
-            mask = meta.get('text_mask')
-            if mask is None:
-                mask = [not _is_padding(t) for t in text]
-            valid = [t for t, m in zip(text, mask) if m]
-            if len(valid) == 0:
-                raise ValueError(
-                    f'Image {meta.get("img_path", "?")} has an empty '
-                    'vocabulary (no valid `text` entry).')
-            ids = meta.get('text_label_ids')
-            ids = tuple(range(len(valid))) if ids is None else tuple(
-                int(i) for i, m in zip(ids, mask) if m)
-            all_texts.append(tuple(valid))
-            all_ids.append(ids)
-        if all(t == all_texts[0] for t in all_texts) and all(i == all_ids[0]
-                                                             for i in all_ids):
-            return all_texts[0], all_ids[0]
-        return all_texts, all_ids
-
-    # ------------------------------------------------------------ features
-    def extract_feat(self, inputs: Tensor, texts=None) -> Tuple:
-        """Backbone, then the text neck.
-
-        Args:
-            inputs (Tensor): Images ``[B, 3, H, W]``.
-            texts: A shared vocabulary or one per image.
-
-        Returns:
-            tuple: ``(feats, text_embeds [B, K, D], text_mask [B, K])``.
-        """
-        if texts is None:
-            raise ValueError('LanguageGuidedEncoderDecoder.extract_feat needs '
-                             'the vocabulary texts.')
-        x = self.backbone(inputs)
-        # a list holds one vocabulary per image, a tuple is shared
-        return self.neck(x, texts, per_image=isinstance(texts, list))
-
-    def _run_heads(self, heads: Sequence[nn.Module], text_embeds: Tensor,
-                   text_mask: Tensor, fn):
-        """Call ``fn(head)`` for each head inside its vocabulary."""
-        results = []
-        for head in heads:
-            if isinstance(head, LanguageGuidedHeadMixin):
-                with head.vocabulary(text_embeds, text_mask):
-                    results.append(fn(head))
-            else:
-                results.append(fn(head))
-        return results
+    def _metainfos(inputs: Tensor, data_samples=None) -> List[dict]:
+        if data_samples is not None:
+            return [s.metainfo for s in data_samples]
+        return [{} for _ in range(inputs.shape[0])]
 
     # ---------------------------------------------------------------- loss
     def loss(self, inputs: Tensor, data_samples) -> dict:
-        """Losses of the decode head and auxiliary heads.
+        """mmseg's losses of the decode head and auxiliary heads.
 
         Args:
             inputs (Tensor): Images ``[B, 3, H, W]``.
@@ -292,28 +123,12 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
             dict[str, Tensor]: Loss components.
         """
         metas = [s.metainfo for s in data_samples]
-        texts, label_ids, from_samples = self.batch_vocabulary(metas,
-                                                               training=True)
-        if not from_samples:
-            data_samples = self._remap_gt(data_samples, label_ids)
-        feats, text_embeds, text_mask = self.extract_feat(inputs, texts)
-        losses = dict()
-        decode, = self._run_heads(
-            [self.decode_head], text_embeds, text_mask,
-            lambda h: h.loss(feats, data_samples, self.train_cfg))
-        losses.update(add_prefix(decode, 'decode'))
-        if self.with_auxiliary_head:
-            heads = self.auxiliary_head if isinstance(
-                self.auxiliary_head, nn.ModuleList) else [self.auxiliary_head]
-            aux = self._run_heads(
-                heads, text_embeds, text_mask,
-                lambda h: h.loss(feats, data_samples, self.train_cfg))
-            if isinstance(self.auxiliary_head, nn.ModuleList):
-                for idx, loss_aux in enumerate(aux):
-                    losses.update(add_prefix(loss_aux, f'aux_{idx}'))
-            else:
-                losses.update(add_prefix(aux[0], 'aux'))
-        return losses
+        with self.vocabulary_scope(metas, inputs.shape[0],
+                                   training=True) as vocab:
+            if not vocab.from_samples:
+                data_samples = self._remap_gt(data_samples,
+                                              vocab.vocabularies[0].label_ids)
+            return super().loss(inputs, data_samples)
 
     def _remap_gt(self, data_samples, label_ids: Sequence[int]):
         """Map dataset class ids in ``gt_sem_seg`` to vocabulary indices."""
@@ -343,30 +158,24 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
     def encode_decode(self, inputs: Tensor,
                       batch_img_metas: List[dict]) -> Tensor:
         """Logits ``[B, K, H, W]`` (``[B, 1, H, W]`` for binary heads)."""
-        texts, _, _ = self.batch_vocabulary(batch_img_metas)
-        feats, text_embeds, text_mask = self.extract_feat(inputs, texts)
-        logits, = self._run_heads(
-            [self.decode_head], text_embeds, text_mask,
-            lambda h: h.predict(feats, batch_img_metas, self.test_cfg))
-        return logits
+        with self.vocabulary_scope(batch_img_metas, inputs.shape[0]):
+            return super().encode_decode(inputs, batch_img_metas)
 
-    def _num_outputs(self, texts) -> int:
+    def _num_outputs(self, vocab: BatchVocabulary) -> int:
         if getattr(self.decode_head, 'binary', False):
             return 1
-        if isinstance(texts, list):
-            return max(len(t) for t in texts)
-        return len(texts)
+        return vocab.num_entries
 
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
         """Whole or slide inference with the batch's vocabulary size."""
-        texts, _, _ = self.batch_vocabulary(batch_img_metas)
-        saved = self.out_channels, self.num_classes
-        self.out_channels = self._num_outputs(texts)
-        self.num_classes = max(self.out_channels, 2)
-        try:
-            return super().inference(inputs, batch_img_metas)
-        finally:
-            self.out_channels, self.num_classes = saved
+        with self.vocabulary_scope(batch_img_metas, inputs.shape[0]) as vocab:
+            saved = self.out_channels, self.num_classes
+            self.out_channels = self._num_outputs(vocab)
+            self.num_classes = max(self.out_channels, 2)
+            try:
+                return super().inference(inputs, batch_img_metas)
+            finally:
+                self.out_channels, self.num_classes = saved
 
     def predict(self, inputs: Tensor, data_samples=None):
         """Predict label maps in dataset class ids.
@@ -380,26 +189,16 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
             list[SegDataSample]: With ``pred_sem_seg`` (dataset label ids)
             and ``seg_logits`` (vocabulary order).
         """
-        if data_samples is not None:
-            metas = [s.metainfo for s in data_samples]
-        else:
-            metas = [
-                dict(ori_shape=inputs.shape[2:],
-                     img_shape=inputs.shape[2:],
-                     pad_shape=inputs.shape[2:],
-                     padding_size=[0, 0, 0, 0])
-            ] * inputs.shape[0]
-        texts, label_ids, _ = self.batch_vocabulary(metas)
-        results = super().predict(inputs, data_samples)
+        with self.vocabulary_scope(self._metainfos(inputs, data_samples),
+                                   inputs.shape[0]) as vocab:
+            results = super().predict(inputs, data_samples)
         binary = getattr(self.decode_head, 'binary', False)
         for i, result in enumerate(results):
-            ids = label_ids[i] if isinstance(label_ids, list) else label_ids
-            if binary and len(ids) == 1:
+            if binary and len(vocab.vocabularies[i]) == 1:
                 continue  # 0 / 1 = outside / inside the one prompt
-            pred = result.pred_sem_seg.data
-            lut = torch.tensor(ids, dtype=torch.long, device=pred.device)
-            mapped = lut[pred.long().clamp(max=len(ids) - 1)]
-            mapped[mapped < 0] = self.decode_head.ignore_index
+            mapped = vocab.map_labels(i,
+                                      result.pred_sem_seg.data,
+                                      fill=self.decode_head.ignore_index)
             result.pred_sem_seg = PixelData(data=mapped)
         return results
 
@@ -452,15 +251,9 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
 
     def _forward(self, inputs: Tensor, data_samples=None) -> Tensor:
         """Tensor mode (FLOPs counting, export): raw decode-head logits."""
-        if data_samples is not None:
-            metas = [s.metainfo for s in data_samples]
-        else:
-            metas = [{} for _ in range(inputs.shape[0])]
-        texts, _, _ = self.batch_vocabulary(metas)
-        feats, text_embeds, text_mask = self.extract_feat(inputs, texts)
-        out, = self._run_heads([self.decode_head], text_embeds, text_mask,
-                               lambda h: h.forward(feats))
-        return out
+        with self.vocabulary_scope(self._metainfos(inputs, data_samples),
+                                   inputs.shape[0]):
+            return super()._forward(inputs, data_samples)
 
     # ------------------------------------------------------------ prompting
     def predict_prompts(self,
@@ -488,13 +281,13 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
             original image size), ``prompt_scores`` (``[P, H, W]``
             probabilities) and ``prompts`` in the metainfo.
         """
-        prompts = parse_vocabulary(list(prompts))[0]
+        prompts = Vocabulary.parse(list(prompts)).entries
         head = self.decode_head
         if getattr(head, 'binary', False):
             thr = head.threshold if threshold is None else threshold
             scores = []
             for prompt in prompts:
-                with self.override_vocabulary([prompt]):
+                with self._overriding([prompt]):
                     results = self._postprocessed(inputs, data_samples)
                 scores.append([r.seg_logits.data for r in results])
             per_image = [
@@ -509,7 +302,7 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
                 index = head.background_index % (len(vocab) + 1)
                 vocab.insert(index, 'background')
                 slots = [s if s < index else s + 1 for s in slots]
-            with self.override_vocabulary(vocab):
+            with self._overriding(Vocabulary(vocab)):
                 results = self._postprocessed(inputs, data_samples)
             per_image, masks = [], []
             for r in results:
@@ -540,9 +333,11 @@ class LanguageGuidedEncoderDecoder(EncoderDecoder):
         Returns:
             Tensor: ``[B, P, H, W]`` similarities in ``[-1, 1]``.
         """
-        prompts = parse_vocabulary(list(prompts))[0]
+        prompts = Vocabulary.parse(list(prompts)).entries
         head = self.decode_head
-        feats, text_embeds, _ = self.extract_feat(inputs, prompts)
+        vocab = BatchVocabulary([Vocabulary(prompts)] * inputs.shape[0],
+                                'override')
+        feats, text_embeds, _ = self.encode_batch(self.backbone(inputs), vocab)
         captured = {}
         handle = head.conv_seg.register_forward_hook(
             lambda module, args, out: captured.update(x=args[0]))
