@@ -2,9 +2,10 @@
 from .tiny_detectors import (TINY_ATSS_TRAIN_CFG, tiny_atss_head_cfg,
                              tiny_bbox_head_cfg)
 from .tiny_models import (TINY_TOKENIZERS, build_tiny_bpe_tokenizer,
-                          tiny_text_encoder_cfg)
+                          tiny_bpe_tokenizer_cfg, tiny_text_encoder_cfg)
 
 __all__ = [
     'TINY_ATSS_TRAIN_CFG', 'TINY_TOKENIZERS', 'build_tiny_bpe_tokenizer',
-    'tiny_atss_head_cfg', 'tiny_bbox_head_cfg', 'tiny_text_encoder_cfg'
+    'tiny_atss_head_cfg', 'tiny_bbox_head_cfg', 'tiny_bpe_tokenizer_cfg',
+    'tiny_text_encoder_cfg'
 ]

