@@ -1,11 +1,30 @@
-"""Python inference API of mmvlm (detection)."""
+"""Python API of mmvlm: inference of language-guided detectors (with mmdet)
+and segmentors (with mmseg), and vocabulary baking."""
 from ..registry import codebase_available
+from .model_vocabulary import (class_names, temporary_vocabulary,
+                               vocabulary_label_ids)
+
+__all__ = ['class_names', 'temporary_vocabulary', 'vocabulary_label_ids']
 
 if codebase_available('mmdet'):
+    from .bake_vocabulary import (bake, bake_checkpoint, baked_config,
+                                  baked_state_dict, dataset_classes,
+                                  max_difference)
     from .det_inference import (detect, detect_and_draw, draw_detections,
                                 init_language_guided_detector)
 
-    __all__ = [
-        'detect', 'detect_and_draw', 'draw_detections',
-        'init_language_guided_detector'
+    __all__ += [
+        'bake', 'bake_checkpoint', 'baked_config', 'baked_state_dict',
+        'dataset_classes', 'detect', 'detect_and_draw', 'draw_detections',
+        'init_language_guided_detector', 'max_difference'
+    ]
+
+if codebase_available('mmseg'):
+    from .seg_inference import (draw_segmentation, inference_pipeline,
+                                init_language_guided_segmentor, segment,
+                                segment_and_draw)
+
+    __all__ += [
+        'draw_segmentation', 'inference_pipeline',
+        'init_language_guided_segmentor', 'segment', 'segment_and_draw'
     ]

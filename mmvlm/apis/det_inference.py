@@ -7,6 +7,8 @@ import numpy as np
 from mmengine.config import Config
 from torch import nn
 
+from .model_vocabulary import class_names
+
 ImageType = Union[str, np.ndarray]
 
 
@@ -72,6 +74,7 @@ def detect(model: nn.Module,
         ``pred_instances.labels`` index the returned class names.
     """
     from mmdet.apis import inference_detector
+    from mmengine.registry import DefaultScope
     if prompts is not None:
         if getattr(model, 'is_baked', False):
             raise ValueError(
@@ -82,13 +85,11 @@ def detect(model: nn.Module,
     elif getattr(model, 'vocabulary', None) is None:
         raise ValueError('Give prompts (e.g. "a red car. a person"): the '
                          'model has no vocabulary of its own.')
-    names = [e if isinstance(e, str) else e[0] for e in model.vocabulary]
-    labels = getattr(model, '_vocabulary_label_ids', None)
-    if labels is not None and list(labels) != list(range(len(names))):
-        # Label ids of a baked dataset vocabulary: index names by label id.
-        table = {int(i): n for i, n in zip(labels, names)}
-        names = [table.get(i, str(i)) for i in range(max(labels) + 1)]
-    return inference_detector(model, image), names
+    names = class_names(model)
+    cfg = getattr(model, 'cfg', None) or {}
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'mmdet')):
+        return inference_detector(model, image), names
 
 
 def draw_detections(image: ImageType,

@@ -1,5 +1,6 @@
-"""Visualisation of language-guided segmentation: per-prompt heat-maps and
-prompt-labelled mask overlays."""
+"""Visualisation: per-prompt heat-maps and prompt-labelled mask overlays of
+language-guided segmentation, and rendered pipeline samples."""
+from .dataset_browser import browse_dataset, render_sample
 from .prompt_mask_overlay import (DEFAULT_PALETTE, prompt_mask_overlay,
                                   save_prompt_mask_overlay)
 from .prompt_visualizer import visualize_prompts
@@ -7,7 +8,7 @@ from .similarity_heatmap import (prompt_slug, save_similarity_heatmaps,
                                  similarity_heatmap)
 
 __all__ = [
-    'DEFAULT_PALETTE', 'prompt_mask_overlay', 'prompt_slug',
-    'save_prompt_mask_overlay', 'save_similarity_heatmaps',
+    'DEFAULT_PALETTE', 'browse_dataset', 'prompt_mask_overlay', 'prompt_slug',
+    'render_sample', 'save_prompt_mask_overlay', 'save_similarity_heatmaps',
     'similarity_heatmap', 'visualize_prompts'
 ]

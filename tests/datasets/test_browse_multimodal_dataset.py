@@ -1,21 +1,14 @@
-"""tools/analysis_tools/browse_multimodal_dataset.py renders PNGs."""
-import importlib.util
-import os.path as osp
-
+"""mmvlm.visualization.dataset_browser (behind
+tools/analysis_tools/browse_multimodal_dataset.py) renders PNGs."""
 import mmcv
 import pytest
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(ROOT, 'tools', 'analysis_tools',
-                'browse_multimodal_dataset.py')
+from mmengine.config import Config
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('browse_tool', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from mmvlm.visualization import dataset_browser
+    return dataset_browser
 
 
 CONFIG = """
@@ -55,9 +48,8 @@ def test_browse_tool_writes_annotated_pngs(tool, tiny_coco, class_text_file,
             data_root=data_root,
             ann_file=ann_file))
     out_dir = tmp_path / 'out'
-    written = tool.main(
-        [str(config), '--output-dir',
-         str(out_dir), '--num-samples', '2'])
+    written = tool.browse_dataset(
+        Config.fromfile(config), str(out_dir), num_samples=2)
     assert len(written) == 2
     for path in written:
         picture = mmcv.imread(path)

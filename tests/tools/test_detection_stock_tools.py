@@ -122,14 +122,6 @@ def cfg_options(base: str) -> list:
     return opts
 
 
-def load_module(path: Path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def run_tool(tool: str, args: list, cwd: Path) -> str:
     # No TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD: importing mmvlm (custom_imports)
     # allow-lists what mmengine checkpoints hold for weights_only loading.
@@ -188,8 +180,8 @@ def test_stock_train_and_test(tmp_path, base):
     if base != 'lg-atss_r50_fpn_1x_coco.py':
         return
     # The results table reads what the stock test.py left in its work dir.
-    gather = load_module(ROOT / 'tools/analysis_tools/gather_results.py')
-    rows = gather.gather([str(tmp_path / 'test')])
+    from mmvlm.evaluation import gather_results
+    rows = gather_results([str(tmp_path / 'test')])
     assert len(rows) == 1
     assert rows[0]['vocabulary'] == '3 classes'
     assert float(rows[0]['bbox mAP']) == pytest.approx(
@@ -209,7 +201,8 @@ def test_stock_train_and_test(tmp_path, base):
     # evaluated by the stock test.py as well.
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
     proc = subprocess.run([
-        sys.executable, str(ROOT / 'tools' / 'bake_vocabulary.py'),
+        sys.executable,
+        str(ROOT / 'tools' / 'model_converters' / 'bake_vocabulary.py'),
         str(config), str(checkpoint), '--out-dir', str(tmp_path / 'baked'),
         '--cfg-options', *cfg_options(base)
     ], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

@@ -5,13 +5,13 @@ out like the real set (ADE20K, Kvasir-SEG, ISIC-2018, Synapse), with a tiny
 backbone and a tiny random text encoder given through ``--cfg-options``,
 then evaluated with the stock ``IoUMetric`` by the stock ``tools/test.py``.
 The scripts are the ones shipped in the mmsegmentation wheel
-(``mmseg/.mim/tools``); they run in this process via ``runpy`` to save the
-interpreter start-up.
+(``mmseg/.mim/tools``), run as subprocesses as a user runs them.
 """
 import glob
 import json
+import os
 import os.path as osp
-import runpy
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,8 +20,6 @@ import pytest
 from PIL import Image
 
 mmseg = pytest.importorskip('mmseg')
-import torch  # noqa: E402
-from mmengine.registry import DefaultScope  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs' / 'segmentation'
@@ -185,14 +183,16 @@ def test_every_lg_config_is_covered():
 
 
 def run_tool(script: str, argv: list) -> None:
-    saved = sys.argv
-    sys.argv = [script] + argv
-    try:
-        # the runner sets mmseg's default scope; give the process its own back
-        with DefaultScope.overwrite_default_scope('mmseg'):
-            runpy.run_path(str(TOOLS / script), run_name='__main__')
-    finally:
-        sys.argv = saved
+    # one thread: on a shared 2-core machine OpenMP threads thrash
+    env = dict(os.environ, OMP_NUM_THREADS='1',
+               PYTHONPATH=str(REPO) + os.pathsep +
+               os.environ.get('PYTHONPATH', ''))
+    proc = subprocess.run([sys.executable, str(TOOLS / script)] + argv,
+                          cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, (
+        f'{script} {" ".join(argv)} failed:\n{proc.stdout[-3000:]}\n'
+        f'{proc.stderr[-6000:]}')
 
 
 @pytest.mark.parametrize('config', sorted(CASES))

@@ -20,7 +20,6 @@ Example (the issue's setting: R50-FPN, 2 images of 512 x 512, MiniLM)::
 and a smaller ``--size`` give a quick run on a CPU.
 """
 import argparse
-import importlib.util
 import io
 import json
 import os.path as osp
@@ -151,19 +150,12 @@ def checkpoint_bytes(model) -> int:
     return buffer.tell()
 
 
-def load_bake_tool():
-    path = osp.join(ROOT, 'tools', 'bake_vocabulary.py')
-    spec = importlib.util.spec_from_file_location('bake_vocabulary', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> None:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     import mmvlm  # noqa: F401
+    from mmvlm.apis import bake
     from mmdet.datasets import CocoDataset, LVISV1Dataset
     from mmdet.utils import register_all_modules
     register_all_modules(init_default_scope=True)
@@ -206,7 +198,7 @@ def main() -> None:
     results['vocab_ratio'] = infer['names_1203'] / infer['names_80']
 
     # 3. Baked LG-ATSS vs. stock ATSS inference.
-    baked, _ = load_bake_tool().bake(lg, lg_cfg, coco,
+    baked, _ = bake(lg, lg_cfg, coco,
                                      list(range(len(coco))))
     bake_times = interleaved(
         dict(baked=predict_fn(baked, plain),

@@ -27,7 +27,7 @@ import mmvlm  # noqa: F401  (registers components)
 from mmseg.registry import DATASETS, MODELS
 from mmseg.utils import register_all_modules
 
-from mmvlm.models.segmentors import parse_vocabulary
+from mmvlm.structures import Vocabulary
 
 
 def class_names(count: int) -> List[str]:
@@ -160,7 +160,7 @@ def main(argv=None) -> dict:
     stock = MODELS.build(cfgs['stock'])
     guided = MODELS.build(cfgs['guided'])
     guided.backbone.load_state_dict(stock.backbone.state_dict())
-    ade = parse_vocabulary('ADE20KDataset')[0]
+    ade = Vocabulary.parse('ADE20KDataset').entries
     inputs = torch.randn(args.batch, 3, args.size, args.size)
     samples = make_samples(args.batch, args.size, 150)
     steps = {
@@ -184,14 +184,14 @@ def main(argv=None) -> dict:
     guided.eval()
     names_847 = class_names(847)
     vocab = {
-        150: parse_vocabulary(list(ade)),
-        847: parse_vocabulary(names_847)
+        150: Vocabulary.parse(list(ade)),
+        847: Vocabulary.parse(names_847)
     }
     infer = {f'infer_{k}': [] for k in vocab}
     with torch.no_grad():
         for rep in range(args.warmup + args.repeats):
             for k, v in vocab.items():
-                guided.vocabulary = v
+                guided.set_vocabulary(v)
                 t = timed(lambda: guided.predict(inputs))
                 if rep >= args.warmup:
                     infer[f'infer_{k}'].append(t)

@@ -1,13 +1,11 @@
 """Convert raw Kvasir-SEG / ISIC-2018 downloads to the mmseg medical layout.
 
-Run ``python -m mmvlm.datasets.medical.prepare_medical_dataset kvasir_seg
-RAW_DIR OUT_DIR`` (or ``isic2018_task1``). The output is
-``OUT_DIR/images/{train,val}/*.png`` and ``OUT_DIR/masks/{train,val}/*.png``
-with masks 0 (background) / 1 (foreground), the layout of
-``KvasirSEGDataset`` and ``ISIC2018Task1Dataset``.
+The output is ``OUT_DIR/images/{train,val}/*.png`` and
+``OUT_DIR/masks/{train,val}/*.png`` with masks 0 (background) /
+1 (foreground), the layout of ``KvasirSEGDataset`` and
+``ISIC2018Task1Dataset``. The command line is
+``tools/dataset_converters/prepare_medical_dataset.py``.
 """
-import argparse
-import os.path as osp
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -113,26 +111,3 @@ def prepare_isic2018_task1(raw_root: str, out_root: str) -> Dict[str, int]:
             _write_pair(image, masks[image.stem], out, split, image.stem)
             counts[split] += 1
     return counts
-
-
-def main(argv=None) -> None:
-    """Command line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('dataset', choices=['kvasir_seg', 'isic2018_task1'])
-    parser.add_argument('raw_root', help='unzipped download')
-    parser.add_argument('out_root', help='output data root')
-    parser.add_argument('--val-ratio',
-                        type=float,
-                        default=0.2,
-                        help='validation share (kvasir_seg)')
-    args = parser.parse_args(argv)
-    if args.dataset == 'kvasir_seg':
-        counts = prepare_kvasir_seg(args.raw_root, args.out_root,
-                                    args.val_ratio)
-    else:
-        counts = prepare_isic2018_task1(args.raw_root, args.out_root)
-    print(f'wrote {counts} to {osp.abspath(args.out_root)}')
-
-
-if __name__ == '__main__':
-    main()

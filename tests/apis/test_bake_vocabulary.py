@@ -1,7 +1,6 @@
-"""tools/bake_vocabulary.py: the baked, LM-free model gives the same boxes
-and scores (within 1e-5) as the language-guided model on that vocabulary."""
-import importlib.util
-import sys
+"""mmvlm.apis.bake_vocabulary: the baked, LM-free model gives the same
+boxes and scores (within 1e-5) as the language-guided model on that
+vocabulary."""
 from pathlib import Path
 
 import pytest
@@ -15,20 +14,13 @@ from mmdet.utils import register_all_modules  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 
 import mmvlm  # noqa: F401,E402
+from mmvlm.apis import bake_checkpoint, baked_config  # noqa: E402
 from mmvlm.testing.tiny_models import tiny_text_encoder_cfg  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
 register_all_modules(init_default_scope=False)
 DEFAULT_SCOPE = 'mmdet'  # set around every test by tests/conftest.py
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'bake_vocabulary', ROOT / 'tools' / 'bake_vocabulary.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_tiny_config(tmp_path: Path, base: str) -> Path:
@@ -74,8 +66,7 @@ def predictions(model, seed):
 @pytest.mark.parametrize('base', [
     'lg-atss_r50_fpn_1x_coco.py', 'lg-faster-rcnn_r50_fpn_1x_coco.py'
 ])
-def test_bake_cli_gives_same_boxes_and_scores(tmp_path, base, monkeypatch):
-    tool = load_tool()
+def test_bake_checkpoint_gives_same_boxes_and_scores(tmp_path, base):
     config = write_tiny_config(tmp_path, base)
     cfg = Config.fromfile(config)
     torch.manual_seed(0)
@@ -87,14 +78,11 @@ def test_bake_cli_gives_same_boxes_and_scores(tmp_path, base, monkeypatch):
                         classes=('cat', 'dog', 'zebra')))), checkpoint)
 
     out_dir = tmp_path / 'baked'
-    monkeypatch.setattr(sys, 'argv', [
-        'bake_vocabulary.py', str(config), str(checkpoint), '--out-dir',
-        str(out_dir), '--vocabulary', 'a red car. a person. a dog. a person'
-    ])
-    # The tiny test LM is random and, being frozen, not in checkpoints: the
-    # tool must rebuild the very same one, so seed as for lg_model.
+    # The tiny test LM is random and, being frozen, not in checkpoints:
+    # baking must rebuild the very same one, so seed as for lg_model.
     torch.manual_seed(0)
-    tool.main()
+    bake_checkpoint(str(config), str(checkpoint), str(out_dir),
+                    'a red car. a person. a dog. a person')
 
     baked_cfg = Config.fromfile(out_dir / 'baked.py')
     assert baked_cfg.model.neck.type == 'FPN'
@@ -123,9 +111,8 @@ def test_bake_cli_gives_same_boxes_and_scores(tmp_path, base, monkeypatch):
 
 
 def test_bake_refuses_text_fusion(tmp_path):
-    tool = load_tool()
     cfg = Config.fromfile(write_tiny_config(tmp_path,
                                             'lg-atss_r50_fpn_1x_coco.py'))
     cfg.model.neck.fusion = dict(type='TextGatedFusion')
     with pytest.raises(ValueError, match='fusion'):
-        tool.baked_config(cfg, ['cat'], [0])
+        baked_config(cfg, ['cat'], [0])

@@ -5,19 +5,10 @@ head's contrastive classifier; the language model and the ``LLMPrefixNeck``
 wrapper are dropped (the inner visual neck, e.g. FPN, is kept). The baked
 model runs with the stock mmdet tools and needs no language model; its boxes
 and scores equal those of the language-guided model on that vocabulary,
-which this tool checks on a random image before saving.
+which :func:`bake_checkpoint` checks on a random image before saving.
 
-Example::
-
-    python tools/bake_vocabulary.py \
-        configs/detection/lg-atss_r50_fpn_1x_coco.py \
-        work_dirs/lg-atss/epoch_12.pth --out-dir work_dirs/lg-atss-baked \
-        --vocabulary "a red car. a person with an umbrella"
-
-Without ``--vocabulary`` the checkpoint's dataset classes are baked, with
-their label ids, so ``tools/test.py`` evaluates the baked model directly.
+The command line is ``tools/model_converters/bake_vocabulary.py``.
 """
-import argparse
 import copy
 import os
 import os.path as osp
@@ -28,36 +19,19 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint, save_checkpoint
 from mmengine.utils import import_modules_from_strings
 
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Fold a fixed vocabulary into a language-guided detector '
-        'and drop its language model.')
-    parser.add_argument('config', help='config of the language-guided model')
-    parser.add_argument('checkpoint', help='its checkpoint (or "none")')
-    parser.add_argument('--out-dir', required=True,
-                        help='folder for baked.py and baked.pth')
-    parser.add_argument(
-        '--vocabulary',
-        help='prompts separated by full stops ("a cat. a dog"); default: '
-        'the dataset classes of the checkpoint / config')
-    parser.add_argument('--atol', type=float, default=1e-5,
-                        help='tolerance of the equivalence check')
-    parser.add_argument(
-        '--cfg-options', nargs='+', default=[],
-        help='key=value overrides of the config (as in tools/train.py)')
-    return parser.parse_args()
+from .model_vocabulary import temporary_vocabulary, vocabulary_label_ids
 
 
-def _parse_cfg_options(options: Sequence[str]) -> dict:
-    from mmengine.config import DictAction
-    action = DictAction(option_strings=['--cfg-options'], dest='cfg_options')
-    namespace = argparse.Namespace()
-    action(None, namespace, list(options))
-    return namespace.cfg_options or {}
+def dataset_classes(cfg: Config, checkpoint_meta: dict) -> Optional[list]:
+    """The dataset classes of a checkpoint, else of the config's test data.
 
+    Args:
+        cfg (Config): Config of the language-guided model.
+        checkpoint_meta (dict): ``meta`` of the checkpoint (may be empty).
 
-def _dataset_classes(cfg: Config, checkpoint_meta: dict) -> Optional[list]:
+    Returns:
+        list | None: Class names, None when neither names any.
+    """
     meta = checkpoint_meta.get('dataset_meta') or {}
     if meta.get('classes'):
         return list(meta['classes'])
@@ -166,11 +140,11 @@ def bake(lg_model: torch.nn.Module, cfg: Config, vocabulary: Sequence,
     """
     from mmdet.registry import MODELS
 
-    from mmvlm.models.detectors import deduplicate, resolve_vocabulary
-    entries = resolve_vocabulary(vocabulary)
-    entries, ids = deduplicate(entries, label_ids)
-    if not entries:
-        raise ValueError('Nothing to bake: the vocabulary has zero prompts.')
+    from mmvlm.structures import Vocabulary
+
+    # one entry per class: repeated prompts are dropped with one warning
+    vocab = Vocabulary.parse(vocabulary, label_ids)
+    entries, ids = list(vocab.entries), list(vocab.label_ids)
     new_cfg = baked_config(cfg, entries, ids)
     embeds = lg_model.vocabulary_embeddings(entries)
     baked = MODELS.build(new_cfg.model)
@@ -193,7 +167,9 @@ def max_difference(lg_model: torch.nn.Module, baked: torch.nn.Module,
     """Largest box and score difference of the two models on a random image.
 
     Args:
-        lg_model, baked (nn.Module): The language-guided and baked models.
+        lg_model (nn.Module): The language-guided model (its vocabulary is
+            restored afterwards).
+        baked (nn.Module): The baked model.
         vocabulary (Sequence): Vocabulary given to the LG model.
         label_ids (Sequence[int]): Its label ids.
         size (int): Side of the random image.
@@ -211,15 +187,11 @@ def max_difference(lg_model: torch.nn.Module, baked: torch.nn.Module,
                 pad_shape=(size, size), batch_input_shape=(size, size),
                 scale_factor=(1.0, 1.0))
     lg_model.eval()
-    saved = (lg_model.vocabulary, lg_model._vocabulary_label_ids)
-    lg_model.set_vocabulary(list(vocabulary), list(label_ids))
-    try:
-        data = dict(inputs=[image[0]], data_samples=[DetDataSample(
-            metainfo=meta)])
+    data = dict(inputs=[image[0]], data_samples=[DetDataSample(
+        metainfo=meta)])
+    with temporary_vocabulary(lg_model, list(vocabulary), label_ids):
         ref = lg_model.test_step(data)[0].pred_instances
         out = baked.test_step(data)[0].pred_instances
-    finally:
-        lg_model._vocabulary, lg_model._vocabulary_label_ids = saved
     if len(ref) != len(out) or not torch.equal(ref.labels, out.labels):
         return float('inf'), float('inf')
     if len(ref) == 0:
@@ -228,11 +200,32 @@ def max_difference(lg_model: torch.nn.Module, baked: torch.nn.Module,
             (ref.scores - out.scores).abs().max().item())
 
 
-def main() -> None:
-    args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(_parse_cfg_options(args.cfg_options))
+def bake_checkpoint(config: str,
+                    checkpoint: Optional[str],
+                    out_dir: str,
+                    vocabulary: Optional[str] = None,
+                    atol: float = 1e-5,
+                    cfg_options: Optional[dict] = None) -> Tuple[str, str]:
+    """Bake a checkpoint and save ``baked.py`` + ``baked.pth``.
+
+    Args:
+        config (str): Config of the language-guided model.
+        checkpoint (str, optional): Its checkpoint; None (or ``'none'``)
+            bakes the initialised weights.
+        out_dir (str): Folder for ``baked.py`` and ``baked.pth``.
+        vocabulary (str, optional): Prompts separated by full stops; None
+            bakes the dataset classes of the checkpoint / config with their
+            label ids, so the stock ``tools/test.py`` evaluates the result.
+        atol (float): Tolerance of the equivalence check; nothing is saved
+            when the baked model differs by more.
+        cfg_options (dict, optional): Overrides merged into the config.
+
+    Returns:
+        tuple[str, str]: Paths of the written config and checkpoint.
+    """
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg.custom_imports)
     import mmvlm  # noqa: F401
@@ -242,35 +235,36 @@ def main() -> None:
 
     lg_model = MODELS.build(cfg.model)
     meta = {}
-    if args.checkpoint.lower() != 'none':
-        checkpoint = load_checkpoint(lg_model, args.checkpoint,
-                                     map_location='cpu')
-        meta = checkpoint.get('meta', {})
+    if checkpoint is not None and checkpoint.lower() != 'none':
+        state = load_checkpoint(lg_model, checkpoint, map_location='cpu')
+        meta = state.get('meta', {})
     else:
         lg_model.init_weights()
     lg_model.eval()
 
-    if args.vocabulary:
-        vocabulary, label_ids = args.vocabulary, None
+    if vocabulary:
+        label_ids = None
     else:
-        vocabulary = _dataset_classes(cfg, meta)
+        vocabulary = dataset_classes(cfg, meta)
         if not vocabulary:
-            raise SystemExit('No --vocabulary given and no dataset classes '
-                             'found in the checkpoint meta or the config.')
+            raise ValueError(
+                f'No vocabulary given and no dataset classes found in the '
+                f'checkpoint meta of {checkpoint!r} or the test dataset of '
+                f'{config!r}; give the prompts, e.g. "a cat. a dog".')
         label_ids = list(range(len(vocabulary)))
 
     baked, new_cfg = bake(lg_model, cfg, vocabulary, label_ids)
-    box_diff, score_diff = max_difference(
-        lg_model, baked, baked.vocabulary, baked._vocabulary_label_ids)
+    box_diff, score_diff = max_difference(lg_model, baked, baked.vocabulary,
+                                          vocabulary_label_ids(baked))
     print(f'baked {len(baked.vocabulary)} classes; max |box diff| '
           f'{box_diff:.2e}, max |score diff| {score_diff:.2e}')
-    if box_diff > args.atol or score_diff > args.atol:
-        raise SystemExit(f'The baked model differs from the language-guided '
-                         f'one by more than {args.atol}; not saved.')
+    if box_diff > atol or score_diff > atol:
+        raise RuntimeError(f'The baked model differs from the language-'
+                           f'guided one by more than {atol}; not saved.')
 
-    os.makedirs(args.out_dir, exist_ok=True)
-    cfg_path = osp.join(args.out_dir, 'baked.py')
-    ckpt_path = osp.join(args.out_dir, 'baked.pth')
+    os.makedirs(out_dir, exist_ok=True)
+    cfg_path = osp.join(out_dir, 'baked.py')
+    ckpt_path = osp.join(out_dir, 'baked.pth')
     new_cfg.load_from = ckpt_path
     new_cfg.dump(cfg_path)
     save_checkpoint(
@@ -280,7 +274,4 @@ def main() -> None:
                 dataset_meta=dict(baked.dataset_meta),
                 baked_vocabulary=list(baked.vocabulary))), ckpt_path)
     print(f'saved {cfg_path} and {ckpt_path}')
-
-
-if __name__ == '__main__':
-    main()
+    return cfg_path, ckpt_path

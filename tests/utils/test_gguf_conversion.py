@@ -1,26 +1,13 @@
-"""tools/convert_gguf_to_safetensors.py and the alias that prefers its output."""
-import importlib.util
-import os.path as osp
-
+"""mmvlm.utils.gguf_conversion and the alias that prefers its output."""
 import pytest
 import torch
 
 from mmvlm.models.text_encoders import HFTextEncoder, resolve_model_source
-
-TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools',
-                'convert_gguf_to_safetensors.py')
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location('convert_gguf', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from mmvlm.utils import gguf_conversion
 
 
 def test_save_dequantized_round_trips_a_tied_llama(tmp_path):
     from transformers import AutoModelForCausalLM, LlamaConfig
-    tool = load_tool()
     config = LlamaConfig(
         hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
         num_key_value_heads=1, intermediate_size=32, vocab_size=64,
@@ -30,7 +17,7 @@ def test_save_dequantized_round_trips_a_tied_llama(tmp_path):
     out = str(tmp_path / 'converted')
     import os
     os.makedirs(out)
-    tool.save_dequantized(model, out)
+    gguf_conversion.save_dequantized(model, out)
     loaded = AutoModelForCausalLM.from_pretrained(out, local_files_only=True)
     for name, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], value), name
@@ -55,11 +42,10 @@ def test_alias_prefers_the_converted_folder(tmp_path, monkeypatch):
     assert encoder.encode_vocabulary(['dog', 'cat']).shape == (2, 8)
 
 
-def test_cli_rejects_unknown_source(tmp_path):
-    tool = load_tool()
-    with pytest.raises(SystemExit, match='neither'):
-        tool.main([str(tmp_path / 'nothing.bin')])
-    with pytest.raises(SystemExit, match='--out is required'):
+def test_resolve_rejects_unknown_source(tmp_path):
+    with pytest.raises(ValueError, match='neither'):
+        gguf_conversion.resolve_gguf_source(str(tmp_path / 'nothing.bin'))
+    with pytest.raises(ValueError, match='--out is required'):
         gguf = tmp_path / 'm.gguf'
         gguf.write_bytes(b'')
-        tool.main([str(gguf)])
+        gguf_conversion.resolve_gguf_source(str(gguf))

@@ -1,7 +1,8 @@
-"""tools/demo/image_demo.py and mmvlm.apis: free-text prompts -> PNG with
-labelled boxes, from a language-guided checkpoint and from a baked one."""
-import importlib.util
+"""tools/misc/image_demo.py (run as a subprocess) and mmvlm.apis: free-text
+prompts -> PNG with labelled boxes, from a language-guided checkpoint and
+from a baked one."""
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,14 +18,6 @@ from mmengine.config import Config  # noqa: E402
 from mmvlm.testing.tiny_models import tiny_text_encoder_cfg  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-
-def load_module(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -62,18 +55,20 @@ def box_names(out: str) -> set:
     }
 
 
-def run_demo(monkeypatch, capsys, *argv):
-    demo = load_module(ROOT / 'tools' / 'demo' / 'image_demo.py')
-    monkeypatch.setattr(sys, 'argv', ['image_demo.py', *map(str, argv)])
-    demo.main()
-    return capsys.readouterr().out
+def run_demo(*argv) -> str:
+    """Run the CLI in a subprocess; return its standard output."""
+    proc = subprocess.run(
+        [sys.executable,
+         str(ROOT / 'tools' / 'misc' / 'image_demo.py'), *map(str, argv)],
+        capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
 
 
-def test_demo_from_lg_checkpoint_with_free_text(tmp_path, lg_setup,
-                                                monkeypatch, capsys):
+def test_demo_from_lg_checkpoint_with_free_text(tmp_path, lg_setup):
     config, checkpoint, image_file, _ = lg_setup
     out_file = tmp_path / 'out.png'
-    out = run_demo(monkeypatch, capsys, image_file, config, '--weights',
+    out = run_demo(image_file, config, '--weights',
                    checkpoint, '--prompts',
                    'a red square. a person with an umbrella. a red square',
                    '--out-file', out_file, '--score-thr', '0')
@@ -86,9 +81,8 @@ def test_demo_from_lg_checkpoint_with_free_text(tmp_path, lg_setup,
     assert 'drawn to' in out.strip().splitlines()[-1]
 
 
-def test_api_errors_and_baked_model(tmp_path, lg_setup, monkeypatch,
-                                    capsys):
-    from mmvlm.apis import detect, init_language_guided_detector
+def test_api_errors_and_baked_model(tmp_path, lg_setup):
+    from mmvlm.apis import bake, detect, init_language_guided_detector
     config, checkpoint, image_file, model = lg_setup
     with pytest.raises(ValueError, match='zero prompts'):
         detect(model, str(image_file), ' . ')
@@ -96,15 +90,14 @@ def test_api_errors_and_baked_model(tmp_path, lg_setup, monkeypatch,
     assert names == ['a cat', 'a dog']
     assert result.pred_instances.labels.max() <= 1
 
-    bake = load_module(ROOT / 'tools' / 'bake_vocabulary.py')
-    baked, baked_cfg = bake.bake(model, Config.fromfile(config),
+    baked, baked_cfg = bake(model, Config.fromfile(config),
                                  'a red square. a blue square')
     baked_cfg.dump(tmp_path / 'baked.py')
     torch.save(dict(state_dict=baked.state_dict(),
                     meta=dict(dataset_meta=baked.dataset_meta)),
                tmp_path / 'baked.pth')
     out_file = tmp_path / 'baked.png'
-    out = run_demo(monkeypatch, capsys, image_file, tmp_path / 'baked.py',
+    out = run_demo(image_file, tmp_path / 'baked.py',
                    '--weights', tmp_path / 'baked.pth', '--out-file',
                    out_file, '--score-thr', '0')
     assert out_file.exists()

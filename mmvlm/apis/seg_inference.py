@@ -1,0 +1,191 @@
+"""Inference API of language-guided segmentors: load a model, segment the
+regions named by free-text prompts."""
+import copy
+import os.path as osp
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from mmengine.config import Config
+from torch import nn
+
+from .model_vocabulary import class_names
+
+ImageType = Union[str, np.ndarray]
+
+
+def init_language_guided_segmentor(config: Union[str, Config],
+                                   checkpoint: Optional[str] = None,
+                                   device: str = 'cpu',
+                                   cfg_options: Optional[dict] = None
+                                   ) -> nn.Module:
+    """Build a language-guided segmentor from a config.
+
+    Like ``mmseg.apis.init_model``, with mmvlm imported first (its
+    components registered, mmengine checkpoint contents allow-listed for
+    torch's ``weights_only`` loading). ``dataset_meta`` comes from the
+    checkpoint, else from the classes of the config's test dataset (never
+    from a guessed dataset, as ``init_model`` does).
+
+    Args:
+        config (str | Config): Config file or object.
+        checkpoint (str, optional): Checkpoint file; None keeps the
+            initialised weights.
+        device (str): Device, e.g. ``'cpu'`` or ``'cuda:0'``.
+        cfg_options (dict, optional): Overrides merged into the config.
+
+    Returns:
+        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta``.
+    """
+    import mmvlm  # noqa: F401  (registers the components)
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    from mmseg.registry import MODELS
+    if isinstance(config, str):
+        config = Config.fromfile(config)
+    else:
+        config = copy.deepcopy(config)
+    if cfg_options:
+        config.merge_from_dict(cfg_options)
+    config.model.pretrained = None
+    config.model.train_cfg = None
+    init_default_scope(config.get('default_scope', 'mmseg'))
+    model = MODELS.build(config.model)
+    model.cfg = config
+    meta = None
+    if checkpoint is None:
+        model.init_weights()
+    else:
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'Checkpoint {checkpoint!r} not found.')
+        state = load_checkpoint(model, checkpoint, map_location='cpu')
+        meta = state.get('meta', {}).get('dataset_meta')
+    if not meta:
+        classes = _test_dataset(config).get('metainfo', {}).get('classes')
+        meta = dict(classes=tuple(classes)) if classes else None
+    if meta:
+        model.dataset_meta = meta
+    return model.to(device).eval()
+
+
+def _test_dataset(cfg: Config) -> dict:
+    """The test (else val) dataset config, ``{}`` when there is none."""
+    for key in ('test_dataloader', 'val_dataloader'):
+        dataset = (cfg.get(key) or {}).get('dataset')
+        if dataset:
+            return dataset
+    return {}
+
+
+def inference_pipeline(cfg: Config, image: ImageType) -> List[dict]:
+    """The test pipeline that prepares one image for inference.
+
+    It is the pipeline ``tools/test.py`` runs (the test dataloader's; the
+    top-level ``test_pipeline`` only when there is no test dataloader; note
+    that ``mmseg.apis.inference_model`` always reads the latter), without
+    ``LoadAnnotations``, reading arrays with ``LoadImageFromNDArray``.
+
+    Args:
+        cfg (Config): The model's config.
+        image (str | np.ndarray): What will be loaded.
+
+    Returns:
+        list[dict]: Transform configs (a copy; ``cfg`` is not changed).
+    """
+    pipeline = _test_dataset(cfg).get('pipeline') or cfg.get('test_pipeline')
+    if not pipeline:
+        raise ValueError(
+            'The config has neither test_dataloader.dataset.pipeline nor '
+            'test_pipeline; add the test pipeline (LoadImageFromFile ... '
+            'PackSegInputs) to the config.')
+    pipeline = [
+        copy.deepcopy(dict(t)) for t in pipeline
+        if t.get('type') != 'LoadAnnotations'
+    ]
+    if isinstance(image, np.ndarray):
+        pipeline[0]['type'] = 'LoadImageFromNDArray'
+    return pipeline
+
+
+def segment(model: nn.Module,
+            image: ImageType,
+            prompts: Optional[Union[str, Sequence]] = None
+            ) -> Tuple[object, List[str]]:
+    """Segment the regions named by ``prompts`` in one image.
+
+    The prompts are the model's run-time vocabulary
+    (``model.set_vocabulary(prompts)``, kept after the call), which wins
+    over the class texts the test pipeline puts into the sample.
+
+    Args:
+        model (nn.Module): A language-guided segmentor, e.g. from
+            :func:`init_language_guided_segmentor`.
+        image (str | np.ndarray): Image path or BGR array.
+        prompts (str | Sequence, optional): Free-text prompts, e.g.
+            ``'background. left hippocampus. right hippocampus'`` (split at
+            full stops), or a list; entry ``i`` is label ``i`` of the map.
+            Duplicates are dropped with one warning; zero prompts is an
+            error. None uses the model's vocabulary.
+
+    Returns:
+        tuple[SegDataSample, list[str]]: The prediction, whose
+        ``pred_sem_seg`` values index the returned class names.
+    """
+    import torch
+    from mmcv.transforms import Compose
+    from mmengine.registry import DefaultScope
+    if prompts is not None:
+        model.set_vocabulary(prompts)
+    names = class_names(model)
+    scope = model.cfg.get('default_scope', 'mmseg')
+    with DefaultScope.overwrite_default_scope(scope):
+        pipeline = Compose(inference_pipeline(model.cfg, image))
+        sample = pipeline(
+            dict(img=image) if isinstance(image, np.ndarray) else dict(
+                img_path=image))
+    data = dict(inputs=[sample['inputs']],
+                data_samples=[sample['data_samples']])
+    with torch.no_grad():
+        return model.test_step(data)[0], names
+
+
+def draw_segmentation(image: ImageType,
+                      result,
+                      class_names: Sequence[str],
+                      out_file: str,
+                      alpha: float = 0.5) -> np.ndarray:
+    """Draw the predicted regions labelled with their prompts.
+
+    Args:
+        image (str | np.ndarray): Image path or BGR array.
+        result (SegDataSample): Prediction of :func:`segment`.
+        class_names (Sequence[str]): Name of each label.
+        out_file (str): PNG to write.
+        alpha (float): Opacity of the regions.
+
+    Returns:
+        np.ndarray: The drawn RGB image.
+    """
+    import mmcv
+
+    from mmvlm.visualization import prompt_mask_overlay
+    img = mmcv.imread(image) if isinstance(image, str) else image
+    label_map = result.pred_sem_seg.data[0].cpu().numpy()
+    masks = np.stack([label_map == k for k in range(len(class_names))])
+    drawn = prompt_mask_overlay(
+        mmcv.bgr2rgb(img), masks, list(class_names), alpha=alpha)
+    mmcv.imwrite(mmcv.rgb2bgr(drawn), out_file)
+    return drawn
+
+
+def segment_and_draw(model: nn.Module,
+                     image: ImageType,
+                     prompts: Optional[Union[str, Sequence]],
+                     out_file: str) -> Tuple[object, List[str]]:
+    """:func:`segment` then :func:`draw_segmentation`.
+
+    Returns:
+        tuple[SegDataSample, list[str]]: Prediction and class names.
+    """
+    result, names = segment(model, image, prompts)
+    draw_segmentation(image, result, names, out_file)
+    return result, names
