@@ -5,6 +5,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmvlm.registry import TRANSFORMS
+from mmvlm.structures import Vocabulary
 from .random_state import TextRandomState
 
 #: What happens to pixels of classes that are not in the sampled vocabulary.
@@ -193,15 +194,10 @@ class RandomSampleNegativeTexts(BaseTransform):
                 'LoadClassTexts before it in the pipeline.')
         texts = tuple(texts)
         num_texts = len(texts)
-        valid = np.asarray(results.get('text_mask', (True, ) * num_texts),
-                           dtype=bool)
-        label_ids = np.asarray(
-            results.get('text_label_ids', range(num_texts)), dtype=np.int64)
-        if len(valid) != num_texts or len(label_ids) != num_texts:
-            raise ValueError(
-                f'text has {num_texts} entries but text_mask has '
-                f'{len(valid)} and text_label_ids {len(label_ids)}; they '
-                'must have one value per entry.')
+        # the one reading of the text keys (lengths, padding, defaults)
+        vocab = Vocabulary.from_metainfo(results)
+        valid = np.asarray(vocab.mask, dtype=bool)
+        label_ids = np.asarray(vocab.label_ids, dtype=np.int64)
         if (self.background_label is not None
                 and not 0 <= self.background_label < num_texts):
             raise ValueError(
