@@ -224,7 +224,7 @@ class HFTextEncoder(BaseModule):
         # Checkpoints leave the frozen LM out: fill its entries with the
         # weights already built, so that loading reports no missing keys.
         fill_frozen_state(self.lm, state_dict, prefix + 'lm.')
-        unflatten_state_keys(state_dict, prefix)
+        unflatten_state_keys(state_dict, prefix, self)
         super()._load_from_state_dict(state_dict, prefix, *args)
 
     def invalidate_cache(self) -> None:

@@ -40,10 +40,13 @@ def flatten_state_keys(state_dict: dict, prefix: str) -> None:
             state_dict[prefix + flat] = state_dict.pop(prefix + name)
 
 
-def unflatten_state_keys(state_dict: dict, prefix: str) -> None:
-    """Inverse of :func:`flatten_state_keys` (before loading)."""
+def unflatten_state_keys(state_dict: dict, prefix: str,
+                         encoder: nn.Module) -> None:
+    """Inverse of :func:`flatten_state_keys` (before loading), for the
+    learners ``encoder`` has (other flat keys stay: they are unexpected)."""
     for name, flat in FLAT_STATE_KEYS.items():
-        if prefix + flat in state_dict:
+        learner = getattr(encoder, name.split('.')[0], None)
+        if learner is not None and prefix + flat in state_dict:
             state_dict[prefix + name] = state_dict.pop(prefix + flat)
 
 

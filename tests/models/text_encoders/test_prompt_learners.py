@@ -95,3 +95,10 @@ def test_encoder_checkpoints_keep_flat_prefix_keys():
     result = fresh.load_state_dict(state, strict=True)
     assert result.missing_keys == [] and result.unexpected_keys == []
     torch.testing.assert_close(fresh.prefix, encoder.prefix)
+
+
+def test_prefix_key_of_a_checkpoint_without_that_learner_is_unexpected():
+    state = tiny_encoder('gpt2', prefix_length=2).state_dict()
+    plain = tiny_encoder('gpt2')
+    result = plain.load_state_dict(state, strict=False)
+    assert result.unexpected_keys == ['prefix']
