@@ -21,7 +21,7 @@ tests=("$@")
 
 tag=""
 if [ ${#pins[@]} -gt 0 ]; then
-    tag="-$(printf '%s_' "${pins[@]}" | tr -c 'A-Za-z0-9._\n-' '_' | sed 's/_*$//')"
+    tag="-$(printf '%s_' "${pins[@]}" | sed 's/==/-/g' | tr -c 'A-Za-z0-9._\n-' '_' | sed 's/_*$//')"
 fi
 VENV="${MMVLM_UPSTREAM_VENV:-$ROOT/.venv-upstream$tag}"
 extra="$(mktemp)"
