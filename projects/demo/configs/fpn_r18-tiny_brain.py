@@ -3,7 +3,10 @@
 # schedule and seed).
 #
 # A template for your own mmseg data (img_dir/ + ann_dir/ PNGs): change
-# `data_root`, `classes` and the folders. The ResNet-18 (16 base channels)
+# `data_root`, `classes` and the folders. The demo's data root and number
+# of iterations come from the environment variables MMVLM_DEMO_DATA
+# (default data/demo) and MMVLM_DEMO_ITERS (default 200), which mmengine
+# substitutes when it reads the file. The ResNet-18 (16 base channels)
 # is trained FROM SCRATCH: no ImageNet weights can be downloaded on the demo
 # machine. Do not add horizontal flips here: "left" and "right" regions
 # would swap sides.
@@ -11,7 +14,7 @@ _base_ = [
     'mmseg::_base_/models/fpn_r50.py', 'mmseg::_base_/default_runtime.py'
 ]
 
-data_root = 'data/demo/brain/'
+data_root = '{{$MMVLM_DEMO_DATA:data/demo}}/brain/'
 classes = ('background', 'left precentral gyrus', 'right precentral gyrus',
            'left postcentral gyrus', 'right postcentral gyrus',
            'left middle frontal gyrus', 'right middle frontal gyrus',
@@ -24,7 +27,9 @@ palette = [(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25),
            (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128),
            (220, 190, 255)]
 metainfo = dict(classes=classes, palette=palette)
-max_iters = 200
+max_iters = {{'$MMVLM_DEMO_ITERS:200'}}
+# linear warm-up: 30 iterations, at most half of a shorter run
+__warmup_iters = min(30, max(1, max_iters // 2))
 batch_size = 4
 norm_cfg = dict(type='BN', requires_grad=True)  # SyncBN needs a GPU group
 
@@ -100,11 +105,16 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
     clip_grad=dict(max_norm=10, norm_type=2))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
+    dict(
+        type='LinearLR',
+        start_factor=0.1,
+        by_epoch=False,
+        begin=0,
+        end=__warmup_iters),
     dict(
         type='CosineAnnealingLR',
         by_epoch=False,
-        begin=30,
+        begin=__warmup_iters,
         end=max_iters,
         eta_min=2e-5)
 ]

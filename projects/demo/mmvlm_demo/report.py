@@ -1,19 +1,21 @@
-"""Write the markdown report of the mmvlm demo (``tools/run_demo.sh``).
+"""Write the markdown report of the mmvlm demo (``tools/run_demo.sh``, which
+runs ``projects/demo/run_demo.sh``).
 
 It gathers, from the demo work directory:
 
 - the test metrics that the stock runners dumped
   (``<run>/test/<timestamp>/<timestamp>.json``) of the four runs
   ``det_stock``, ``det_lg``, ``seg_stock``, ``seg_lg``;
-- the step timings written by ``run_demo.sh`` (``timings.tsv``);
+- the step timings written by the run script (``timings.tsv``);
 - the open-vocabulary results (``open_vocab/open_vocab.json``);
 
 adds the score of a trivial model (no boxes; every pixel background) as a
 floor, and writes ``report.md``.
 
-Usage::
+Usage (from the repository root)::
 
-    python tools/demo_report.py --work-dir work_dirs/demo [--data-root data/demo]
+    python -m projects.demo.mmvlm_demo.report --work-dir work_dirs/demo \
+        [--data-root data/demo]
 """
 import argparse
 import glob
@@ -59,7 +61,14 @@ def latest_test_metrics(run_dir: str) -> Optional[Dict[str, float]]:
 
 
 def read_timings(path: str) -> Dict[str, int]:
-    """Step timings ``name<TAB>seconds`` written by ``run_demo.sh``."""
+    """Step timings ``name<TAB>seconds`` written by the run script.
+
+    Args:
+        path (str): The ``timings.tsv`` file.
+
+    Returns:
+        dict[str, int]: Step name -> seconds (empty when there is no file).
+    """
     timings = {}
     if osp.isfile(path):
         with open(path) as f:
@@ -144,7 +153,8 @@ def build_report(work_dir: str, data_root: str) -> str:
     lines += ['', '## Detection: tree crowns (NEON aerial tiles, test split)',
               '', '| model | ' + ' | '.join(k for _, k in DET_KEYS) +
               ' | train time | files |',
-              '| --- | ' + ' | '.join('---:' for _ in DET_KEYS) + ' | ---: | --- |']
+              '| --- | ' + ' | '.join('---:' for _ in DET_KEYS) +
+              ' | ---: | --- |']
     lines.append('| predicts nothing | ' + ' | '.join('0.0' for _ in DET_KEYS)
                  + ' | - | - |')
     for name, task, title in RUNS:
@@ -163,7 +173,8 @@ def build_report(work_dir: str, data_root: str) -> str:
               'slices)', '',
               '| model | ' + ' | '.join(k for _, k in SEG_KEYS) +
               ' | train time | files |',
-              '| --- | ' + ' | '.join('---:' for _ in SEG_KEYS) + ' | ---: | --- |']
+              '| --- | ' + ' | '.join('---:' for _ in SEG_KEYS) +
+              ' | ---: | --- |']
     if trivial:
         lines.append('| predicts background everywhere | ' + ' | '.join(
             _fmt(trivial[k]) for k, _ in SEG_KEYS) + ' | - | - |')
@@ -184,7 +195,8 @@ def build_report(work_dir: str, data_root: str) -> str:
               f'`{work_dir}/<run>/` (runs: '
               + ', '.join(f'`{n}`' for n, _, _ in RUNS) + ')',
               f'- prediction PNGs labelled with the prompts: '
-              f'`{work_dir}/<run>/vis/` (segmentation: `vis/vis_data/vis_image/`)',
+              f'`{work_dir}/<run>/vis/` (segmentation: '
+              '`vis/vis_data/vis_image/`)',
               f'- open-vocabulary PNGs and numbers: `{work_dir}/open_vocab/`',
               f'- the data: `{data_root}/` (sources and licences: '
               '`docs/demo_data.md`)', '']
@@ -195,7 +207,8 @@ def _gap_lines(metrics: dict) -> List[str]:
     out = ['']
     det_s, det_l = metrics.get('det_stock'), metrics.get('det_lg')
     seg_s, seg_l = metrics.get('seg_stock'), metrics.get('seg_lg')
-    if det_s and det_l and 'coco/bbox_mAP' in det_s and 'coco/bbox_mAP' in det_l:
+    if det_s and det_l and 'coco/bbox_mAP' in det_s and \
+            'coco/bbox_mAP' in det_l:
         d = 100 * (det_l['coco/bbox_mAP'] - det_s['coco/bbox_mAP'])
         out.append(f'Language-guided minus stock: detection mAP {d:+.1f} '
                    'points' + (' (goal: >= -1)' if d < -1 else '') + '.')
@@ -234,6 +247,16 @@ def _open_vocab_lines(path: str) -> List[str]:
         out.append(f'Segmentation, the 12 trained region names plus held-out '
                    f'prompts: {held}.')
         out.append('')
+    out.append(
+        'The prompts are the models\' run-time vocabulary (`mmvlm.apis.'
+        'detect` / `segment`, i.e. `model.set_vocabulary`), which wins over '
+        'the class names the test pipeline puts into each sample. Reports '
+        'written before this change scored the segmentor against its 13 '
+        'trained names only (the held-out prompts were silently dropped, so '
+        'they showed 0 hippocampus pixels); these open-vocabulary numbers '
+        'are therefore not comparable with those reports. The trained-model '
+        'numbers above are unaffected.')
+    out.append('')
     out.append(
         'What this shows, honestly: the path works (any text is a class at '
         'test time, no retraining), but a detector trained from scratch on '

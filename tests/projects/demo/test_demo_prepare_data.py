@@ -1,21 +1,15 @@
-"""Tests of tools/dataset_converters/prepare_demo_data.py on synthetic input.
+"""Tests of the demo's data preparation (projects/demo/mmvlm_demo: trees,
+brain, fetching, prepare_data) on synthetic input.
 
 No network: the VOC files, images and NIfTI volumes are made here.
 """
-import importlib.util
 import json
-import os.path as osp
 
 import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location(
-    'prepare_demo_data',
-    osp.join(ROOT, 'tools', 'dataset_converters', 'prepare_demo_data.py'))
-pdd = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(pdd)
+from projects.demo.mmvlm_demo import brain, fetching, prepare_data, trees
 
 
 def _write_voc(path, filename, width, height, objects):
@@ -39,43 +33,43 @@ def _write_voc(path, filename, width, height, objects):
     ('Unknown_Thing_L', 'left unknown thing'),
 ])
 def test_aal_readable_name(name, expected):
-    assert pdd.aal_readable_name(name) == expected
+    assert brain.aal_readable_name(name) == expected
 
 
 def test_aal_readable_name_rejects_empty():
     with pytest.raises(ValueError, match='AAL region name'):
-        pdd.aal_readable_name('')
+        brain.aal_readable_name('')
 
 
 def test_parse_voc_and_degenerate_box(tmp_path):
     xml = tmp_path / 'a.xml'
     _write_voc(xml, 'a.png', 50, 40, [('Tree', (1, 2, 11, 12)),
                                       ('Dead', (20, 20, 30, 35))])
-    ann = pdd.parse_voc_xml(str(xml))
+    ann = trees.parse_voc_xml(str(xml))
     assert (ann.width, ann.height, ann.filename) == (50, 40, 'a.png')
     assert ann.names == ['Tree', 'Dead']
     np.testing.assert_array_equal(ann.boxes[1], [20, 20, 30, 35])
     _write_voc(xml, 'a.png', 50, 40, [('Tree', (10, 2, 5, 12))])
     with pytest.raises(ValueError, match='degenerate box'):
-        pdd.parse_voc_xml(str(xml))
+        trees.parse_voc_xml(str(xml))
 
 
 def test_tile_grid_drops_thin_edges():
-    tiles = pdd.tile_grid(250, 130, tile_size=100, min_size=40)
+    tiles = trees.tile_grid(250, 130, tile_size=100, min_size=40)
     # columns 0, 100, 200 (50 wide kept); rows 0 and 100 (30 high dropped)
     assert tiles == [(0, 0, 100, 100), (100, 0, 200, 100), (200, 0, 250, 100)]
     with pytest.raises(ValueError, match='min_size'):
-        pdd.tile_grid(10, 10, tile_size=5, min_size=6)
+        trees.tile_grid(10, 10, tile_size=5, min_size=6)
 
 
 def test_crop_boxes_keeps_mostly_visible():
     boxes = np.array([[10, 10, 20, 20], [95, 10, 115, 20], [85, 10, 105, 20]],
                      np.float32)
-    out, keep = pdd.crop_boxes(boxes, (0, 0, 100, 100), min_visible=0.5)
+    out, keep = trees.crop_boxes(boxes, (0, 0, 100, 100), min_visible=0.5)
     # box 1 has 25 % inside (dropped), box 2 has 75 % inside (clipped)
     assert keep.tolist() == [0, 2]
     np.testing.assert_array_equal(out, [[10, 10, 20, 20], [85, 10, 100, 20]])
-    out, keep = pdd.crop_boxes(boxes, (100, 0, 200, 100), min_visible=0.5)
+    out, keep = trees.crop_boxes(boxes, (100, 0, 200, 100), min_visible=0.5)
     assert keep.tolist() == [1]
     np.testing.assert_array_equal(out, [[0, 10, 15, 20]])
 
@@ -91,7 +85,7 @@ def test_convert_trees_splits_without_overlap(tmp_path):
     _write_voc(src / 'small.xml', 'small.tif', 100, 100,
                [('Dead', (5, 5, 25, 25)), ('Alive', (40, 40, 60, 60))])
     out = tmp_path / 'out'
-    cocos = pdd.convert_trees(
+    cocos = trees.convert_trees(
         str(src), str(out),
         sources=[dict(xml='big.xml', test_rows=1),
                  dict(xml='small.xml', split='test')],
@@ -108,22 +102,22 @@ def test_convert_trees_splits_without_overlap(tmp_path):
     assert on_disk['categories'] == [dict(id=1, name='tree')]
     first = train['annotations'][0]
     assert first['bbox'] == [10, 10, 20, 20] and first['area'] == 400
-    assert pdd.check_trees(str(out)) == []
+    assert trees.check_trees(str(out)) == []
     # an overlapping train/test tile is reported by --check
     on_disk['images'][0]['source_image'] = 'big.png'
     on_disk['images'][0]['tile'] = [50, 0, 150, 100]
     json.dump(on_disk, open(out / 'annotations' / 'test.json', 'w'))
-    assert any('overlaps' in p for p in pdd.check_trees(str(out)))
+    assert any('overlaps' in p for p in trees.check_trees(str(out)))
 
 
 def test_brain_split_has_gap():
-    split = pdd.brain_split_of_slices(60, block=20, test=3, gap=3)
+    split = brain.brain_split_of_slices(60, block=20, test=3, gap=3)
     train = [z for z, s in split.items() if s == 'train']
     test = [z for z, s in split.items() if s == 'test']
     assert test == [14, 15, 16, 34, 35, 36, 54, 55, 56]
     assert min(abs(a - b) for a in train for b in test) == 4
     with pytest.raises(ValueError, match='block'):
-        pdd.brain_split_of_slices(60, block=8, test=3, gap=3)
+        brain.brain_split_of_slices(60, block=8, test=3, gap=3)
 
 
 def _write_nifti(path, data):
@@ -143,7 +137,7 @@ def test_convert_brain_synthetic(tmp_path):
     (tmp_path / 'names.txt').write_text(
         '1 Precentral_L 2001\n2 Precentral_R 2002\n3 Hippocampus_L 4101\n')
     out = tmp_path / 'brain'
-    meta = pdd.convert_brain(
+    meta = brain.convert_brain(
         str(tmp_path / 't1.nii.gz'), str(tmp_path / 'atlas.nii.gz'),
         str(tmp_path / 'names.txt'), str(out),
         regions=('Precentral_L', 'Precentral_R'), heldout=('Hippocampus_L', ),
@@ -166,7 +160,7 @@ def test_convert_brain_synthetic(tmp_path):
     img = np.asarray(Image.open(out / 'img_dir' / 'test' /
                                 'colin27_axial_z006.png'))
     assert img.shape == (10, 12) and img.dtype == np.uint8
-    assert pdd.check_brain(str(out)) == []
+    assert brain.check_brain(str(out)) == []
 
 
 def test_convert_brain_bad_region(tmp_path):
@@ -176,7 +170,7 @@ def test_convert_brain_bad_region(tmp_path):
     _write_nifti(tmp_path / 'atlas.nii.gz', np.ones(shape, np.uint8))
     (tmp_path / 'names.txt').write_text('1 Precentral_L 2001\n')
     with pytest.raises(ValueError, match="'Nowhere_L'"):
-        pdd.convert_brain(
+        brain.convert_brain(
             str(tmp_path / 't1.nii.gz'), str(tmp_path / 'atlas.nii.gz'),
             str(tmp_path / 'names.txt'), str(tmp_path / 'out'),
             regions=('Nowhere_L', ), heldout=())
@@ -190,16 +184,17 @@ def test_unreachable_registry_message(tmp_path, monkeypatch):
             stderr = 'ERROR: Could not find a version that satisfies'
         return Proc()
 
-    monkeypatch.setattr(pdd.subprocess, 'run', fake_run)
-    with pytest.raises(pdd.RegistryUnreachableError,
+    monkeypatch.setattr(fetching.subprocess, 'run', fake_run)
+    with pytest.raises(fetching.RegistryUnreachableError,
                        match='registry may be unreachable'):
-        pdd.fetch_deepforest_data(str(tmp_path))
-    rc = pdd.main(['--data-root', str(tmp_path / 'd'), '--only', 'trees'])
+        trees.fetch_deepforest_data(str(tmp_path))
+    rc = prepare_data.main(
+        ['--data-root', str(tmp_path / 'd'), '--only', 'trees'])
     assert rc == 2
 
 
 def test_main_check_reports_missing(tmp_path, capsys):
-    assert pdd.main(['--data-root', str(tmp_path), '--check']) == 1
+    assert prepare_data.main(['--data-root', str(tmp_path), '--check']) == 1
     assert 'PROBLEMS' in capsys.readouterr().out
 
 
@@ -217,19 +212,19 @@ def test_apt_update_retried_once_as_root(tmp_path, monkeypatch):
         if cmd[:2] == ['apt-get', 'download'] and Proc.returncode == 0:
             (tmp_path / 'debs' / 'mricron-data_1.0_all.deb').write_bytes(b'')
         if cmd[:2] == ['dpkg-deb', '-x']:
-            (tmp_path / 'mricron_data' / pdd.MRICRON_TEMPLATES).mkdir(
+            (tmp_path / 'mricron_data' / brain.MRICRON_TEMPLATES).mkdir(
                 parents=True)
         return Proc()
 
-    monkeypatch.setattr(pdd.subprocess, 'run', fake_run)
-    monkeypatch.setattr(pdd.os, 'geteuid', lambda: 0)
-    templates = pdd.fetch_mricron_templates(str(tmp_path))
+    monkeypatch.setattr(fetching.subprocess, 'run', fake_run)
+    monkeypatch.setattr(brain.os, 'geteuid', lambda: 0)
+    templates = brain.fetch_mricron_templates(str(tmp_path))
     assert [c[:2] for c in calls] == [['apt-get', 'download'],
                                       ['apt-get', 'update'],
                                       ['apt-get', 'download'],
                                       ['dpkg-deb', '-x']]
-    assert templates.endswith(pdd.MRICRON_TEMPLATES)
+    assert templates.endswith(brain.MRICRON_TEMPLATES)
     # a second call uses the unpacked cache and runs nothing
     calls.clear()
-    pdd.fetch_mricron_templates(str(tmp_path))
+    brain.fetch_mricron_templates(str(tmp_path))
     assert calls == []

@@ -2,19 +2,24 @@
 # lg-atss_r18-tiny_minilm_trees.py (same data, schedule and seed).
 #
 # A template for your own COCO-format data: change `data_root`, `classes`
-# and the two `ann_file`s. The backbone is a small ResNet-18 (16 base
+# and the two `ann_file`s. The demo's data root and number of iterations
+# come from the environment variables MMVLM_DEMO_DATA (default data/demo)
+# and MMVLM_DEMO_ITERS (default 300), which mmengine substitutes when it
+# reads the file. The backbone is a small ResNet-18 (16 base
 # channels) trained FROM SCRATCH: no ImageNet weights can be downloaded on
 # the demo machine. With pretrained weights, set
 #   model.backbone = dict(depth=..., init_cfg=dict(type='Pretrained', ...))
 # and raise the channels back to the mmdet defaults.
 _base_ = 'mmdet::atss/atss_r50_fpn_1x_coco.py'
 
-data_root = 'data/demo/trees/'
+data_root = '{{$MMVLM_DEMO_DATA:data/demo}}/trees/'
 classes = ('tree', )
 metainfo = dict(classes=classes, palette=[(0, 200, 0)])
 image_size = 400  # tiles are at most 400x400; keep them at native scale
 crop_size = 256  # training crops (CPU budget)
-max_iters = 300
+max_iters = {{'$MMVLM_DEMO_ITERS:300'}}
+# linear warm-up: 30 iterations, at most half of a shorter run
+__warmup_iters = min(30, max(1, max_iters // 2))
 batch_size = 4
 
 model = dict(
@@ -98,11 +103,16 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
     clip_grad=dict(max_norm=10, norm_type=2))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
+    dict(
+        type='LinearLR',
+        start_factor=0.1,
+        by_epoch=False,
+        begin=0,
+        end=__warmup_iters),
     dict(
         type='CosineAnnealingLR',
         by_epoch=False,
-        begin=30,
+        begin=__warmup_iters,
         end=max_iters,
         eta_min=2e-5)
 ]

@@ -1,16 +1,19 @@
-"""The demo configs (configs/demo/) run through the stock mmdet / mmseg tools.
+"""The demo configs (projects/demo/configs/) run through the stock mmdet /
+mmseg tools.
 
 Each config is trained for 2 iterations by the ``tools/train.py`` shipped in
 the mmdet / mmsegmentation wheel (the configs import mmvlm through
 ``custom_imports``) and evaluated at the end of training with the stock
 CocoMetric / IoUMetric; the language-guided detector is also tested by the
-wheel's ``tools/test.py`` writing prediction PNGs. The data is synthetic but made by the demo's own
-converters (tools/dataset_converters/prepare_demo_data.py) from a fake VOC
-file and a fake NIfTI volume, so it has exactly the demo's format and
-classes, and the test needs no network.
+wheel's ``tools/test.py`` writing prediction PNGs. The data root and the
+number of iterations reach the configs through the environment
+(``MMVLM_DEMO_DATA``, ``MMVLM_DEMO_ITERS``), as in the demo's run script.
+The data is synthetic but made by the demo's own converters
+(projects/demo/mmvlm_demo) from a fake VOC file and a fake NIfTI volume, so
+it has exactly the demo's format and classes, and the test needs no network.
 """
 import glob
-import importlib.util
+import importlib
 import json
 import os
 import os.path as osp
@@ -21,16 +24,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = osp.join(ROOT, 'configs', 'demo')
-_spec = importlib.util.spec_from_file_location(
-    'prepare_demo_data',
-    osp.join(ROOT, 'tools', 'dataset_converters', 'prepare_demo_data.py'))
-pdd = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(pdd)
+from projects.demo.mmvlm_demo import brain, open_vocabulary, trees
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
+CONFIGS = osp.join(ROOT, 'projects', 'demo', 'configs')
 
 DET_CONFIGS = ('atss_r18-tiny_trees.py', 'lg-atss_r18-tiny_minilm_trees.py')
 SEG_CONFIGS = ('fpn_r18-tiny_brain.py', 'lg-fpn_r18-tiny_minilm_brain.py')
+#: work-dir names of the runs, as run_demo.sh names them
+RUNS = dict(zip(DET_CONFIGS + SEG_CONFIGS,
+                ('det_stock', 'det_lg', 'seg_stock', 'seg_lg')))
 
 
 def _voc(path, filename, size, boxes):
@@ -62,7 +66,7 @@ def make_synthetic_trees(root: str) -> str:
     Image.fromarray(img).save(osp.join(src, 'field.png'))
     _voc(osp.join(src, 'field.xml'), 'field.png', (size, size), boxes)
     out = osp.join(root, 'trees')
-    pdd.convert_trees(src, out, sources=[dict(xml='field.xml', test_rows=1)],
+    trees.convert_trees(src, out, sources=[dict(xml='field.xml', test_rows=1)],
                       tile_size=128, min_tile=64)
     return out
 
@@ -73,7 +77,7 @@ def make_synthetic_brain(root: str) -> str:
     shape = (48, 56, 24)
     rng = np.random.RandomState(0)
     atlas = np.zeros(shape, np.uint8)
-    names = list(pdd.BRAIN_REGIONS) + list(pdd.BRAIN_HELDOUT)
+    names = list(brain.BRAIN_REGIONS) + list(brain.BRAIN_HELDOUT)
     for i in range(len(names)):
         x, y = 4 + (i % 7) * 6, 6 + (i // 7) * 20
         atlas[x:x + 5, y:y + 12, :] = i + 1
@@ -84,7 +88,7 @@ def make_synthetic_brain(root: str) -> str:
     with open(osp.join(root, 'names.txt'), 'w') as f:
         f.writelines(f'{i + 1} {n} {1000 + i}\n' for i, n in enumerate(names))
     out = osp.join(root, 'brain')
-    pdd.convert_brain(
+    brain.convert_brain(
         osp.join(root, 't1.nii.gz'), osp.join(root, 'atlas.nii.gz'),
         osp.join(root, 'names.txt'), out, block=8, test=2, gap=1,
         min_labelled=10)
@@ -107,10 +111,11 @@ def _stock_tool(codebase: str, kind: str) -> str:
     return path
 
 
-def _run(cmd, cwd):
+def _run(cmd, cwd, extra_env=None):
     # one thread: on a shared 2-core machine OpenMP threads thrash
     env = dict(os.environ, OMP_NUM_THREADS='1',
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
+               **(extra_env or {}))
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, (
@@ -136,9 +141,9 @@ def test_config_classes_match_converter():
     from mmengine.config import Config
     det = Config.fromfile(osp.join(CONFIGS, DET_CONFIGS[1]))
     seg = Config.fromfile(osp.join(CONFIGS, SEG_CONFIGS[1]))
-    assert tuple(det.classes) == pdd.TREE_CLASSES
-    expected = (pdd.BRAIN_BACKGROUND, ) + tuple(
-        pdd.aal_readable_name(r) for r in pdd.BRAIN_REGIONS)
+    assert tuple(det.classes) == trees.TREE_CLASSES
+    expected = (brain.BRAIN_BACKGROUND, ) + tuple(
+        brain.aal_readable_name(r) for r in brain.BRAIN_REGIONS)
     assert tuple(seg.classes) == expected
     assert seg.model.decode_head.num_classes == len(expected)
     # the LG twins keep the stock data, schedule and seed
@@ -157,35 +162,16 @@ def test_config_classes_match_converter():
         s.type for s in seg.train_dataloader.dataset.pipeline]
 
 
-def _data_options(config: str, data: dict) -> list:
-    if 'trees' in config:
-        root = data['trees'] + '/'
-        return [
-            f'train_dataloader.dataset.data_root={root}',
-            f'val_dataloader.dataset.data_root={root}',
-            f'test_dataloader.dataset.data_root={root}',
-            f'val_evaluator.ann_file={root}annotations/test.json',
-            f'test_evaluator.ann_file={root}annotations/test.json',
-            'train_dataloader.batch_size=2'
-        ]
-    root = data['brain'] + '/'
-    return [
-        f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}',
-        f'test_dataloader.dataset.data_root={root}',
-        'train_dataloader.batch_size=2'
-    ]
-
-
 @pytest.mark.parametrize('config', DET_CONFIGS + SEG_CONFIGS)
 def test_demo_config_two_iterations_stock_tools(config, demo_data, tmp_path):
     codebase = 'mmdet' if 'trees' in config else 'mmseg'
-    work_dir = str(tmp_path / 'work')
-    options = _data_options(config, demo_data) + [
-        'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-        'default_hooks.checkpoint.interval=2', 'param_scheduler.0.end=1',
-        'default_hooks.logger.interval=1',
-        'param_scheduler.1.begin=1', 'param_scheduler.1.end=2',
+    work_dir = str(tmp_path / 'work' / RUNS[config])
+    # data root and schedule (2 iterations, 1 of warm-up) from the
+    # environment, as run_demo.sh passes them
+    demo_env = dict(MMVLM_DEMO_DATA=osp.dirname(demo_data['trees']),
+                    MMVLM_DEMO_ITERS='2')
+    options = [
+        'train_dataloader.batch_size=2', 'default_hooks.logger.interval=1',
         'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
         'val_dataloader.num_workers=0',
@@ -197,8 +183,10 @@ def test_demo_config_two_iterations_stock_tools(config, demo_data, tmp_path):
         sys.executable,
         _stock_tool(codebase, 'train'),
         osp.join(CONFIGS, config), '--work-dir', work_dir, '--cfg-options'
-    ] + options, cwd=ROOT)
+    ] + options, cwd=ROOT, extra_env=demo_env)
     assert 'Iter(train) [2/2]' in log
+    cfg_dump = open(osp.join(work_dir, osp.basename(config))).read()
+    assert osp.dirname(demo_data['trees']) in cfg_dump  # data root from env
     assert 'eta:' in log  # progress with ETA is visible
     ckpt = osp.join(work_dir, 'iter_2.pth')
     assert osp.isfile(ckpt)
@@ -213,6 +201,48 @@ def test_demo_config_two_iterations_stock_tools(config, demo_data, tmp_path):
             _stock_tool(codebase, 'test'),
             osp.join(CONFIGS, config), ckpt, '--work-dir',
             str(tmp_path / 'test'), '--show-dir', show, '--cfg-options'
-        ] + options, cwd=ROOT)
+        ] + options, cwd=ROOT, extra_env=demo_env)
         pngs = glob.glob(osp.join(show, '**', '*.png'), recursive=True)
         assert pngs, f'no prediction PNGs written:\n{log[-2000:]}'
+    if config in (DET_CONFIGS[1], SEG_CONFIGS[1]):
+        # the demo's open-vocabulary step (mmvlm.apis) on the trained model
+        out_dir = str(tmp_path / 'open_vocab')
+        os.makedirs(out_dir)
+        work, root = str(tmp_path / 'work'), osp.dirname(demo_data['trees'])
+        if codebase == 'mmdet':
+            result = open_vocabulary.run_detector(work, root, out_dir,
+                                                  tile_prefix='field')
+            assert result['prompts'] == list(open_vocabulary.DET_PROMPTS)
+        else:
+            result = open_vocabulary.run_segmentor(work, root, out_dir)
+            heldout = [brain.aal_readable_name(r)
+                       for r in brain.BRAIN_HELDOUT]
+            assert result['heldout'] == heldout
+            assert result['prompts'][-2:] == heldout
+            assert set(result['predicted_pixels']) == set(heldout)
+            assert set(result['iou']) == set(result['prompts'])
+        assert result['images']
+        assert all(osp.isfile(p) for p in result['images'])
+
+
+def test_config_data_root_and_schedule_from_environment(monkeypatch):
+    from mmengine.config import Config
+    monkeypatch.delenv('MMVLM_DEMO_DATA', raising=False)
+    monkeypatch.delenv('MMVLM_DEMO_ITERS', raising=False)
+    for name, data, iters in ((DET_CONFIGS[1], 'trees', 300),
+                              (SEG_CONFIGS[1], 'brain', 200)):
+        cfg = Config.fromfile(osp.join(CONFIGS, name))
+        assert cfg.train_dataloader.dataset.data_root == f'data/demo/{data}/'
+        assert cfg.train_cfg.max_iters == iters
+        assert [s.get('end') for s in cfg.param_scheduler] == [30, iters]
+        assert not any(k.startswith('_') for k in cfg.keys())
+    monkeypatch.setenv('MMVLM_DEMO_DATA', '/elsewhere')
+    monkeypatch.setenv('MMVLM_DEMO_ITERS', '20')
+    cfg = Config.fromfile(osp.join(CONFIGS, DET_CONFIGS[1]))
+    assert cfg.test_dataloader.dataset.data_root == '/elsewhere/trees/'
+    assert cfg.test_evaluator.ann_file == \
+        '/elsewhere/trees/annotations/test.json'
+    assert cfg.train_cfg.max_iters == 20
+    assert cfg.default_hooks.checkpoint.interval == 20
+    assert [(s.begin, s.end) for s in cfg.param_scheduler] == [(0, 10),
+                                                               (10, 20)]
