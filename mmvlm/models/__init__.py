@@ -2,6 +2,7 @@
 MODELS registry (see :mod:`mmvlm.registry`); side-specific components are only
 imported when their codebase is installed."""
 from ..registry import codebase_available
+from .backbones import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .text_encoders import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
