@@ -16,14 +16,11 @@ from .prompt_learners import (ClassPromptPrefix, DeepPromptPrefix,
                               PromptPrefix)
 from .text_embedding_cache import TextEmbeddingCache
 from .text_pooling import POOLING_MODES, pool_hidden_states
-from .vocabulary import (expand_prompts, normalize_templates,
-                         normalize_vocabulary)
 
 __all__ = [
     'HFTextEncoder', 'TOKENIZERS', 'MODEL_ALIASES', 'OFFLINE_MODELS',
     'ModelSource', 'OfflineModel', 'resolve_model_source',
     'smollm2_converted_dir', 'PromptPrefix', 'ClassPromptPrefix',
     'DeepPromptPrefix', 'TextEmbeddingCache', 'POOLING_MODES',
-    'pool_hidden_states', 'expand_prompts', 'normalize_templates',
-    'normalize_vocabulary'
+    'pool_hidden_states'
 ]

@@ -9,6 +9,10 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmvlm.registry import MODELS
+from mmvlm.structures.vocabulary import (VocabEntry, expand_prompts,
+                                         normalize_templates,
+                                         normalize_vocabulary)
+
 from .hf_compat import forward_arguments
 from .hf_loading import (build_language_model, build_tokenizer,
                          check_model_arguments, check_pooling,
@@ -27,8 +31,6 @@ from .prompt_learners import (build_deep_prefix, build_prompt_prefix,
 from .prompt_tokenizer import PromptTokenizer
 from .text_embedding_cache import TextEmbeddingCache
 from .text_pooling import average_per_entry, build_projection
-from .vocabulary import (VocabEntry, expand_prompts, normalize_templates,
-                         normalize_vocabulary)
 
 
 def _checkpoint_state(module: 'HFTextEncoder', state_dict: dict, prefix: str,
