@@ -74,6 +74,17 @@ def test_default_outputs_are_strides_4_to_32_for_an_fpn():
     assert len(backbone(out_indices=(2, 3)).stages) == 3
 
 
+def test_drop_path_is_random_in_training_only():
+    model = backbone(drop_path_rate=0.5, norm_eval=True)
+    x = torch.randn(4, 3, 64, 64)
+    model.train()
+    torch.manual_seed(1)
+    first = model(x)[-1]
+    assert not torch.equal(first, model(x)[-1])
+    model.eval()
+    assert torch.equal(model(x)[-1], model(x)[-1])
+
+
 def test_frozen_stages_have_no_gradient_and_stay_in_eval():
     model = backbone(frozen_stages=3)
     model.train()
