@@ -151,7 +151,14 @@ class ConvNormAct(nn.Module):
         self.act = act
 
     def forward(self, x: Tensor) -> Tensor:
-        """Args: x (Tensor): (N, C_in, H, W). Returns: (N, C_out, H', W')."""
+        """Convolution, batch norm, activation.
+
+        Args:
+            x (Tensor): (N, C_in, H, W).
+
+        Returns:
+            Tensor: (N, C_out, ceil(H / stride), ceil(W / stride)).
+        """
         return self.act(self.bn(self.conv(x)))
 
 
