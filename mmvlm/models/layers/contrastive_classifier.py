@@ -1,6 +1,6 @@
 """Contrastive classifier: a drop-in replacement for a head's class layer."""
 import math
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -29,6 +29,37 @@ def prior_prob_to_bias(prior_prob: float) -> float:
         raise ValueError(
             f'bias_prior_prob must be in (0, 1), got {prior_prob}.')
     return float(-math.log((1 - prior_prob) / prior_prob))
+
+
+def _parse_warm_start(warm_start: Union[bool, dict, None]) -> Optional[dict]:
+    """``warm_start`` argument → None (off) or its options dict."""
+    if warm_start is None or warm_start is False:
+        return None
+    if warm_start is True:
+        return {}
+    if isinstance(warm_start, dict):
+        unknown = set(warm_start) - {'classes'}
+        if unknown:
+            raise ValueError(
+                f'Unknown warm_start keys {sorted(unknown)}; warm_start is '
+                'True or dict(classes=<the stock model\'s class names>).')
+        return dict(warm_start)
+    raise TypeError('warm_start must be a bool or dict(classes=...), got '
+                    f'{warm_start!r}.')
+
+
+def _orthogonal_unit(text: Tensor) -> Tensor:
+    """A unit ``[D]`` vector orthogonal to every row of ``text`` (zeros
+    when the rows span the whole space)."""
+    dims = text.shape[1]
+    gen = torch.Generator().manual_seed(0)
+    vector = torch.randn(dims, generator=gen, dtype=text.dtype).to(text.device)
+    basis = torch.linalg.svd(text, full_matrices=False).Vh  # [r, D]
+    rank = int((torch.linalg.svdvals(text) > 1e-6).sum())
+    basis = basis[:rank]
+    vector = vector - basis.t() @ (basis @ vector)
+    norm = vector.norm()
+    return vector / norm if norm > 1e-6 else torch.zeros_like(vector)
 
 
 @MODELS.register_module()
@@ -70,6 +101,16 @@ class ContrastiveClassifier(BaseModule):
             predict ``K + 1`` scores). Default None.
         num_baked_classes (int): Allocate a baked vocabulary buffer of this
             many classes (used when loading a baked, LM-free checkpoint).
+        warm_start (bool | dict): When a stock checkpoint (whose class layer
+            this classifier replaces) is loaded into the model, initialise
+            the classifier from the stock class layer so that it reproduces
+            the stock logits on the stock class names
+            (:meth:`init_from_stock_layer`). ``True``, or
+            ``dict(classes=...)`` naming the stock model's classes in any
+            :meth:`mmvlm.structures.Vocabulary.parse` spelling (e.g.
+            ``'CocoDataset'``); without ``classes`` the model's vocabulary
+            (configured, else ``dataset_meta['classes']``) is used. See
+            ``docs/stock_checkpoints.md``. Default False.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -87,6 +128,7 @@ class ContrastiveClassifier(BaseModule):
                  background: bool = False,
                  background_index: Optional[int] = None,
                  num_baked_classes: int = 0,
+                 warm_start: Union[bool, dict] = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if linear and num_anchors != 1:
@@ -98,6 +140,7 @@ class ContrastiveClassifier(BaseModule):
                 f'background_index={background_index} names the entry scored '
                 'with the learned background embedding, but background=False. '
                 'Set background=True, or background_index=None.')
+        self.warm_start = _parse_warm_start(warm_start)
         self.in_channels = in_channels
         self.embed_dims = embed_dims
         self.num_anchors = num_anchors
@@ -208,6 +251,82 @@ class ContrastiveClassifier(BaseModule):
             'head inside `head.vocabulary(text_embeds, mask)`, or bake a '
             'vocabulary into it (`head.bake_vocabulary(text_embeds)`, or '
             'the bake_vocabulary model converter for a whole detector).')
+
+    # ------------------------------------------------------------ warm start
+    @torch.no_grad()
+    def init_from_stock_layer(self, weight: Tensor, bias: Optional[Tensor],
+                              class_embeds: Tensor) -> None:
+        """Initialise the classifier from the stock class layer it replaced.
+
+        The visual projection (``embed``) and the scalar ``bias`` are
+        solved so that, scored against ``class_embeds``, the classifier
+        gives the stock layer's logits: for every anchor ``a`` and class
+        ``k``, ``scale * <embed(x)_a, t_k> + bias = w_{a,k} * x + c_{a,k}``.
+        With ``P = pinv(T)`` (``T = class_embeds``, ``[K, D]``) the
+        projection is ``W_a = P W_stock_a / scale`` and its bias
+        ``P (c_a - bias) / scale``, with the shared ``bias`` set to the
+        mean stock bias. When ``K <= D`` and the embeddings are linearly
+        independent this is exact for ``normalize_visual=False``.
+
+        With ``normalize_visual=True`` (the default) exact equality is
+        impossible (the norm of an affine map of the features varies with
+        the features). The projection then gets a unit offset ``u``
+        orthogonal to every class embedding (it changes no dot product) and
+        the similarity scale is set to ``max_logit_scale``; the logits
+        become ``bias + z / sqrt(1 + |P z|^2 / scale^2)`` with ``z`` the
+        stock logit minus ``bias``: the same sign and, for one class, the
+        same order (monotone in ``z``), within a few percent for
+        ``|P z| << scale``. ``docs/stock_checkpoints.md`` gives the
+        measured error.
+
+        Args:
+            weight (Tensor): Stock weight ``[A * K, C, kh, kw]`` (conv) or
+                ``[K, C]`` (linear); row ``a * K + k`` is anchor ``a``,
+                class ``k`` (mmdet / mmseg layout).
+            bias (Tensor, optional): Stock bias ``[A * K]``.
+            class_embeds (Tensor): ``[K, D]`` embeddings the logits are
+                scored against, in stock class order (with a learned
+                background where the classifier has one, see
+                :meth:`class_embeddings`).
+        """
+        num_classes, dims = class_embeds.shape
+        anchors = self.num_anchors
+        own = self.embed.weight
+        if dims != self.embed_dims:
+            raise ValueError(f'class_embeds have width {dims}, the '
+                             f'classifier embed_dims={self.embed_dims}.')
+        if weight.shape[0] != anchors * num_classes:
+            raise ValueError(
+                f'The stock class layer has {weight.shape[0]} outputs but '
+                f'{num_classes} class names x {anchors} anchors were given: '
+                'give the stock model\'s class names, in its class order '
+                '(classifier warm_start=dict(classes=...)).')
+        if weight.shape[1:] != own.shape[1:]:
+            raise ValueError(
+                f'The stock class layer weight {tuple(weight.shape)} does '
+                f'not match the visual projection {tuple(own.shape)} beyond '
+                'the output channels; warm start needs the stock kernel: '
+                f'set classifier.kernel_size={weight.shape[-1]} '
+                '(or drop it) in the head config.')
+        stock_w = weight.detach().double().reshape(anchors, num_classes, -1)
+        if bias is None:
+            stock_b = stock_w.new_zeros(anchors, num_classes)
+        else:
+            stock_b = bias.detach().double().reshape(anchors, num_classes)
+        if self.normalize_visual:
+            self.logit_scale.fill_(math.log(self.max_logit_scale))
+        scale = float(self.scale)
+        shared_bias = float(stock_b.mean())
+        self.bias.fill_(shared_bias)
+        text = class_embeds.detach().double().to(stock_w.device)
+        pinv = torch.linalg.pinv(text)  # [D, K]
+        proj_w = torch.einsum('dk,akc->adc', pinv, stock_w) / scale
+        proj_b = torch.einsum('dk,ak->ad', pinv, stock_b - shared_bias) / scale
+        if self.normalize_visual:
+            proj_b = proj_b + _orthogonal_unit(text)
+        self.embed.weight.copy_(proj_w.reshape(own.shape))
+        if self.embed.bias is not None:
+            self.embed.bias.copy_(proj_b.reshape(-1))
 
     # --------------------------------------------------------------- forward
     @property

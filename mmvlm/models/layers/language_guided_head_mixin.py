@@ -1,7 +1,8 @@
 """The one mixin that makes a stock mmdet / mmseg head language-guided."""
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Dict, Iterator, Optional
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -48,6 +49,10 @@ class LanguageGuidedHeadMixin:
         self.embed_dims = embed_dims
         self.closed_set_num_classes = self.num_classes
         self._build_classifier(dict(classifier or {}))
+        #: Stock tensors of the replaced layer(s) found by the last
+        #: ``load_state_dict`` (full key → tensor); see
+        #: :meth:`take_stock_tensors`.
+        self.stock_tensors: Dict[str, Tensor] = {}
 
     def _build_classifier(self, cfg: dict) -> None:
         """Swap the stock class layer for a contrastive classifier."""
@@ -82,6 +87,92 @@ class LanguageGuidedHeadMixin:
         embed.reset_parameters()
         if embed.bias is not None:
             nn.init.zeros_(embed.bias)
+
+    # ------------------------------------------------ stock checkpoints
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
+                              **kwargs) -> None:
+        """Keep the stock class layer's tensors out of the classifier.
+
+        A stock checkpoint's ``<classifier_name>.weight`` / ``.bias`` (e.g.
+        ``atss_cls.bias`` with 80 outputs) have no place in the contrastive
+        classifier (whose ``bias`` is a scalar): they are taken out of the
+        state dict into :attr:`stock_tensors`, where the model reports them
+        and, with ``classifier=dict(warm_start=True)``, initialises the
+        classifier from them. A language-guided checkpoint loads as before.
+        """
+        self.stock_tensors = self.take_stock_tensors(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def take_stock_tensors(self, state_dict: dict,
+                           prefix: str) -> Dict[str, Tensor]:
+        """Pop the stock tensors this head cannot load from ``state_dict``.
+
+        The layout is read per key: the classifier has no ``weight``, and
+        its ``bias`` is a scalar, so a ``weight`` or a 1-d ``bias`` under
+        the replaced layer's name is stock.
+
+        Args:
+            state_dict (dict): The state dict being loaded (changed in
+                place).
+            prefix (str): This head's key prefix.
+
+        Returns:
+            dict[str, Tensor]: The stock tensors by full key.
+        """
+        name = f'{prefix}{self.classifier_name}.'
+        taken = {}
+        weight = state_dict.get(name + 'weight')
+        if weight is not None:
+            taken[name + 'weight'] = state_dict.pop(name + 'weight')
+        bias = state_dict.get(name + 'bias')
+        if bias is not None and bias.dim() == 1:
+            taken[name + 'bias'] = state_dict.pop(name + 'bias')
+        return taken
+
+    def stock_class_layer(self) -> tuple:
+        """``(weight, bias)`` of the stock class layer in
+        :attr:`stock_tensors` (``(None, None)`` when none was loaded)."""
+        for key, value in self.stock_tensors.items():
+            if key.endswith(f'{self.classifier_name}.weight'):
+                bias = self.stock_tensors.get(key[:-len('weight')] + 'bias')
+                return value, bias
+        return None, None
+
+    @torch.no_grad()
+    def warm_start_from_stock(self, text_embeds: Tensor) -> Dict[str, str]:
+        """Initialise the classifier from the loaded stock class layer.
+
+        Scored against ``text_embeds`` (the stock class names' embeddings,
+        in stock class order) the head then reproduces the stock logits
+        (:meth:`ContrastiveClassifier.init_from_stock_layer`).
+
+        Args:
+            text_embeds (Tensor): ``[K, D]`` L2-normalised embeddings of the
+                stock model's class names.
+
+        Returns:
+            dict[str, str]: How each stock tensor of :attr:`stock_tensors`
+            was used, by key.
+        """
+        weight, bias = self.stock_class_layer()
+        if weight is None:
+            raise RuntimeError(
+                f'{type(self).__name__}: no stock class layer was loaded '
+                f'({self.classifier_name}.weight); load a stock checkpoint '
+                'first.')
+        classifier = self.classifier
+        device = classifier.embed.weight.device
+        with self.vocabulary(text_embeds.to(device)):
+            class_embeds, _ = classifier.class_embeddings()
+            if class_embeds.dim() == 3:
+                class_embeds = class_embeds[0]
+            classifier.init_from_stock_layer(
+                weight.to(device), None if bias is None else bias.to(device),
+                class_embeds)
+        return {
+            key: 'solved into the contrastive classifier'
+            for key in self.stock_tensors
+        }
 
     @property
     def classifier(self) -> ContrastiveClassifier:

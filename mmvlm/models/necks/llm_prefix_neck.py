@@ -73,6 +73,58 @@ class LLMPrefixNeck(BaseModule):
         self.visual_projector = None
         if visual_prefix is not None:
             self._build_visual_prefix(dict(visual_prefix))
+        #: ``(stock key, new key)`` of every inner-neck key the last
+        #: ``load_state_dict`` mapped from a stock checkpoint.
+        self.stock_keys_mapped: List[Tuple[str, str]] = []
+
+    # ------------------------------------------------- stock checkpoints
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
+                              **kwargs) -> None:
+        """Load the stock neck's keys into the inner neck.
+
+        A stock checkpoint holds the visual neck as ``neck.lateral_convs.*``
+        where this neck holds it as ``neck.neck.lateral_convs.*``; those
+        keys are renamed (:meth:`map_stock_keys`) before loading, so
+        ``load_from``, ``--resume`` and ``init_cfg=dict(type='Pretrained')``
+        put every stock FPN weight in place.
+        """
+        self.stock_keys_mapped = self.map_stock_keys(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def map_stock_keys(self, state_dict: dict,
+                       prefix: str) -> List[Tuple[str, str]]:
+        """Rename stock inner-neck keys of ``state_dict`` (in place).
+
+        The layout is read per key: a key whose first name below
+        ``prefix`` is one of this neck's own children or parameters
+        (``text_encoder``, ``neck``, ``fusion``, ...) is already in the
+        language-guided layout and stays; a key that the inner neck has
+        (``lateral_convs.0.conv.weight``) moves under ``neck.``. A key
+        whose new name is already present is left alone.
+
+        Args:
+            state_dict (dict): The state dict being loaded.
+            prefix (str): This neck's key prefix (``'neck.'``).
+
+        Returns:
+            list[tuple[str, str]]: ``(stock key, new key)`` pairs.
+        """
+        if self.neck is None:
+            return []
+        own = set(self._modules) | set(self._parameters) | set(self._buffers)
+        inner = set(self.neck.state_dict(keep_vars=True))
+        mapped = []
+        for key in list(state_dict):
+            if not key.startswith(prefix):
+                continue
+            rest = key[len(prefix):]
+            if rest.split('.', 1)[0] in own or rest not in inner:
+                continue
+            new = f'{prefix}neck.{rest}'
+            if new not in state_dict:
+                state_dict[new] = state_dict.pop(key)
+                mapped.append((key, new))
+        return mapped
 
     # ------------------------------------------------------------ building
     def _build_fusion(self, fusion: Optional[dict]):

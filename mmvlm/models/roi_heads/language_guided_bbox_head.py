@@ -1,7 +1,9 @@
 """Shared2FC RoI box head whose class scores come from text embeddings."""
-from typing import Optional
+from typing import Dict, Optional
 
+import torch
 from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
+from torch import Tensor
 
 from mmvlm.models.layers import LanguageGuidedHeadMixin
 from mmvlm.registry import DET_MODELS
@@ -58,3 +60,38 @@ class LanguageGuidedBBoxHead(LanguageGuidedHeadMixin, Shared2FCBBoxHead):
     def _set_num_classes(self, num_classes: int) -> None:
         """Set ``K``; the classifier itself appends the background score."""
         self.num_classes = num_classes
+
+    # ------------------------------------------------ stock checkpoints
+    def take_stock_tensors(self, state_dict: dict,
+                           prefix: str) -> Dict[str, Tensor]:
+        """The stock ``fc_cls`` and, from a class-specific stock regressor
+        (``[4 * num_classes, C]``; this head's is class agnostic,
+        ``[4, C]``), ``fc_reg``."""
+        taken = super().take_stock_tensors(state_dict, prefix)
+        own = getattr(self, 'fc_reg', None)
+        for name in ('weight', 'bias'):
+            key = f'{prefix}fc_reg.{name}'
+            value = state_dict.get(key)
+            if (own is not None and value is not None
+                    and value.shape[0] != getattr(own, name).shape[0]
+                    and value.shape[0] % 4 == 0):
+                taken[key] = state_dict.pop(key)
+        return taken
+
+    @torch.no_grad()
+    def warm_start_from_stock(self, text_embeds: Tensor) -> Dict[str, str]:
+        """Also initialise the class-agnostic ``fc_reg`` from a
+        class-specific stock one: the mean over classes of the per-class
+        regressors (an approximation: the stock model regresses each box
+        with its predicted class's regressor)."""
+        used = super().warm_start_from_stock(text_embeds)
+        for key, value in self.stock_tensors.items():
+            name = key.rsplit('.', 2)
+            if name[-2] != 'fc_reg':
+                continue
+            param = getattr(self.fc_reg, name[-1])
+            mean = value.reshape(-1, 4, *value.shape[1:]).mean(0)
+            param.copy_(mean.to(param.device, param.dtype))
+            used[key] = ('mean over classes into the class-agnostic '
+                         'regressor (approximate)')
+        return used

@@ -9,6 +9,7 @@ from torch import Tensor
 from mmvlm.models.layers import LanguageGuidedHeadMixin
 from mmvlm.structures import (BatchVocabulary, Vocabulary, VocabularyLike,
                               select_batch_vocabulary)
+from .stock_checkpoint import register_stock_checkpoint_hook
 
 
 class LanguageGuidedModelMixin:
@@ -36,6 +37,12 @@ class LanguageGuidedModelMixin:
     run-time override (:meth:`set_vocabulary`) always wins, then the
     samples' ``text``, the configured ``vocabulary`` (``train_vocabulary``
     in training), ``dataset_meta['classes']``.
+
+    A stock checkpoint of the model's stock twin loads too (``load_from``,
+    ``--resume``, ``init_cfg=dict(type='Pretrained')``): the neck and heads
+    map its keys, and a state-dict post-hook warm starts the classifiers
+    that ask for it and logs the stock tensors that were not loaded
+    (:mod:`mmvlm.models.utils.stock_checkpoint`).
     """
 
     #: Refuse an image whose vocabulary is only padding (segmentors: every
@@ -79,6 +86,7 @@ class LanguageGuidedModelMixin:
         self._vocabulary_override: Optional[Vocabulary] = None
         self._active_vocabulary: Optional[BatchVocabulary] = None
         self._head_contexts: Optional[ExitStack] = None
+        register_stock_checkpoint_hook(self)
 
     # ------------------------------------------------------------ heads
     @property
