@@ -12,5 +12,6 @@ allow_mmengine_checkpoints()
 from . import models  # noqa: F401,E402  (registers components)
 from . import datasets  # noqa
 from . import evaluation  # noqa
+from . import engine  # noqa
 
 __all__ = ['__version__']

@@ -16,8 +16,11 @@ The registrars, one per registry that mmvlm registers into:
   only (segmentors, decode heads, medical datasets, the open-vocabulary IoU
   metric).
 
-A registrar for another registry (e.g. ``HOOKS``) is one line,
-``MultiRegistrar('HOOKS')``, added with the first component that needs it.
+- ``HOOKS``: register into every installed codebase (training hooks such
+  as ``FiniteCheckHook``).
+
+A registrar for another registry is one line, ``MultiRegistrar('KIND')``,
+added with the first component that needs it.
 
 A side that is not installed is skipped silently, so ``import mmvlm`` works
 with only one of mmdet / mmseg present.
@@ -109,6 +112,7 @@ class MultiRegistrar:
 MODELS = MultiRegistrar('MODELS')
 TRANSFORMS = MultiRegistrar('TRANSFORMS')
 DATASETS = MultiRegistrar('DATASETS')
+HOOKS = MultiRegistrar('HOOKS')
 
 DET_MODELS = MultiRegistrar('MODELS', ('mmdet', ))
 DET_METRICS = MultiRegistrar('METRICS', ('mmdet', ))

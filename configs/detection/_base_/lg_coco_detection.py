@@ -8,6 +8,8 @@
 #                          text_encoder={{_base_.lg_text_encoder}}), ...)
 #   train_pipeline = {{_base_.lg_train_pipeline}}   # and the dataloaders
 custom_imports = dict(imports=['mmvlm'], allow_failed_imports=False)
+# stop at the first non-finite loss or gradient; never checkpoint NaN weights
+custom_hooks = [dict(type='FiniteCheckHook')]
 
 # The one key naming the language model: an offline alias or a path.
 lg_text_encoder = dict(

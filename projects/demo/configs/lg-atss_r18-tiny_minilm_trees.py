@@ -13,6 +13,8 @@
 # to prompt with (they are the text the language model reads).
 _base_ = './atss_r18-tiny_trees.py'
 custom_imports = dict(imports=['mmvlm'], allow_failed_imports=False)
+# stop at the first non-finite loss or gradient; never checkpoint NaN weights
+custom_hooks = [dict(type='FiniteCheckHook')]
 
 embed_dims = 64
 text_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',

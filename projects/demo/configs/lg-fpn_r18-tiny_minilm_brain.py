@@ -12,6 +12,8 @@
 #   do not, so the names are given here).
 _base_ = './fpn_r18-tiny_brain.py'
 custom_imports = dict(imports=['mmvlm'], allow_failed_imports=False)
+# stop at the first non-finite loss or gradient; never checkpoint NaN weights
+custom_hooks = [dict(type='FiniteCheckHook')]
 
 embed_dims = 64
 text_meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape',

@@ -6,6 +6,8 @@
 _base_ = 'mmseg::_base_/models/fcn_unet_s5-d16.py'
 
 custom_imports = dict(imports=['mmvlm'], allow_failed_imports=False)
+# stop at the first non-finite loss or gradient; never checkpoint NaN weights
+custom_hooks = [dict(type='FiniteCheckHook')]
 
 embed_dims = 256
 data_preprocessor = dict(size=(256, 256))
