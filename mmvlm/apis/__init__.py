@@ -3,8 +3,12 @@ and segmentors (with mmseg), and vocabulary baking."""
 from ..registry import codebase_available
 from .model_vocabulary import (class_names, temporary_vocabulary,
                                vocabulary_label_ids)
+from .stock_checkpoint import load_stock_checkpoint, stock_to_language_guided
 
-__all__ = ['class_names', 'temporary_vocabulary', 'vocabulary_label_ids']
+__all__ = [
+    'class_names', 'load_stock_checkpoint', 'stock_to_language_guided',
+    'temporary_vocabulary', 'vocabulary_label_ids'
+]
 
 if codebase_available('mmdet'):
     from .bake_vocabulary import (bake, bake_checkpoint, baked_config,

@@ -1,10 +1,13 @@
 """Model helpers shared by mmvlm's detectors and segmentors (no mmdet /
 mmseg import)."""
 from .language_guided_model_mixin import LanguageGuidedModelMixin
-from .stock_checkpoint import (register_stock_checkpoint_hook,
-                               report_stock_checkpoint, warm_start_from_stock)
+from .stock_checkpoint import (language_guided_head_names,
+                               register_stock_checkpoint_hook,
+                               report_stock_checkpoint, stock_tensors,
+                               warm_start_from_stock, warm_started_prefixes)
 
 __all__ = [
-    'LanguageGuidedModelMixin', 'register_stock_checkpoint_hook',
-    'report_stock_checkpoint', 'warm_start_from_stock'
+    'LanguageGuidedModelMixin', 'language_guided_head_names',
+    'register_stock_checkpoint_hook', 'report_stock_checkpoint',
+    'stock_tensors', 'warm_start_from_stock', 'warm_started_prefixes'
 ]

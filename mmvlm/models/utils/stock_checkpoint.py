@@ -114,6 +114,27 @@ def warm_start_from_stock(model: nn.Module,
     return used
 
 
+def warm_started_prefixes(heads: Sequence[Tuple[str, object]]) -> tuple:
+    """Key prefixes a warm start initialises: each head's classifier and
+    the layers whose stock tensors it used (e.g. ``fc_reg``).
+
+    Args:
+        heads (Sequence[tuple[str, LanguageGuidedHeadMixin]]): ``(key
+            prefix, head)`` of the warm-started heads.
+
+    Returns:
+        tuple[str, ...]: Key prefixes.
+    """
+    prefixes = []
+    for prefix, head in heads:
+        prefixes.append(f'{prefix}{head.classifier_name}.')
+        prefixes += [
+            key[:-len('weight')] for key in head.stock_tensors
+            if key.endswith('weight')
+        ]
+    return tuple(prefixes)
+
+
 def _format(tensors: Dict[str, object]) -> str:
     return ', '.join(f'{key} {list(value.shape)}'
                      for key, value in tensors.items())
@@ -128,6 +149,8 @@ def report_stock_checkpoint(model: nn.Module, incompatible_keys) -> None:
     (``warm_start``), takes their now initialised keys out of the missing
     keys, and logs (mmengine ``print_log``) which stock neck keys were
     mapped and which stock tensors were not loaded as they are, and why.
+    ``model.stock_tensor_usage`` keeps how each stock tensor of the last
+    load was used (key → text; empty for a language-guided checkpoint).
 
     Args:
         model (nn.Module): The language-guided model that was loaded.
@@ -138,6 +161,7 @@ def report_stock_checkpoint(model: nn.Module, incompatible_keys) -> None:
     mapped = list(getattr(neck, 'stock_keys_mapped', None) or [])
     heads = language_guided_head_names(model)
     found = stock_tensors(model)
+    model.stock_tensor_usage = {}
     if not mapped and not found:
         return
     parts = [f'{type(model).__name__} loaded a stock checkpoint']
@@ -154,20 +178,20 @@ def report_stock_checkpoint(model: nn.Module, incompatible_keys) -> None:
     }
     if warm:
         used = warm_start_from_stock(model, heads=[h for _, h in warm])
-        for prefix, head in warm:
-            initialised = [f'{prefix}{head.classifier_name}.'] + [
-                k[:-len('weight')]
-                for k in head.stock_tensors if k.endswith('weight')
-            ]
-            incompatible_keys.missing_keys[:] = [
-                k for k in incompatible_keys.missing_keys
-                if not k.startswith(tuple(initialised))
-            ]
+        initialised = warm_started_prefixes(warm)
+        incompatible_keys.missing_keys[:] = [
+            k for k in incompatible_keys.missing_keys
+            if not k.startswith(initialised)
+        ]
         parts.append('warm start: ' +
                      '; '.join(f'{key} {list(found[key].shape)}: {how}'
                                for key, how in used.items()))
+        model.stock_tensor_usage.update(used)
     if cold:
         level = logging.WARNING
+        model.stock_tensor_usage.update(
+            {key: f'not loaded: {REPLACED_REASON}'
+             for key in cold})
         parts.append(
             f'not loaded: {_format(cold)}: {REPLACED_REASON}; set '
             "classifier=dict(warm_start=True) on the head to initialise "
@@ -179,4 +203,5 @@ def register_stock_checkpoint_hook(model: nn.Module) -> None:
     """Run :func:`report_stock_checkpoint` after every ``load_state_dict``
     of ``model`` (torch's and mmengine's ``load_state_dict`` both run
     state-dict post-hooks)."""
+    model.stock_tensor_usage = {}
     model.register_load_state_dict_post_hook(report_stock_checkpoint)
