@@ -377,3 +377,22 @@ def test_load_checkpoint_and_pretrained_init_cfg(tmp_path):
     assert log.call_count == 1
     assert torch.equal(lg.neck.neck.lateral_convs[0].conv.weight,
                        stock.state_dict()[fpn_key])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
+@pytest.mark.parametrize('kind', ['atss', 'faster-rcnn'])
+def test_warm_start_of_a_model_on_the_gpu(kind):
+    """A CPU checkpoint (``map_location='cpu'``) into a model on the GPU."""
+    stock = stock_model(kind)
+    lg = build(
+        model_cfg(kind,
+                  True,
+                  warm_start=dict(classes=CLASSES),
+                  normalize_visual=False)).cuda()
+    with mock.patch(HOOK_LOG):
+        lg.load_state_dict(stock.state_dict(), strict=False)
+    images = torch.randn(2, 3, IMG, IMG)
+    expected = class_logits(stock, kind, images)
+    lg.set_vocabulary(list(CLASSES))
+    actual = class_logits(lg, kind, images.cuda()).cpu()
+    assert (actual - expected).abs().max() <= EXACT_TOL

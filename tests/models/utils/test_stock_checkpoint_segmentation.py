@@ -213,3 +213,41 @@ def test_language_guided_checkpoint_loads_as_before():
         result = twin.load_state_dict(lg.state_dict(), strict=True)
     assert list(result.missing_keys) == [] == list(result.unexpected_keys)
     log.assert_not_called()
+
+
+@pytest.mark.parametrize('variant', ['binary', 'learnable_background'])
+def test_warm_start_of_binary_and_learned_background_heads(variant):
+    """A binary head's one sigmoid channel is solved on the foreground
+    prompt; a learned background embedding is solved as the background
+    class's row."""
+    if variant == 'binary':
+        classes = ['background', 'polyp']
+        head = dict(num_classes=2,
+                    out_channels=1,
+                    threshold=0.5,
+                    loss_decode=dict(type='CrossEntropyLoss',
+                                     use_sigmoid=True))
+        extra = {}
+    else:
+        classes = ['background', 'liver', 'spleen']
+        head = dict(num_classes=3)
+        extra = dict(learnable_background=True)
+    stock_cfg = model_cfg('fpn', False)
+    stock_cfg['decode_head'].update(head)
+    torch.manual_seed(1)
+    stock = build(stock_cfg, seed=1)
+    with torch.no_grad():
+        stock.decode_head.conv_seg.weight.normal_(std=0.3)
+        stock.decode_head.conv_seg.bias.normal_()
+    cfg = model_cfg('fpn',
+                    True,
+                    warm_start=dict(classes=classes),
+                    normalize_visual=False)
+    cfg['decode_head'].update(head, **extra)
+    lg = build(cfg)
+    with mock.patch(HOOK_LOG):
+        lg.load_state_dict(stock.state_dict(), strict=False)
+    lg.set_vocabulary(classes)
+    images = torch.randn(2, 3, IMG, IMG)
+    error = (logits(lg, images) - logits(stock, images)).abs().max()
+    assert error <= EXACT_TOL
