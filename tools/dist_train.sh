@@ -2,6 +2,9 @@
 # Distributed training with torchrun:
 #   bash tools/dist_train.sh CONFIG NUM_GPUS [train.py options]
 # NNODES, NODE_RANK, PORT and MASTER_ADDR are read from the environment.
+# On CPU-only machines NUM_GPUS is the number of processes and the backend
+# must be gloo (tools/train.py then starts the process group itself):
+#   bash tools/dist_train.sh CONFIG 2 --cfg-options env_cfg.dist_cfg.backend=gloo
 set -euo pipefail
 if [ $# -lt 2 ]; then
     echo "usage: bash tools/dist_train.sh CONFIG NUM_GPUS [options of tools/train.py]" >&2

@@ -3,11 +3,23 @@
 The launchers accept the CLI of mmdet's and mmseg's tools and serve both kinds
 of config: the codebase is read from the config's ``default_scope`` or, when a
 config has none, from the registry that knows its ``model.type``.
-"""
-import importlib
-import os.path as osp
-from typing import Optional
 
+They also check the device before anything is built (``device='cuda'`` on a
+machine without CUDA fails at once) and start distributed runs on CPU-only
+machines: mmengine's ``init_dist`` calls ``torch.cuda.set_device``, which a
+CPU-only torch does not have, and its default DDP wrapper passes
+``device_ids=[LOCAL_RANK]``, which DDP refuses for a CPU model. Without CUDA,
+:func:`init_distributed` creates the gloo process group itself before the
+Runner is built (the Runner then skips ``init_dist``) and sets
+``model_wrapper_cfg`` with ``device_ids=None``. mmengine is not patched.
+"""
+import datetime
+import importlib
+import os
+import os.path as osp
+from typing import Optional, Union
+
+import torch
 from mmengine.config import Config
 
 from mmvlm.registry import CODEBASES, codebase_available
@@ -77,6 +89,7 @@ def load_config(path: str,
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     cfg.default_scope = infer_codebase(cfg)
+    check_device_available(cfg.get('device', None), 'the config key device')
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:
@@ -96,6 +109,132 @@ def build_runner(cfg: Config):
     """
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+    init_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def check_device_available(device: Union[str, torch.device, None],
+                           what: str = 'device') -> None:
+    """Fail at once when a CUDA device is requested and CUDA is unavailable.
+
+    Args:
+        device (str | torch.device | None): The requested device, e.g.
+            ``'cuda'``, ``'cuda:1'``, ``'cpu'``; None means "choose".
+        what (str): Where the request came from, for the message.
+
+    Raises:
+        RuntimeError: ``device`` is a CUDA device and torch sees no CUDA
+            device (or fewer than its index needs).
+    """
+    if device is None:
+        return
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f'{what}={device!r} is not a torch device: '
+                         f"use 'cpu', 'cuda' or 'cuda:N'.") from error
+    if device.type != 'cuda':
+        return
+    if not torch.cuda.is_available():
+        build = ('torch was built without CUDA'
+                 if torch.version.cuda is None else
+                 'torch sees no CUDA device (no GPU, no driver, or '
+                 'CUDA_VISIBLE_DEVICES hides them)')
+        raise RuntimeError(
+            f"{what}='{device}' requests CUDA, but {build}. Use "
+            "device='cpu' (or leave the device unset), or run on a machine "
+            'with a GPU and a CUDA build of torch.')
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise RuntimeError(
+            f"{what}='{device}' asks for GPU {device.index}, but only "
+            f'{torch.cuda.device_count()} CUDA device(s) are visible; use '
+            f'cuda:0 .. cuda:{torch.cuda.device_count() - 1}.')
+
+
+def init_distributed(cfg: Config) -> bool:
+    """Start a CPU-only distributed run before the Runner is built.
+
+    With CUDA available (or ``launcher='none'``, or a process group already
+    started) nothing is done: mmengine's ``init_dist`` runs as usual. On a
+    machine without CUDA:
+
+    - the ``nccl`` backend (mmdet's and mmseg's default ``dist_cfg``) is an
+      error naming the fix, ``env_cfg.dist_cfg.backend=gloo``;
+    - with ``launcher='pytorch'`` (torchrun, ``tools/dist_train.sh``) the
+      process group is created here from torchrun's environment, with the
+      config's backend and timeout, and ``model_wrapper_cfg`` gets
+      ``device_ids=None`` (DDP of a CPU model takes no device ids) and,
+      when it is new, mmengine's defaults (``MMDistributedDataParallel``,
+      ``broadcast_buffers=False``, the config's ``find_unused_parameters``).
+
+    Args:
+        cfg (Config): A loaded config with ``launcher`` set.
+
+    Returns:
+        bool: True when this function created the process group.
+
+    Raises:
+        RuntimeError: nccl without CUDA, another launcher than ``pytorch``
+            without CUDA, or torchrun's environment variables missing.
+    """
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    import torch.distributed as dist
+    if not dist.is_available():
+        raise RuntimeError(f'--launcher {launcher}: this torch build has no '
+                           'torch.distributed; use --launcher none.')
+    if dist.is_initialized():
+        return False
+    dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', None) or {})
+    backend = dist_cfg.pop('backend', 'nccl')
+    if backend == 'nccl':
+        raise RuntimeError(
+            f'--launcher {launcher} with the nccl backend needs CUDA GPUs, '
+            'but torch sees none. On CPU use the gloo backend: add '
+            '--cfg-options env_cfg.dist_cfg.backend=gloo (e.g. bash '
+            'tools/dist_train.sh CONFIG 2 --cfg-options '
+            'env_cfg.dist_cfg.backend=gloo).')
+    if launcher != 'pytorch':
+        raise RuntimeError(
+            f'--launcher {launcher} without CUDA: mmvlm starts CPU '
+            'distributed runs with --launcher pytorch only (torchrun, as '
+            'tools/dist_train.sh does).')
+    missing = [
+        k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+        if k not in os.environ
+    ]
+    if missing:
+        raise RuntimeError(
+            f'--launcher pytorch: the environment variables {missing} are '
+            'not set; start the run with torchrun or tools/dist_train.sh.')
+    dist_cfg.pop('init_backend', None)
+    timeout = dist_cfg.pop('timeout', None)
+    if timeout is not None and not isinstance(timeout, datetime.timedelta):
+        dist_cfg['timeout'] = datetime.timedelta(seconds=timeout)
+    elif timeout is not None:
+        dist_cfg['timeout'] = timeout
+    dist.init_process_group(
+        backend=backend,
+        rank=int(os.environ['RANK']),
+        world_size=int(os.environ['WORLD_SIZE']),
+        **dist_cfg)
+    wrapper = cfg.get('model_wrapper_cfg', None)
+    if wrapper is None:
+        wrapper = dict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper = dict(wrapper)
+    from mmengine.registry import MODEL_WRAPPERS
+    from torch.nn.parallel import DistributedDataParallel
+    wrapper_type = wrapper.get('type', 'MMDistributedDataParallel')
+    if isinstance(wrapper_type, str):
+        wrapper_type = MODEL_WRAPPERS.get(wrapper_type)
+    if isinstance(wrapper_type, type) and issubclass(
+            wrapper_type, DistributedDataParallel):
+        wrapper.setdefault('device_ids', None)
+    cfg.model_wrapper_cfg = wrapper
+    return True
