@@ -158,6 +158,8 @@ def _load_stock_checkpoint(cfg: Config, checkpoint: str,
     # mmdet's init_detector, nothing is downloaded)
     if (model_cfg.get('backbone') or {}).get('init_cfg') is not None:
         model_cfg.backbone.init_cfg = None
+    if model_cfg.get('pretrained') is not None:  # mmseg's spelling
+        model_cfg.pretrained = None
     model = MODELS.build(model_cfg)
     model.init_weights()
     ckpt = _load_checkpoint(checkpoint, map_location='cpu')
