@@ -396,3 +396,28 @@ def test_warm_start_of_a_model_on_the_gpu(kind):
     lg.set_vocabulary(list(CLASSES))
     actual = class_logits(lg, kind, images.cuda()).cpu()
     assert (actual - expected).abs().max() <= EXACT_TOL
+
+
+def test_normalized_warm_start_keeps_the_score_order_of_one_class():
+    """With one class (the tree-crown demo) the normalised warm start is a
+    monotone map of the stock logit: the detections rank as the stock
+    model's, so AP is the stock one up to the score threshold."""
+    stock_cfg = model_cfg('atss', False)
+    stock_cfg['bbox_head']['num_classes'] = 1
+    stock = build(stock_cfg, seed=1)
+    with torch.no_grad():
+        stock.bbox_head.atss_cls.weight.normal_(std=0.3)
+        stock.bbox_head.atss_cls.bias.fill_(-3.0)
+    cfg = model_cfg('atss', True, warm_start=dict(classes=['tree']))
+    cfg['bbox_head']['num_classes'] = 1
+    lg = build(cfg)
+    with mock.patch(HOOK_LOG):
+        lg.load_state_dict(stock.state_dict(), strict=False)
+    lg.set_vocabulary(['tree'])
+    images = torch.randn(2, 3, IMG, IMG)
+    expected = class_logits(stock, 'atss', images)
+    actual = class_logits(lg, 'atss', images)
+    # in the stock order, the warm-started logits never decrease (up to
+    # float rounding)
+    assert (actual[expected.argsort()].diff() >= -1e-5).all()
+    assert not torch.allclose(actual, expected)  # the scores do change
