@@ -32,11 +32,17 @@ def init_language_guided_detector(config: Union[str, Config],
 
     Returns:
         nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta``.
+
+    Raises:
+        RuntimeError: ``device`` is a CUDA device and CUDA is unavailable
+            (checked before the model is built).
     """
     import mmvlm  # noqa: F401  (registers the components)
+    from mmvlm.utils.launch import check_device_available
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.runner import load_checkpoint
+    check_device_available(device)  # before anything is built
     if isinstance(config, str):
         config = Config.fromfile(config)
     if cfg_options:

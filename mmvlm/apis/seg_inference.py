@@ -35,11 +35,17 @@ def init_language_guided_segmentor(config: Union[str, Config],
 
     Returns:
         nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta``.
+
+    Raises:
+        RuntimeError: ``device`` is a CUDA device and CUDA is unavailable
+            (checked before the model is built).
     """
     import mmvlm  # noqa: F401  (registers the components)
+    from mmvlm.utils.launch import check_device_available
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
     from mmseg.registry import MODELS
+    check_device_available(device)  # before anything is built
     if isinstance(config, str):
         config = Config.fromfile(config)
     else:
