@@ -116,8 +116,13 @@ def test_nan_run_stops_and_keeps_the_finite_checkpoint(tmp_path):
 
 
 #: Deterministic twin of the demo pipeline (no random crop / flip: each rank
-#: would draw the same random numbers, unlike one process drawing in turn).
-DDP_PIPELINE = """
+#: would draw the same random numbers, unlike one process drawing in turn),
+#: GroupNorm for BatchNorm, SGD for AdamW (see the test's docstring).
+SGD = """
+optim_wrapper = dict(optimizer=dict(
+    _delete_=True, type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4))
+"""
+DET_DDP_OVERRIDES = """
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
@@ -129,9 +134,58 @@ train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
                         dataset=dict(pipeline=train_pipeline))
 model = dict(backbone=dict(
     norm_cfg=dict(type='GN', num_groups=4, requires_grad=True)))
-optim_wrapper = dict(optimizer=dict(
-    _delete_=True, type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4))
-"""
+""" + SGD
+SEG_DEMO_CONFIG = ROOT / 'projects' / 'demo' / 'configs' / \
+    'lg-fpn_r18-tiny_minilm_brain.py'
+
+
+def write_brain_slices(root: Path, num_images: int = 4, size: int = 64):
+    """Random blobs of the 13 demo labels in the demo's mmseg layout."""
+    import cv2
+    rng = np.random.default_rng(0)
+    for split in ('train', 'test'):
+        (root / 'img_dir' / split).mkdir(parents=True)
+        (root / 'ann_dir' / split).mkdir(parents=True)
+        for i in range(num_images):
+            label = np.zeros((size, size), np.uint8)
+            for value in range(1, 13):
+                x, y = (int(v) for v in rng.integers(0, size - 12, 2))
+                label[y:y + 12, x:x + 12] = value
+            img = np.stack([label * 19, 255 - label * 19, label * 7], -1)
+            cv2.imwrite(str(root / 'img_dir' / split / f's{i}.png'), img)
+            cv2.imwrite(str(root / 'ann_dir' / split / f's{i}.png'), label)
+
+
+def tiny_seg_config(tmp_path: Path) -> Path:
+    text_encoder = tiny_text_encoder_cfg('bert', embed_dims=16,
+                                         prefix_length=4)
+    gn = "dict(type='GN', num_groups=4, requires_grad=True)"
+    lines = [
+        f'_base_ = {str(SEG_DEMO_CONFIG)!r}',
+        'model = dict(',
+        '    data_preprocessor=dict(size=(64, 64)),',
+        f'    backbone=dict(stem_channels=8, base_channels=8, norm_cfg={gn}),',
+        '    neck=dict(',
+        f'        text_encoder=dict(_delete_=True, **{text_encoder!r}),',
+        '        neck=dict(in_channels=[8, 16, 32, 64], out_channels=16)),',
+        '    decode_head=dict(embed_dims=16, in_channels=[16, 16, 16, 16],',
+        f'                     channels=16, norm_cfg={gn}))',
+        'train_pipeline = [',
+        "    dict(type='LoadImageFromFile'),",
+        "    dict(type='LoadAnnotations'),",
+        "    dict(type='LoadClassTexts', classes={{_base_.classes}}),",
+        "    dict(type='PackSegInputs', meta_keys={{_base_.text_meta_keys}})",
+        ']',
+        'train_dataloader = dict(batch_size=2, num_workers=0,',
+        '                        persistent_workers=False,',
+        '                        dataset=dict(pipeline=train_pipeline))',
+        'val_dataloader = dict(num_workers=0, persistent_workers=False)',
+        'test_dataloader = val_dataloader',
+        'default_hooks = dict(logger=dict(interval=1))',
+    ]
+    path = tmp_path / 'tiny_lg-fpn_brain.py'
+    path.write_text('\n'.join(lines) + '\n' + SGD)
+    return path
 
 
 def _free_port() -> int:
@@ -155,27 +209,34 @@ def _train(command: list, env: dict, cwd: Path) -> str:
 
 
 @pytest.mark.slow
-def test_dist_train_two_gloo_ranks_match_one_process(tmp_path):
+@pytest.mark.parametrize('task', ['detection', 'segmentation'])
+def test_dist_train_two_gloo_ranks_match_one_process(tmp_path, task):
     """2 ranks x batch 1 == 1 process x batch 2, after 3 SGD iterations.
 
     Same images per iteration (the infinite sampler gives rank r the
     items r, r + 2, ... of the one seeded permutation), no random
     augmentation, GroupNorm instead of BatchNorm (BatchNorm statistics
     over 1 image per rank differ from those over 2; SyncBN needs GPUs), and
-    ATSS normalises its losses by the number of positives averaged over the
-    ranks, so the DDP-averaged gradient equals the 2-image gradient. The
+    losses whose DDP average is the 2-image loss: ATSS normalises by the
+    number of positives averaged over the ranks, the segmentor's
+    cross-entropy is a mean over equally many pixels per image. The
     remaining difference is float32 summation order (one batched backward
     vs. two backwards summed by all-reduce): tolerance 1e-6 absolute plus
-    1e-5 relative (measured: at most 1.5e-8 apart), and the logged
-    gradient norms (the all-reduced gradient on rank 0) are equal. SGD, not the demo's AdamW: Adam's m / sqrt(v) turns
-    rounding noise on a near-zero gradient into a full +-lr step.
+    1e-5 relative (measured: at most 3e-8 apart), and the logged
+    gradient norms (the all-reduced gradient, on rank 0) are equal. SGD,
+    not the demo's AdamW: Adam's m / sqrt(v) turns rounding noise on a
+    near-zero gradient into a full +-lr step.
     The frozen language model has no gradients and every trainable
     parameter is used in every iteration, so DDP runs with mmengine's
     default find_unused_parameters=False.
     """
-    write_tree_tiles(tmp_path / 'data' / 'trees')
-    config = tiny_demo_config(tmp_path)
-    config.write_text(config.read_text() + DDP_PIPELINE)
+    if task == 'detection':
+        write_tree_tiles(tmp_path / 'data' / 'trees')
+        config = tiny_demo_config(tmp_path)
+        config.write_text(config.read_text() + DET_DDP_OVERRIDES)
+    else:
+        write_brain_slices(tmp_path / 'data' / 'brain')
+        config = tiny_seg_config(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1',
                HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1',
                MMVLM_DEMO_DATA=str(tmp_path / 'data'), MMVLM_DEMO_ITERS='3',
