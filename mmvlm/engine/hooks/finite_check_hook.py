@@ -257,10 +257,7 @@ class FiniteCheckHook(Hook):
     # -- hook points ---------------------------------------------------
     def before_train(self, runner) -> None:
         """Install the step guard on the runner's optimizer wrapper(s)."""
-        names = {
-            id(p): n
-            for n, p in self._model(runner).named_parameters()
-        }
+        names = {id(p): n for n, p in self._model(runner).named_parameters()}
         wrapper = runner.optim_wrapper
         wrappers = (list(wrapper.optim_wrappers.values()) if isinstance(
             wrapper, OptimWrapperDict) else [wrapper])
@@ -278,7 +275,9 @@ class FiniteCheckHook(Hook):
             guard.remove()
         self._guards = []
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         """With ``action='skip'``, remember the buffers (BN statistics)."""
         if self.action == 'skip':
@@ -299,8 +298,8 @@ class FiniteCheckHook(Hook):
         bad_terms = {
             key: _as_float(value)
             for key, value in (outputs or {}).items()
-            if isinstance(value, (torch.Tensor, float, int))
-            and not math.isfinite(_as_float(value))
+            if isinstance(value, (torch.Tensor, float,
+                                  int)) and not math.isfinite(_as_float(value))
         }
         if events or bad_terms:
             self._non_finite_iteration(runner, events, bad_terms)
@@ -376,9 +375,10 @@ class FiniteCheckHook(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Refuse to write a checkpoint holding a non-finite tensor."""
-        bad = _non_finite_tensors(
-            {k: checkpoint[k]
-             for k in ('state_dict', 'optimizer') if k in checkpoint})
+        bad = _non_finite_tensors({
+            k: checkpoint[k]
+            for k in ('state_dict', 'optimizer') if k in checkpoint
+        })
         if bad:
             self._fail(
                 runner, 'FiniteCheckHook: refusing to save a checkpoint at '

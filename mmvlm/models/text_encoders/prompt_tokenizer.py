@@ -124,8 +124,8 @@ class PromptTokenizer:
             num_unk = sum(i == unk for i in seq) if unk is not None else 0
             if num_unk and num_unk >= MAX_UNKNOWN_FRACTION * max(
                     len(text) + num_unk, 1):
-                tokens = ' '.join(self.tokenizer.convert_ids_to_tokens(
-                    list(seq)))
+                tokens = ' '.join(
+                    self.tokenizer.convert_ids_to_tokens(list(seq)))
                 problems.append(f'{prompt!r} -> {tokens} ({num_unk} unknown '
                                 f'of {len(text) + num_unk} tokens)')
             key = tuple(seq)
@@ -136,10 +136,11 @@ class PromptTokenizer:
         if not problems:
             return
         name = getattr(self.tokenizer, 'name_or_path', '') or 'the model'
-        message = (f'The tokenizer of {name} cannot represent these prompts: '
-                   + '; '.join(problems[:8]) +
-                   (f' and {len(problems) - 8} more' if len(problems) > 8
-                    else '') + '. ' + UNREPRESENTABLE_FIX)
+        message = (
+            f'The tokenizer of {name} cannot represent these prompts: ' +
+            '; '.join(problems[:8]) +
+            (f' and {len(problems) - 8} more' if len(problems) > 8 else '') +
+            '. ' + UNREPRESENTABLE_FIX)
         if self.on_unrepresentable == 'error':
             raise ValueError(message)
         warnings.warn(message, UserWarning, stacklevel=4)
