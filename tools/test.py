@@ -20,6 +20,7 @@ from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmvlm.utils import build_runner, load_config  # noqa: E402
+from mmvlm.utils.launch import shutdown_distributed  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -97,6 +98,7 @@ def main() -> None:
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
     runner.test()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -17,6 +17,7 @@ from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmvlm.utils import build_runner, load_config  # noqa: E402
+from mmvlm.utils.launch import shutdown_distributed  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -85,6 +86,7 @@ def main() -> None:
 
     runner = build_runner(cfg)
     runner.train()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

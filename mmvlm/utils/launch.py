@@ -238,3 +238,16 @@ def init_distributed(cfg: Config) -> bool:
         wrapper.setdefault('device_ids', None)
     cfg.model_wrapper_cfg = wrapper
     return True
+
+
+def shutdown_distributed() -> None:
+    """End a distributed run cleanly: barrier, then destroy the group.
+
+    Without it a gloo rank may abort at interpreter exit ("terminate called
+    without an active exception") while the group's threads still run,
+    and torchrun reports the finished run as failed.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
