@@ -18,7 +18,8 @@ from mmvlm.models.text_encoders.hf_compat import (cache_argument,
 def _tiny(kind: str) -> nn.Module:
     if kind == 'gpt2':
         config = GPT2Config(n_embd=16, n_layer=2, n_head=2, vocab_size=50,
-                            n_positions=32)
+                            n_positions=32, bos_token_id=0,
+                            eos_token_id=0)
     else:
         config = LlamaConfig(hidden_size=16, intermediate_size=32,
                              num_hidden_layers=2, num_attention_heads=2,
