@@ -258,26 +258,31 @@ class ContrastiveClassifier(BaseModule):
                               class_embeds: Tensor) -> None:
         """Initialise the classifier from the stock class layer it replaced.
 
-        The visual projection (``embed``) and the scalar ``bias`` are
-        solved so that, scored against ``class_embeds``, the classifier
-        gives the stock layer's logits: for every anchor ``a`` and class
-        ``k``, ``scale * <embed(x)_a, t_k> + bias = w_{a,k} * x + c_{a,k}``.
-        With ``P = pinv(T)`` (``T = class_embeds``, ``[K, D]``) the
-        projection is ``W_a = P W_stock_a / scale`` and its bias
-        ``P (c_a - bias) / scale``, with the shared ``bias`` set to the
-        mean stock bias. When ``K <= D`` and the embeddings are linearly
-        independent this is exact for ``normalize_visual=False``.
+        The visual projection (``embed``), the scalar ``bias`` and the
+        similarity scale are set so that, scored against ``class_embeds``,
+        the classifier gives the stock layer's logits: for every anchor
+        ``a`` and class ``k``, ``scale * <embed(x)_a, t_k> + bias =
+        w_{a,k} * x + c_{a,k}``. With ``P = pinv(T)`` (``T =
+        class_embeds``, ``[K, D]``) the projection is ``W_a = P W_stock_a``
+        with bias ``P (c_a - bias)``, the shared ``bias`` is the mean stock
+        bias, and the projection keeps the stock weights' size (so the
+        first fine-tuning steps move it as they would move the stock
+        layer).
+
+        With ``normalize_visual=False`` the scale is set to 1 and this is
+        exact whenever ``K <= D`` and the embeddings are linearly
+        independent.
 
         With ``normalize_visual=True`` (the default) exact equality is
         impossible (the norm of an affine map of the features varies with
-        the features). The projection then gets a unit offset ``u``
-        orthogonal to every class embedding (it changes no dot product) and
-        the similarity scale is set to ``max_logit_scale``; the logits
-        become ``bias + z / sqrt(1 + |P z|^2 / scale^2)`` with ``z`` the
-        stock logit minus ``bias``: the same sign and, for one class, the
-        same order (monotone in ``z``), within a few percent for
-        ``|P z| << scale``. ``docs/stock_checkpoints.md`` gives the
-        measured error.
+        the features). The projection bias gets an offset ``scale * u``,
+        ``u`` a unit vector orthogonal to every class embedding (it changes
+        no dot product), and the scale is set to ``max_logit_scale``; the
+        logits become ``bias + z / sqrt(1 + |P z|^2 / scale^2)`` with ``z``
+        the stock logit minus ``bias``: every logit of a location shrinks
+        towards ``bias`` by one factor (same arg-max; for one class, the
+        same order). ``docs/stock_checkpoints.md`` gives the measured error
+        and the effect of the large scale on fine-tuning.
 
         Args:
             weight (Tensor): Stock weight ``[A * K, C, kh, kw]`` (conv) or
@@ -315,15 +320,17 @@ class ContrastiveClassifier(BaseModule):
             stock_b = bias.detach().double().reshape(anchors, num_classes)
         if self.normalize_visual:
             self.logit_scale.fill_(math.log(self.max_logit_scale))
-        scale = float(self.scale)
+        else:  # the projection carries the scale: stock-sized weights
+            self.logit_scale.fill_(0.0)
         shared_bias = float(stock_b.mean())
         self.bias.fill_(shared_bias)
         text = class_embeds.detach().double().to(stock_w.device)
         pinv = torch.linalg.pinv(text)  # [D, K]
-        proj_w = torch.einsum('dk,akc->adc', pinv, stock_w) / scale
-        proj_b = torch.einsum('dk,ak->ad', pinv, stock_b - shared_bias) / scale
+        proj_w = torch.einsum('dk,akc->adc', pinv, stock_w)
+        proj_b = torch.einsum('dk,ak->ad', pinv, stock_b - shared_bias)
         if self.normalize_visual:
-            proj_b = proj_b + _orthogonal_unit(text)
+            # |v| ~ scale: stock-sized weights and gradients
+            proj_b = proj_b + float(self.scale) * _orthogonal_unit(text)
         self.embed.weight.copy_(proj_w.reshape(own.shape))
         if self.embed.bias is not None:
             self.embed.bias.copy_(proj_b.reshape(-1))
