@@ -30,7 +30,9 @@ class LanguageGuidedHeadMixin:
         embed_dims (int): Width of the text embeddings given by the neck.
         classifier (dict, optional): Extra keyword arguments of
             :class:`ContrastiveClassifier` (e.g. ``bias_prior_prob``,
-            ``init_logit_scale``, ``background``).
+            ``init_logit_scale``, ``background``, ``warm_start``: initialise
+            it from a loaded stock checkpoint's class layer, see
+            ``docs/stock_checkpoints.md``).
         *args, **kwargs: Arguments of the stock head.
     """
 

@@ -421,3 +421,13 @@ def test_normalized_warm_start_keeps_the_score_order_of_one_class():
     # float rounding)
     assert (actual[expected.argsort()].diff() >= -1e-5).all()
     assert not torch.allclose(actual, expected)  # the scores do change
+
+
+def test_warm_start_option_is_checked():
+    from mmvlm.models.layers import ContrastiveClassifier
+    assert ContrastiveClassifier(8, 4, warm_start=True).warm_start == {}
+    assert ContrastiveClassifier(8, 4).warm_start is None
+    with pytest.raises(ValueError, match='Unknown warm_start keys'):
+        ContrastiveClassifier(8, 4, warm_start=dict(class_names=['a']))
+    with pytest.raises(TypeError, match='bool or dict'):
+        ContrastiveClassifier(8, 4, warm_start='CocoDataset')
