@@ -10,7 +10,8 @@
    stop it.
 2. ``tools/dist_train.sh`` trains on CPU with 2 gloo ranks (torchrun), and
    the weights match a 1-process run with the same total batch, for the
-   demo's language-guided ATSS and semantic FPN.
+   demo's language-guided ATSS and semantic FPN; ``tools/test.py`` on 2
+   gloo ranks evaluates the detector.
 """
 import json
 import os
@@ -271,6 +272,19 @@ def test_dist_train_two_gloo_ranks_match_one_process(tmp_path, task):
     for key, value in ref.items():
         torch.testing.assert_close(ddp[key], value, atol=1e-6, rtol=1e-5,
                                    msg=lambda m, k=key: f'{k}: {m}')
+    if task != 'detection':
+        return
+    # tools/test.py on 2 gloo ranks (the same launcher path) evaluates it.
+    log = _train([
+        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+        f'--master_port={_free_port()}',
+        str(ROOT / 'tools' / 'test.py'),
+        str(config),
+        str(two / 'iter_3.pth'), '--launcher', 'pytorch', '--work-dir',
+        str(tmp_path / 'test_two_ranks'), '--cfg-options',
+        'env_cfg.dist_cfg.backend=gloo'
+    ], env, tmp_path)
+    assert 'coco/bbox_mAP:' in log, log[-3000:]
 
 
 def test_nccl_without_cuda_names_the_fix(tmp_path, monkeypatch):
