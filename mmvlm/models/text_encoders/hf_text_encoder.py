@@ -95,6 +95,9 @@ class HFTextEncoder(BaseModule):
             tokenizer's); results do not depend on it.
         cache_size (int): Prompts kept in the feature cache (0 disables).
         encode_batch_size (int): Sequences per LM call.
+        on_unrepresentable (str): ``'error'`` (default) or ``'warn'`` for
+            prompts the tokenizer cannot represent (mostly unknown tokens,
+            or distinct prompts with identical token ids).
         init_cfg (dict, optional): Initialisation config of mmengine.
     """
 
@@ -119,6 +122,7 @@ class HFTextEncoder(BaseModule):
                  padding_side: Optional[str] = None,
                  cache_size: int = 65536,
                  encode_batch_size: int = 256,
+                 on_unrepresentable: str = 'error',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         check_pooling(pooling)
@@ -150,7 +154,8 @@ class HFTextEncoder(BaseModule):
                                              max_length)
         self.prompt_tokenizer = PromptTokenizer(self.tokenizer,
                                                 self.max_length,
-                                                self.pooling == 'eos')
+                                                self.pooling == 'eos',
+                                                on_unrepresentable)
         if freeze_lm:
             freeze(self.lm)
         if lora is not None:

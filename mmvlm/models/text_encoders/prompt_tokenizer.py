@@ -14,7 +14,7 @@ UNREPRESENTABLE_FIX = (
     'multilingual model, e.g. text_encoder=dict(name_or_path=<local copy '
     'of sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2>); or '
     'write the class names in a script this tokenizer knows. To only warn, '
-    "build the PromptTokenizer with on_unrepresentable='warn'.")
+    "set text_encoder=dict(..., on_unrepresentable='warn').")
 
 
 class PromptTokenizer:

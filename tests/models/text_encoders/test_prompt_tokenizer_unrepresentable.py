@@ -61,6 +61,15 @@ def test_warn_mode_keeps_going(minilm_tokenizer):
                         on_unrepresentable='ignore')
 
 
+def test_encoder_config_chooses_warn():
+    encoder = build('bert', on_unrepresentable='warn')
+    with pytest.warns(UserWarning, match='cannot represent'):
+        embeds = encoder(['细胞', '血液'])
+    assert embeds.shape == (2, 8)
+    with pytest.raises(ValueError, match="on_unrepresentable='ignore'"):
+        build('bert', on_unrepresentable='ignore')
+
+
 def test_byte_level_tokenizer_represents_any_script():
     encoder = build('gpt2')
     embeds = encoder(['细胞', '血液'])
