@@ -4,6 +4,8 @@
 _base_ = 'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py'
 
 custom_imports = dict(imports=['mmvlm'], allow_failed_imports=False)
+# a non-finite loss or gradient is never applied nor checkpointed
+custom_hooks = [dict(type='FiniteCheckHook')]
 
 embed_dims = 256
 model = dict(

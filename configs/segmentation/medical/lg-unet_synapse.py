@@ -7,6 +7,8 @@ _base_ = [
 ]
 
 custom_imports = dict(imports=['mmvlm'], allow_failed_imports=False)
+# a non-finite loss or gradient is never applied nor checkpointed
+custom_hooks = [dict(type='FiniteCheckHook')]
 
 embed_dims = 256
 crop_size = (224, 224)
