@@ -5,7 +5,7 @@ from typing import Iterator, List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from mmvlm.models.layers import LanguageGuidedHeadMixin
+from mmvlm.models.utils import LanguageGuidedHeadMixin
 
 
 class LanguageGuidedDecodeHeadMixin(LanguageGuidedHeadMixin):

@@ -1,7 +1,7 @@
 """ATSS head whose class scores come from text embeddings."""
 from mmdet.models.dense_heads import ATSSHead
 
-from mmvlm.models.layers import LanguageGuidedHeadMixin
+from mmvlm.models.utils import LanguageGuidedHeadMixin
 from mmvlm.registry import DET_MODELS
 
 

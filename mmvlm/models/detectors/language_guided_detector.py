@@ -4,7 +4,7 @@ from typing import List, Optional, Sequence
 from mmdet.models.detectors import SingleStageDetector
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 
-from mmvlm.models.layers import LanguageGuidedHeadMixin
+from mmvlm.models.utils import LanguageGuidedHeadMixin
 from mmvlm.registry import DET_MODELS
 from mmvlm.structures import VocabularyLike
 from .language_guided_detector_mixin import LanguageGuidedDetectorMixin

@@ -5,7 +5,7 @@ from mmdet.models.detectors import TwoStageDetector
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import nn
 
-from mmvlm.models.layers import LanguageGuidedHeadMixin
+from mmvlm.models.utils import LanguageGuidedHeadMixin
 from mmvlm.registry import DET_MODELS
 from mmvlm.structures import VocabularyLike
 from .language_guided_detector_mixin import LanguageGuidedDetectorMixin

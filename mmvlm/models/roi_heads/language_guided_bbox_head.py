@@ -5,7 +5,7 @@ import torch
 from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
 from torch import Tensor
 
-from mmvlm.models.layers import LanguageGuidedHeadMixin
+from mmvlm.models.utils import LanguageGuidedHeadMixin
 from mmvlm.registry import DET_MODELS
 
 

@@ -5,7 +5,7 @@ from typing import Tuple
 from mmdet.models.roi_heads import StandardRoIHead
 from torch import Tensor
 
-from mmvlm.models.layers import LanguageGuidedHeadMixin
+from mmvlm.models.utils import LanguageGuidedHeadMixin
 from mmvlm.registry import DET_MODELS
 
 

@@ -11,8 +11,8 @@ from mmseg.models.segmentors import EncoderDecoder
 from mmseg.models.utils import resize
 from mmseg.structures import SegDataSample
 
-from mmvlm.models.layers import LanguageGuidedHeadMixin
-from mmvlm.models.utils import LanguageGuidedModelMixin
+from mmvlm.models.utils import (LanguageGuidedHeadMixin,
+                                LanguageGuidedModelMixin)
 from mmvlm.registry import SEG_MODELS
 from mmvlm.structures import BatchVocabulary, Vocabulary, VocabularyLike
 

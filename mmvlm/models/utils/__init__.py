@@ -1,5 +1,7 @@
-"""Model helpers shared by mmvlm's detectors and segmentors (no mmdet /
-mmseg import)."""
+"""The two mixins that make stock mmdet / mmseg classes language-guided
+(one for heads, one for detectors and segmentors) and stock-checkpoint
+loading; no mmdet / mmseg import."""
+from .language_guided_head_mixin import LanguageGuidedHeadMixin
 from .language_guided_model_mixin import LanguageGuidedModelMixin
 from .stock_checkpoint import (language_guided_head_names,
                                register_stock_checkpoint_hook,
@@ -7,7 +9,8 @@ from .stock_checkpoint import (language_guided_head_names,
                                warm_start_from_stock, warm_started_prefixes)
 
 __all__ = [
-    'LanguageGuidedModelMixin', 'language_guided_head_names',
+    'LanguageGuidedHeadMixin', 'LanguageGuidedModelMixin',
+    'language_guided_head_names',
     'register_stock_checkpoint_hook', 'report_stock_checkpoint',
     'stock_tensors', 'warm_start_from_stock', 'warm_started_prefixes'
 ]

@@ -6,9 +6,9 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from mmvlm.models.layers import LanguageGuidedHeadMixin
 from mmvlm.structures import (BatchVocabulary, Vocabulary, VocabularyLike,
                               select_batch_vocabulary)
+from .language_guided_head_mixin import LanguageGuidedHeadMixin
 from .stock_checkpoint import register_stock_checkpoint_hook
 
 

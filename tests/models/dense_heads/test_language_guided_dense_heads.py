@@ -241,7 +241,7 @@ def test_another_head_takes_three_lines():
     mixin and the name of its class layer."""
     from mmdet.models.dense_heads import GFLHead
 
-    from mmvlm.models.layers import LanguageGuidedHeadMixin
+    from mmvlm.models.utils import LanguageGuidedHeadMixin
 
     class LanguageGuidedGFLHead(LanguageGuidedHeadMixin, GFLHead):
         classifier_name = 'gfl_cls'

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from .contrastive_classifier import ContrastiveClassifier
+from mmvlm.models.layers.contrastive_classifier import ContrastiveClassifier
 
 
 class LanguageGuidedHeadMixin:

@@ -3,7 +3,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmvlm.models.layers import ContrastiveClassifier, LanguageGuidedHeadMixin
+from mmvlm.models.layers import ContrastiveClassifier
+from mmvlm.models.utils import LanguageGuidedHeadMixin
 
 
 class _StockHead(nn.Module):
