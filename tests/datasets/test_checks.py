@@ -1,0 +1,187 @@
+"""Data checks (mmvlm.datasets.checks): one test per finding type, on tiny
+data written in the test; tools/analysis_tools/check_dataset.py exit codes."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from mmvlm.datasets import checks
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def write_coco(root, boxes_per_image, size=(64, 48), names=('cell', )):
+    """Images ``size`` (w, h) with one rectangle per box; a COCO json."""
+    img_dir = osp.join(root, 'images')
+    os.makedirs(img_dir, exist_ok=True)
+    images, anns = [], []
+    for i, boxes in enumerate(boxes_per_image):
+        img = np.full((size[1], size[0], 3), 40, np.uint8)
+        for x, y, w, h in boxes:
+            cv2.rectangle(img, (int(x), int(y)), (int(x + w), int(y + h)),
+                          (0, 200, 0), -1)
+        cv2.imwrite(osp.join(img_dir, f'{i}.png'), img)
+        images.append(dict(id=i, file_name=f'{i}.png', width=size[0],
+                           height=size[1]))
+        anns += [dict(id=len(anns) + 1, image_id=i, category_id=1,
+                      bbox=list(b), area=b[2] * b[3], iscrowd=0)
+                 for b in boxes]
+    coco = dict(images=images, annotations=anns,
+                categories=[dict(id=k + 1, name=n)
+                            for k, n in enumerate(names)])
+    path = osp.join(root, 'ann.json')
+    with open(path, 'w') as f:
+        json.dump(coco, f)
+    return path, img_dir, coco
+
+
+def levels(findings, level):
+    return [str(f) for f in findings if f.level == level]
+
+
+def test_clean_coco_has_no_errors(tmp_path):
+    ann, img_dir, _ = write_coco(str(tmp_path), [[(4, 4, 10, 10)]])
+    findings = checks.check_coco_detection(ann, img_dir)
+    assert not checks.has_errors(findings), findings
+    assert findings == []
+
+
+def test_category_names_vs_prompts(tmp_path):
+    _, _, coco = write_coco(str(tmp_path), [[(4, 4, 10, 10)]],
+                            names=('cell', 'debris'))
+    found = checks.check_category_names(coco, ['cell nucleus'], 'ann.json')
+    assert len(levels(found, 'error')) == 1
+    msg = levels(found, 'error')[0]
+    assert "['cell', 'debris']" in msg and 'one prompt per category' in msg
+    found = checks.check_category_names(coco, ['cell nucleus', 'debris'])
+    assert not checks.has_errors(found)
+    assert "'cell'" in str(found[0]) and "'cell nucleus'" in str(found[0])
+    coco['annotations'][0]['category_id'] = 7
+    found = checks.check_category_names(coco)
+    assert 'category_id 7' in levels(found, 'error')[0]
+
+
+def test_box_partly_outside(tmp_path):
+    _, _, coco = write_coco(str(tmp_path), [[(50, 40, 20, 20)]])
+    found = checks.check_boxes(coco, 'ann.json')
+    assert len(found) == 1 and found[0].level == 'warning'
+    assert 'annotation id 1' in str(found[0])
+    assert 'clip it to [50, 40, 14, 8]' in str(found[0])
+
+
+def test_box_wholly_outside(tmp_path):
+    _, _, coco = write_coco(str(tmp_path), [[(4, 4, 10, 10)]])
+    coco['annotations'][0]['bbox'] = [100, 100, 5, 5]
+    found = checks.check_boxes(coco)
+    assert len(found) == 1 and found[0].level == 'error'
+    assert 'wholly outside the 64x48 image' in str(found[0])
+
+
+def test_zero_area_box(tmp_path):
+    _, _, coco = write_coco(str(tmp_path), [[(4, 4, 10, 10)]])
+    coco['annotations'][0]['bbox'] = [4, 4, 0, 10]
+    found = checks.check_boxes(coco)
+    assert len(found) == 1 and found[0].level == 'error'
+    assert 'zero area' in str(found[0])
+
+
+def test_images_without_annotations(tmp_path):
+    _, _, coco = write_coco(str(tmp_path), [[(4, 4, 10, 10)], []])
+    found = checks.check_empty_images(coco, filter_empty_gt=True)
+    assert len(found) == 1 and found[0].level == 'info'
+    assert "'1.png'" in str(found[0]) and 'skipped in training' in str(
+        found[0])
+    found = checks.check_empty_images(coco, filter_empty_gt=False)
+    assert 'trained on as background' in str(found[0])
+    coco['annotations'] = []
+    assert checks.has_errors(checks.check_empty_images(coco))
+
+
+def test_missing_and_undecodable_images(tmp_path):
+    ann, img_dir, coco = write_coco(str(tmp_path),
+                                    [[(4, 4, 10, 10)]] * 3)
+    os.remove(osp.join(img_dir, '1.png'))
+    with open(osp.join(img_dir, '2.png'), 'wb') as f:
+        f.write(b'not an image')
+    found = checks.check_image_files(coco, img_dir)
+    assert len(found) == 2 and checks.has_errors(found)
+    text = '\n'.join(map(str, found))
+    assert '1.png' in text and 'does not exist' in text
+    assert '2.png' in text and 'does not decode' in text
+    coco['images'][0]['width'] = 32
+    assert 'is 64x48 but' in str(checks.check_image_files(coco, img_dir)[0])
+
+
+def write_seg(root, maps, classes_max=2):
+    img_dir, ann_dir = osp.join(root, 'img'), osp.join(root, 'ann')
+    os.makedirs(img_dir)
+    os.makedirs(ann_dir)
+    for i, label in enumerate(maps):
+        cv2.imwrite(osp.join(img_dir, f'{i}.jpg'),
+                    np.full(label.shape + (3, ), 90, np.uint8))
+        cv2.imwrite(osp.join(ann_dir, f'{i}.png'), label.astype(np.uint8))
+    return img_dir, ann_dir
+
+
+def _label(value=1):
+    label = np.zeros((32, 32), np.uint8)
+    label[8:16, 8:16] = value
+    return label
+
+
+def test_clean_segmentation_has_no_errors(tmp_path):
+    img_dir, ann_dir = write_seg(str(tmp_path), [_label(1), _label(1)])
+    found = checks.check_segmentation(img_dir, ann_dir, ['bg', 'cell'])
+    assert found == []
+
+
+def test_label_values_outside_classes(tmp_path):
+    label = _label(1)
+    label[0, 0] = 255  # ignore: fine
+    label[1, 1] = 5
+    img_dir, ann_dir = write_seg(str(tmp_path), [label])
+    found = checks.check_label_values(ann_dir, 2)
+    assert len(found) == 1 and found[0].level == 'error'
+    assert 'values [5]' in str(found[0]) and '0.png' in str(found[0])
+
+
+def test_image_without_label_map(tmp_path):
+    img_dir, ann_dir = write_seg(str(tmp_path), [_label(), _label()])
+    os.remove(osp.join(ann_dir, '1.png'))
+    found = checks.check_label_maps_present(img_dir, ann_dir)
+    assert len(found) == 1 and found[0].level == 'error'
+    assert '1.jpg' in str(found[0]) and 'has no label map' in str(found[0])
+
+
+def test_empty_masks(tmp_path):
+    img_dir, ann_dir = write_seg(
+        str(tmp_path), [_label(1), np.full((32, 32), 255), _label(0)])
+    found = checks.check_empty_masks(ann_dir, 3)
+    text = '\n'.join(map(str, found))
+    assert len(levels(found, 'error')) == 1 and '1.png' in text
+    assert 'background only' in text and '2.png' in text
+    assert 'class 2 occurs in no label map' in text
+
+
+@pytest.mark.parametrize('broken', [False, True])
+def test_check_dataset_cli_exit_status(tmp_path, broken):
+    ann, img_dir, coco = write_coco(str(tmp_path), [[(4, 4, 10, 10)]])
+    if broken:
+        coco['annotations'][0]['bbox'] = [4, 4, 0, 0]
+        with open(ann, 'w') as f:
+            json.dump(coco, f)
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'analysis_tools', 'check_dataset.py'),
+        'det', '--ann', ann, '--img-dir', img_dir, '--prompts',
+        'cell nucleus'
+    ], capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == int(broken), proc.stdout + proc.stderr
+    assert ('ERROR' in proc.stdout) == broken
+    assert "prompted as 'cell nucleus'" in proc.stdout
