@@ -3,11 +3,13 @@ and segmentors (with mmseg), and vocabulary baking."""
 from ..registry import codebase_available
 from .model_vocabulary import (class_names, temporary_vocabulary,
                                vocabulary_label_ids)
+from .new_project import DataCheckError, NewProject, new_project
 from .stock_checkpoint import load_stock_checkpoint, stock_to_language_guided
 
 __all__ = [
     'class_names', 'load_stock_checkpoint', 'stock_to_language_guided',
-    'temporary_vocabulary', 'vocabulary_label_ids'
+    'temporary_vocabulary', 'vocabulary_label_ids', 'DataCheckError',
+    'NewProject', 'new_project'
 ]
 
 if codebase_available('mmdet'):

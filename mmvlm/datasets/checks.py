@@ -147,6 +147,28 @@ def check_category_names(coco: dict,
     return findings
 
 
+def check_unique_ids(coco: dict, name: str = 'json') -> List[Finding]:
+    """Image and annotation ids used more than once (mmdet refuses them).
+
+    Args:
+        coco (dict): The COCO json.
+        name (str): How to name the json in findings.
+
+    Returns:
+        list[Finding]
+    """
+    findings = []
+    for key in ('images', 'annotations'):
+        counts = Counter(item.get('id') for item in coco[key])
+        for i, count in counts.items():
+            if count > 1:
+                findings.append(Finding(
+                    'error', f'{name} {key[:-1]} id {i!r}',
+                    f'is used by {count} {key}: give every one of the '
+                    f'{key} a unique "id".'))
+    return findings
+
+
 def check_boxes(coco: dict, name: str = 'json') -> List[Finding]:
     """Boxes of zero area, wholly or partly outside their image.
 
@@ -299,7 +321,7 @@ def check_coco_detection(ann_file: str,
     coco = load_coco(ann_file)
     name = osp.basename(ann_file)
     return (check_category_names(coco, prompts, name) +
-            check_boxes(coco, name) +
+            check_unique_ids(coco, name) + check_boxes(coco, name) +
             check_empty_images(coco, filter_empty_gt, name) +
             check_image_files(coco, img_dir, name))
 

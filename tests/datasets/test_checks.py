@@ -28,9 +28,9 @@ def write_coco(root, boxes_per_image, size=(64, 48), names=('cell', )):
         cv2.imwrite(osp.join(img_dir, f'{i}.png'), img)
         images.append(dict(id=i, file_name=f'{i}.png', width=size[0],
                            height=size[1]))
-        anns += [dict(id=len(anns) + 1, image_id=i, category_id=1,
+        anns += [dict(id=len(anns) + k + 1, image_id=i, category_id=1,
                       bbox=list(b), area=b[2] * b[3], iscrowd=0)
-                 for b in boxes]
+                 for k, b in enumerate(boxes)]
     coco = dict(images=images, annotations=anns,
                 categories=[dict(id=k + 1, name=n)
                             for k, n in enumerate(names)])
@@ -185,3 +185,12 @@ def test_check_dataset_cli_exit_status(tmp_path, broken):
     assert proc.returncode == int(broken), proc.stdout + proc.stderr
     assert ('ERROR' in proc.stdout) == broken
     assert "prompted as 'cell nucleus'" in proc.stdout
+
+
+def test_duplicate_ids(tmp_path):
+    _, _, coco = write_coco(str(tmp_path), [[(4, 4, 10, 10), (20, 20, 5, 5)]])
+    assert checks.check_unique_ids(coco) == []
+    coco['annotations'][1]['id'] = coco['annotations'][0]['id']
+    found = checks.check_unique_ids(coco, 'ann.json')
+    assert len(found) == 1 and found[0].level == 'error'
+    assert 'annotation id 1' in str(found[0]) and 'unique' in str(found[0])

@@ -1,0 +1,445 @@
+"""Your own data in one call: check it, then write a language-guided config
+and its stock twin (issue 13).
+
+The configs written here INHERIT the demo recipes (``projects/demo/configs``)
+through ``_base_`` and override only what depends on the data: the complete
+data section (roots, annotation files, ``metainfo`` with a palette sized to
+the classes, pipelines), the class count, the image size, the
+normalisation, the pad size, the batch size and the schedule. Pipelines
+are not copied: each generated config takes its base's pipelines and
+replaces the arguments of a few transforms (the class texts, the sizes).
+
+By construction the three traps of issue 13 cannot occur:
+
+1. the data section is written whole and last, so nothing of the base's
+   data (the demo's tree / brain data) remains;
+2. ``metainfo.palette`` has one colour per class;
+3. the segmentation ``data_preprocessor.size`` (the pad size) is computed
+   from the data; detection pads to a multiple of 32.
+
+This module imports neither mmdet nor mmseg.
+"""
+import math
+import os
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from mmvlm.datasets.checks import (Finding, _read_image, _stems,
+                                   check_coco_detection, check_segmentation,
+                                   coco_category_names, has_errors,
+                                   image_sizes_of, load_coco)
+
+TASKS = ('det', 'seg')
+#: demo recipes the generated configs inherit: (language-guided, stock)
+BASE_CONFIGS = dict(
+    det=('lg-atss_r18-tiny_minilm_trees.py', 'atss_r18-tiny_trees.py'),
+    seg=('lg-fpn_r18-tiny_minilm_brain.py', 'fpn_r18-tiny_brain.py'))
+MAX_IMAGE_SIZE = 1024
+MAX_CROP_SIZE = 256  # training crops of the CPU recipe
+PALETTE = [(220, 20, 60), (0, 130, 200), (60, 180, 75), (255, 225, 25),
+           (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230),
+           (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
+           (170, 110, 40), (128, 0, 0), (170, 255, 195), (128, 128, 0),
+           (255, 215, 180), (0, 0, 128), (128, 128, 128), (255, 255, 255)]
+
+
+class DataCheckError(ValueError):
+    """The data checks found errors; ``findings`` holds them all."""
+
+    def __init__(self, findings: Sequence[Finding]):
+        self.findings = list(findings)
+        lines = [str(f) for f in self.findings if f.level == 'error']
+        super().__init__('the data checks found errors; fix them and run '
+                         'again:\n' + '\n'.join(lines))
+
+
+@dataclass
+class NewProject:
+    """What :func:`new_project` wrote.
+
+    Attributes:
+        lg_config (str): The language-guided config.
+        stock_config (str): Its stock twin.
+        commands (list[str]): The two train commands.
+        findings (list[Finding]): The data checks' findings (no errors).
+        settings (dict): The values chosen from the data.
+    """
+    lg_config: str
+    stock_config: str
+    commands: List[str] = field(default_factory=list)
+    findings: List[Finding] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+
+def demo_config_dir() -> str:
+    """``projects/demo/configs`` of this source checkout."""
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    path = osp.join(root, 'projects', 'demo', 'configs')
+    if not osp.isdir(path):
+        raise FileNotFoundError(
+            f'{path!r} does not exist: new_project inherits the demo '
+            'recipes of a source checkout of mmvlm; install mmvlm with '
+            '`pip install -e .` from a clone.')
+    return path
+
+
+def palette_for(num_classes: int, background_first: bool = False) -> list:
+    """One distinct colour per class (black first for a background)."""
+    colours = list(PALETTE)
+    while len(colours) < num_classes:  # more classes: deterministic extra
+        rng = np.random.RandomState(len(colours))
+        colours.append(tuple(int(v) for v in rng.randint(0, 256, 3)))
+    out = colours[:num_classes]
+    if background_first and num_classes:
+        out = [(0, 0, 0)] + colours[:num_classes - 1]
+    return out
+
+
+def image_size_from(sizes: Sequence[tuple]) -> int:
+    """Median longest side rounded up to 32, at most ``MAX_IMAGE_SIZE``."""
+    if not sizes:
+        raise ValueError('no readable training image: cannot choose an '
+                         'image size; check the image folder.')
+    side = float(np.median([max(h, w) for h, w in sizes]))
+    return int(min(MAX_IMAGE_SIZE, max(32, math.ceil(side / 32) * 32)))
+
+
+def schedule_from(num_train: int,
+                  batch_size: Optional[int] = None,
+                  max_iters: Optional[int] = None) -> tuple:
+    """Batch size (at most 4, as the CPU recipe) and iterations: about 50
+    epochs, between 100 and 3000 iterations."""
+    if num_train < 1:
+        raise ValueError('the training set has no image.')
+    batch_size = batch_size or min(4, num_train)
+    if max_iters is None:
+        per_epoch = math.ceil(num_train / batch_size)
+        max_iters = int(min(3000, max(100, 50 * per_epoch)))
+    return batch_size, max_iters
+
+
+def normalisation_from(paths: Sequence[str], limit: int = 50) -> tuple:
+    """Per-channel RGB mean and std (0..255) of up to ``limit`` images."""
+    total = np.zeros(3)
+    square = np.zeros(3)
+    count = 0
+    for path in list(paths)[:limit]:
+        img = _read_image(path)
+        if img is None:
+            continue
+        if img.ndim == 2:
+            img = np.repeat(img[..., None], 3, axis=2)
+        pixels = img[..., :3][..., ::-1].reshape(-1, 3).astype(np.float64)
+        total += pixels.sum(0)
+        square += (pixels**2).sum(0)
+        count += len(pixels)
+    if not count:
+        raise ValueError('no readable image to compute the normalisation.')
+    mean = total / count
+    std = np.sqrt(np.maximum(square / count - mean**2, 1.0))
+    return ([round(float(v), 3) for v in mean],
+            [round(float(v), 3) for v in std])
+
+
+def _base_path(base: str, out_dir: str) -> str:
+    """Relative inside the checkout (moves with it), else absolute."""
+    root = osp.dirname(osp.dirname(osp.dirname(base)))
+    inside = osp.commonpath([root, out_dir]) == root
+    return osp.relpath(base, out_dir) if inside else base
+
+
+_OVERRIDE_FN = '''
+def __override(pipeline, **args_by_type):
+    """The base's list (pipeline, schedulers) with the arguments of the
+    named transform types replaced; nothing else changes."""
+    out = []
+    for step in pipeline:
+        step = dict(step)
+        step.update(args_by_type.get(step['type'], {}))
+        out.append(step)
+    return out
+'''
+
+
+def _header(kind: str, base: str, sources: dict) -> str:
+    lines = [f'# {kind}, generated by tools/misc/new_project.py.',
+             f'# Inherits {osp.basename(base)} (pipelines, model, '
+             'optimiser) and',
+             '# overrides only what depends on your data. Data:']
+    lines += [f'#   {k}: {v}' for k, v in sources.items()]
+    return '\n'.join(lines) + '\n'
+
+
+def _fmt(value) -> str:
+    return repr(tuple(value)) if isinstance(value, (list, tuple)) else \
+        repr(value)
+
+
+def _det_body(s: dict) -> str:
+    return f'''
+data_root = ''  # the paths below are absolute
+classes = {_fmt(s['classes'])}  # the json's category names (id order)
+prompts = {_fmt(s['prompts'])}  # what the language model reads
+metainfo = dict(classes=classes, palette={s['palette']!r})
+# median longest side of the training images, rounded up to 32
+image_size = {s['image_size']}
+crop_size = {s['crop_size']}  # training crops
+max_iters = {s['max_iters']}  # about 50 epochs of {s['num_train']} images
+batch_size = {s['batch_size']}
+__warmup_iters = min(30, max(1, max_iters // 2))
+{_OVERRIDE_FN}
+model = dict(
+    # RGB mean / std of your training images
+    data_preprocessor=dict(
+        mean={s['mean']!r}, std={s['std']!r}, pad_size_divisor=32),
+    bbox_head=dict(num_classes=len(classes)))
+
+train_pipeline = __override(
+    _base_.train_pipeline,
+    LoadClassTexts=dict(classes=prompts),
+    Resize=dict(scale=(image_size, image_size)),
+    RandomCrop=dict(crop_size=(crop_size, crop_size)))
+test_pipeline = __override(
+    _base_.test_pipeline,
+    LoadClassTexts=dict(classes=prompts),
+    Resize=dict(scale=(image_size, image_size)))
+
+# The complete data section, last: nothing of the base's data remains.
+train_dataloader = dict(
+    batch_size=batch_size,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file={s['train']!r},
+        data_prefix=dict(img={s['img_dir']!r}),
+        filter_cfg=dict(filter_empty_gt=True, min_size=8),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file={s['val']!r},
+        data_prefix=dict(img={s['val_img_dir']!r}),
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file={s['val']!r})
+test_evaluator = val_evaluator
+
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+param_scheduler = __override(
+    _base_.param_scheduler,
+    LinearLR=dict(end=__warmup_iters),
+    CosineAnnealingLR=dict(begin=__warmup_iters, end=max_iters))
+default_hooks = dict(checkpoint=dict(interval=max_iters))
+'''
+
+
+def _seg_body(s: dict) -> str:
+    return f'''
+data_root = ''  # the paths below are absolute
+classes = {_fmt(s['classes'])}  # label value k is classes[k]
+prompts = {_fmt(s['prompts'])}  # what the language model reads
+metainfo = dict(classes=classes, palette={s['palette']!r})
+# median longest side of the training images, rounded up to 32
+image_size = {s['image_size']}
+# pad size: the largest training resize (x1.1) rounded up to 32
+pad_size = {s['pad_size']}
+max_iters = {s['max_iters']}  # about 50 epochs of {s['num_train']} images
+batch_size = {s['batch_size']}
+__warmup_iters = min(30, max(1, max_iters // 2))
+{_OVERRIDE_FN}
+model = dict(
+    # RGB mean / std of your training images; pad to the data's size
+    data_preprocessor=dict(
+        mean={s['mean']!r}, std={s['std']!r},
+        size=(pad_size, pad_size)),
+    decode_head=dict(num_classes=len(classes)))
+
+train_pipeline = __override(
+    _base_.train_pipeline,
+    LoadClassTexts=dict(classes=prompts),
+    RandomResize=dict(scale=(image_size, image_size)))
+test_pipeline = __override(
+    _base_.test_pipeline, LoadClassTexts=dict(classes=prompts))
+
+# The complete data section, last: nothing of the base's data remains.
+train_dataloader = dict(
+    batch_size=batch_size,
+    dataset=dict(
+        type='BaseSegDataset',
+        data_root=data_root,
+        metainfo=metainfo,
+        img_suffix={s['img_suffix']!r},
+        seg_map_suffix={s['seg_map_suffix']!r},
+        data_prefix=dict(
+            img_path={s['img_dir']!r},
+            seg_map_path={s['ann_dir']!r}),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    dataset=dict(
+        type='BaseSegDataset',
+        data_root=data_root,
+        metainfo=metainfo,
+        img_suffix={s['img_suffix']!r},
+        seg_map_suffix={s['seg_map_suffix']!r},
+        data_prefix=dict(
+            img_path={s['val_img_dir']!r},
+            seg_map_path={s['val_ann_dir']!r}),
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+param_scheduler = __override(
+    _base_.param_scheduler,
+    LinearLR=dict(end=__warmup_iters),
+    CosineAnnealingLR=dict(begin=__warmup_iters, end=max_iters))
+default_hooks = dict(checkpoint=dict(interval=max_iters))
+'''
+
+
+def _prompts(prompts, classes: Sequence[str]) -> List[str]:
+    if prompts is None:
+        return list(classes)
+    if isinstance(prompts, str):
+        from mmvlm.structures.vocabulary import split_prompts
+        prompts = split_prompts(prompts)
+    return list(prompts)
+
+
+def _common_suffix(folder: str) -> str:
+    suffixes = {
+        osp.splitext(rel)[1]
+        for rel in _stems(folder, None).values()
+    }
+    if len(suffixes) != 1:
+        raise ValueError(f'{folder!r} mixes image suffixes {sorted(suffixes)}'
+                         ': convert the images to one format.')
+    return suffixes.pop()
+
+
+def new_project(task: str,
+                out_dir: str,
+                train: Optional[str] = None,
+                val: Optional[str] = None,
+                img_dir: Optional[str] = None,
+                val_img_dir: Optional[str] = None,
+                prompts=None,
+                ann_dir: Optional[str] = None,
+                val_ann_dir: Optional[str] = None,
+                classes=None,
+                name: Optional[str] = None,
+                batch_size: Optional[int] = None,
+                max_iters: Optional[int] = None) -> NewProject:
+    """Check the data, then write a language-guided config and its stock
+    twin into ``out_dir``.
+
+    Detection (``task='det'``): ``train`` / ``val`` COCO jsons, ``img_dir``
+    (and ``val_img_dir``, default ``img_dir``) the folders their file names
+    are relative to. Segmentation (``task='seg'``): ``img_dir`` / ``ann_dir``
+    (training images and label maps, PNG class indices), ``val_img_dir`` /
+    ``val_ann_dir``, and ``classes`` (one name per label value).
+
+    Args:
+        task (str): ``'det'`` or ``'seg'``.
+        out_dir (str): Folder for the two configs (created).
+        prompts (str | Sequence, optional): One prompt per class (a string
+            of prompts separated by full stops, or a list); default: the
+            class names.
+        name (str, optional): Stem of the config names; default: the name
+            of ``out_dir``.
+        batch_size (int, optional): Default: ``min(4, #train images)``.
+        max_iters (int, optional): Default: about 50 epochs.
+        Other arguments as above.
+
+    Returns:
+        NewProject: The config paths, the train commands, the findings
+        and the values chosen from the data.
+
+    Raises:
+        DataCheckError: The checks found errors (nothing is written).
+    """
+    if task not in TASKS:
+        raise ValueError(f'task must be one of {TASKS}, got {task!r}.')
+    out_dir = osp.abspath(out_dir)
+    name = name or osp.basename(out_dir.rstrip(os.sep))
+    val_img_dir = val_img_dir or img_dir
+    if task == 'det':
+        if not (train and val and img_dir):
+            raise ValueError('detection needs train=, val= (COCO jsons) '
+                             'and img_dir=.')
+        coco = load_coco(train)
+        names = coco_category_names(coco)
+        prompt_list = _prompts(prompts, names)
+        findings = check_coco_detection(train, img_dir, prompt_list)
+        if osp.abspath(val) != osp.abspath(train):
+            findings += check_coco_detection(val, val_img_dir, prompt_list)
+        if has_errors(findings):
+            raise DataCheckError(findings)
+        sizes = image_sizes_of(coco)
+        paths = [osp.join(img_dir, i['file_name']) for i in coco['images']]
+        num_train = len(coco['images'])
+        settings = dict(train=osp.abspath(train), val=osp.abspath(val),
+                        img_dir=osp.abspath(img_dir) + os.sep,
+                        val_img_dir=osp.abspath(val_img_dir) + os.sep)
+    else:
+        if not (img_dir and ann_dir and val_ann_dir and classes):
+            raise ValueError('segmentation needs img_dir=, ann_dir=, '
+                             'val_img_dir=, val_ann_dir= and classes=.')
+        names = _prompts(classes, [])
+        prompt_list = _prompts(prompts, names)
+        if len(prompt_list) != len(names):
+            raise ValueError(f'{len(names)} classes {names} but '
+                             f'{len(prompt_list)} prompts {prompt_list}: '
+                             'give one prompt per class.')
+        findings = check_segmentation(img_dir, ann_dir, names)
+        findings += check_segmentation(val_img_dir, val_ann_dir, names)
+        if has_errors(findings):
+            raise DataCheckError(findings)
+        sizes = image_sizes_of(img_dir)
+        paths = [osp.join(img_dir, r) for r in _stems(img_dir, None).values()]
+        num_train = len(paths)
+        settings = dict(img_dir=osp.abspath(img_dir) + os.sep,
+                        ann_dir=osp.abspath(ann_dir) + os.sep,
+                        val_img_dir=osp.abspath(val_img_dir) + os.sep,
+                        val_ann_dir=osp.abspath(val_ann_dir) + os.sep,
+                        img_suffix=_common_suffix(img_dir),
+                        seg_map_suffix='.png')
+    image_size = image_size_from(sizes)
+    batch_size, max_iters = schedule_from(num_train, batch_size, max_iters)
+    mean, std = normalisation_from(paths)
+    settings.update(
+        classes=list(names), prompts=prompt_list,
+        palette=palette_for(len(names), background_first=task == 'seg'),
+        image_size=image_size, crop_size=min(image_size, MAX_CROP_SIZE),
+        pad_size=int(math.ceil(image_size * 1.1 / 32) * 32),
+        batch_size=batch_size, max_iters=max_iters, num_train=num_train,
+        mean=mean, std=std)
+
+    os.makedirs(out_dir, exist_ok=True)
+    base_dir = demo_config_dir()
+    lg_base, stock_base = (osp.join(base_dir, b) for b in BASE_CONFIGS[task])
+    body = _det_body(settings) if task == 'det' else _seg_body(settings)
+    model = 'ATSS' if task == 'det' else 'semantic FPN'
+    sources = {k: settings[k] for k in settings
+               if k in ('train', 'val', 'img_dir', 'val_img_dir', 'ann_dir',
+                        'val_ann_dir')}
+    written = []
+    for kind, base, prefix in (
+            (f'Language-guided {model}', lg_base, 'lg_'),
+            (f'Stock {model} (the baseline)', stock_base, 'stock_')):
+        path = osp.join(out_dir, f'{prefix}{name}.py')
+        with open(path, 'w', encoding='utf-8') as f:
+            f.write(_header(kind, base, sources))
+            f.write(f'_base_ = {_base_path(base, out_dir)!r}\n')
+            f.write(body)
+        written.append(path)
+    commands = [
+        f'python tools/train.py {p} --work-dir work_dirs/{name}/{w}'
+        for p, w in zip(written, ('lg', 'stock'))
+    ]
+    return NewProject(written[0], written[1], commands, findings, settings)

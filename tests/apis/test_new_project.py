@@ -1,0 +1,217 @@
+"""new_project (mmvlm.apis.new_project, tools/misc/new_project.py): the
+generated configs inherit the demo recipes, override the whole data
+section, and cannot hit the three traps of issue 13; a tiny generated
+detection set is checked, configured and trained for 2 iterations with
+tools/train.py."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from mmengine.config import Config
+
+from mmvlm.apis.new_project import DataCheckError, new_project
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+BOXES = [[(4, 4, 20, 20)], [(30, 10, 20, 30)], [(8, 30, 16, 16)],
+         [(40, 40, 20, 20), (4, 4, 12, 12)]]
+
+
+def make_det(root, boxes_per_image=BOXES, size=64, name='nucleus'):
+    """Coloured rectangles on grey 64x64 images and a COCO json."""
+    img_dir = osp.join(root, 'images')
+    os.makedirs(img_dir, exist_ok=True)
+    images, anns = [], []
+    for i, boxes in enumerate(boxes_per_image):
+        img = np.full((size, size, 3), 60, np.uint8)
+        for x, y, w, h in boxes:
+            img[y:y + h, x:x + w] = (40, 40, 220)
+        cv2.imwrite(osp.join(img_dir, f'{i}.png'), img)
+        images.append(dict(id=i, file_name=f'{i}.png', width=size,
+                           height=size))
+        anns += [dict(id=len(anns) + k + 1, image_id=i, category_id=1,
+                      bbox=list(b), area=b[2] * b[3], iscrowd=0)
+                 for k, b in enumerate(boxes)]
+    ann = osp.join(root, 'ann.json')
+    with open(ann, 'w') as f:
+        json.dump(dict(images=images, annotations=anns,
+                       categories=[dict(id=1, name=name)]), f)
+    return ann, img_dir
+
+
+def make_seg(root, n=4, size=(48, 40)):
+    """Images with a bright square and label maps 0 / 1 (h x w = size)."""
+    dirs = {}
+    for split in ('train', 'val'):
+        img_dir = osp.join(root, 'img_dir', split)
+        ann_dir = osp.join(root, 'ann_dir', split)
+        os.makedirs(img_dir)
+        os.makedirs(ann_dir)
+        for i in range(n):
+            label = np.zeros(size, np.uint8)
+            label[4 + i:20 + i, 6:22] = 1
+            cv2.imwrite(osp.join(img_dir, f'{i}.png'),
+                        np.stack([label * 200 + 30] * 3, -1))
+            cv2.imwrite(osp.join(ann_dir, f'{i}.png'), label)
+        dirs[split] = (img_dir, ann_dir)
+    return dirs
+
+
+@pytest.fixture
+def det_project(tmp_path):
+    ann, img_dir = make_det(str(tmp_path))
+    return new_project('det', str(tmp_path / 'cells'), train=ann, val=ann,
+                       img_dir=img_dir, prompts='cell nucleus')
+
+
+@pytest.fixture
+def seg_project(tmp_path):
+    dirs = make_seg(str(tmp_path))
+    return new_project(
+        'seg', str(tmp_path / 'cells_seg'), img_dir=dirs['train'][0],
+        ann_dir=dirs['train'][1], val_img_dir=dirs['val'][0],
+        val_ann_dir=dirs['val'][1], classes='background. nucleus',
+        prompts='background. cell nucleus')
+
+
+def _text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def test_det_configs_inherit_and_choose_from_data(det_project):
+    for path, base in ((det_project.lg_config,
+                        'lg-atss_r18-tiny_minilm_trees.py'),
+                       (det_project.stock_config, 'atss_r18-tiny_trees.py')):
+        text = _text(path)
+        assert f"_base_ = '" in text and base in text
+        assert 'LoadImageFromFile' not in text  # no copied pipelines
+        cfg = Config.fromfile(path)
+        assert cfg.model.bbox_head.num_classes == 1
+        assert cfg.image_size == 64 and cfg.batch_size == 4
+        assert cfg.train_cfg.max_iters == det_project.settings['max_iters']
+        assert cfg.param_scheduler[1].end == cfg.train_cfg.max_iters
+    lg = Config.fromfile(det_project.lg_config)
+    assert lg.model.type == 'LanguageGuidedDetector'
+    for pipeline in (lg.train_dataloader.dataset.pipeline,
+                     lg.val_dataloader.dataset.pipeline):
+        texts = [s for s in pipeline if s.type == 'LoadClassTexts']
+        assert tuple(texts[0].classes) == ('cell nucleus', )
+    # the json's names stay the dataset classes (CocoDataset matches them)
+    assert lg.train_dataloader.dataset.metainfo.classes == ('nucleus', )
+    assert det_project.commands[0].startswith('python tools/train.py ')
+
+
+def test_trap1_no_base_data_left(det_project):
+    """Trap 1: nothing of the demo's data section survives."""
+    for path in (det_project.lg_config, det_project.stock_config):
+        cfg = Config.fromfile(path)
+        for loader in (cfg.train_dataloader, cfg.val_dataloader,
+                       cfg.test_dataloader):
+            ds = loader.dataset
+            assert ds.ann_file == det_project.settings['train']
+            assert ds.data_prefix.img == det_project.settings['img_dir']
+            assert 'tree' not in str(ds)
+        assert cfg.val_evaluator.ann_file == det_project.settings['val']
+        assert 'trees' not in cfg.pretty_text.replace(
+            'lg-atss_r18-tiny_minilm_trees', '')
+
+
+def test_trap2_palette_sized_to_classes(det_project, seg_project):
+    for project in (det_project, seg_project):
+        for path in (project.lg_config, project.stock_config):
+            meta = Config.fromfile(path).train_dataloader.dataset.metainfo
+            assert len(meta.palette) == len(meta.classes)
+    mmseg_datasets = pytest.importorskip('mmseg.datasets')
+    cfg = Config.fromfile(seg_project.stock_config)
+    ds_cfg = dict(cfg.train_dataloader.dataset)
+    ds_cfg.pop('type')
+    ds_cfg['pipeline'] = []
+    dataset = mmseg_datasets.BaseSegDataset(**ds_cfg)  # palette accepted
+    assert len(dataset) == 4
+    assert dataset.metainfo['palette'][0] == (0, 0, 0)
+
+
+def test_trap3_seg_pad_size_from_data(seg_project):
+    for path in (seg_project.lg_config, seg_project.stock_config):
+        cfg = Config.fromfile(path)
+        size = cfg.model.data_preprocessor.size
+        # longest side 48 -> image size 64; x1.1 = 70.4 -> pad to 96
+        assert tuple(size) == (96, 96) != (256, 224)
+        resize = [s for s in cfg.train_dataloader.dataset.pipeline
+                  if s.type == 'RandomResize'][0]
+        largest = max(resize.scale) * max(resize.ratio_range)
+        assert largest <= min(size)
+        assert cfg.model.decode_head.num_classes == 2
+
+
+def test_errors_stop_before_writing(tmp_path):
+    ann, img_dir = make_det(str(tmp_path))
+    os.remove(osp.join(img_dir, '2.png'))
+    out = tmp_path / 'out'
+    with pytest.raises(DataCheckError, match='2.png'):
+        new_project('det', str(out), train=ann, val=ann, img_dir=img_dir)
+    assert not out.exists()
+    with pytest.raises(DataCheckError, match='one prompt per category'):
+        make_det(str(tmp_path))
+        new_project('det', str(out), train=ann, val=ann, img_dir=img_dir,
+                    prompts='a. b')
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'misc', 'new_project.py'), 'det',
+        '--train', ann, '--val', ann, '--img-dir', img_dir, '--prompts',
+        'a. b', '--out-dir', str(out)
+    ], capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert 'Nothing written' in proc.stdout
+    assert not out.exists()
+
+
+def _run(cmd):
+    env = dict(os.environ, OMP_NUM_THREADS='1',
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, (f'{" ".join(cmd)} failed:\n'
+                                  f'{proc.stdout[-3000:]}\n'
+                                  f'{proc.stderr[-6000:]}')
+    return proc.stdout + proc.stderr
+
+
+LOADER_OPTIONS = [
+    'default_hooks.logger.interval=1',
+    'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False',
+    'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+    'test_dataloader.num_workers=0',
+    'test_dataloader.persistent_workers=False'
+]
+
+
+def test_det_walkthrough_trains_two_iterations(tmp_path):
+    """Tiny data -> new_project (CLI) -> tools/train.py, 2 iterations."""
+    ann, img_dir = make_det(str(tmp_path))
+    out = str(tmp_path / 'cells')
+    log = _run([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'misc', 'new_project.py'), 'det',
+        '--train', ann, '--val', ann, '--img-dir', img_dir, '--prompts',
+        'cell nucleus', '--out-dir', out, '--max-iters', '2'
+    ])
+    assert 'python tools/train.py' in log
+    config = osp.join(out, 'lg_cells.py')
+    work_dir = str(tmp_path / 'work')
+    log = _run([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work_dir,
+        '--cfg-options'
+    ] + LOADER_OPTIONS)
+    assert 'Iter(train) [2/2]' in log
+    assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
+    assert 'coco/bbox_mAP' in log

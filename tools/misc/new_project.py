@@ -1,0 +1,86 @@
+"""Your own data in one command: check it, write a language-guided config
+and its stock twin, print the two train commands.
+
+The configs inherit the demo recipes (projects/demo/configs) and override
+only what depends on the data. Library: ``mmvlm.apis.new_project``.
+
+Examples::
+
+    # detection: COCO jsons (prompts optional: default category names)
+    python tools/misc/new_project.py det --train data/cells/train.json \\
+        --val data/cells/val.json --img-dir data/cells/images \\
+        --prompts "cell nucleus" --out-dir projects/cells
+
+    # segmentation: image + label-map folders (value k = class k)
+    python tools/misc/new_project.py seg --img-dir data/cells/img/train \\
+        --ann-dir data/cells/ann/train --val-img-dir data/cells/img/val \\
+        --val-ann-dir data/cells/ann/val --classes "background. cell nucleus" \\
+        --out-dir projects/cells_seg
+
+The data checks run first (tools/analysis_tools/check_dataset.py); on an
+error nothing is written and the exit status is 1.
+"""
+import argparse
+import sys
+from typing import Optional, Sequence
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Check your data and write a language-guided config '
+        'and its stock twin.')
+    parser.add_argument('task', choices=('det', 'seg'))
+    parser.add_argument('--out-dir', required=True,
+                        help='folder for the two configs')
+    parser.add_argument('--name', default=None,
+                        help='config name stem (default: the out-dir name)')
+    parser.add_argument('--train', help='det: training COCO json')
+    parser.add_argument('--val', help='det: validation COCO json')
+    parser.add_argument('--img-dir', required=True,
+                        help='det: folder of the json file names; seg: '
+                        'training images')
+    parser.add_argument('--val-img-dir', default=None,
+                        help='validation images (det default: --img-dir)')
+    parser.add_argument('--ann-dir', help='seg: training label maps')
+    parser.add_argument('--val-ann-dir', help='seg: validation label maps')
+    parser.add_argument('--classes', default=None,
+                        help='seg: class names separated by full stops, '
+                        'label value 0 first')
+    parser.add_argument('--prompts', default=None,
+                        help='one prompt per class, separated by full stops'
+                        ' (default: the class names)')
+    parser.add_argument('--batch-size', type=int, default=None)
+    parser.add_argument('--max-iters', type=int, default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    from mmvlm.apis.new_project import DataCheckError, new_project
+    from mmvlm.datasets.checks import format_findings
+    try:
+        project = new_project(
+            args.task, args.out_dir, train=args.train, val=args.val,
+            img_dir=args.img_dir, val_img_dir=args.val_img_dir,
+            prompts=args.prompts, ann_dir=args.ann_dir,
+            val_ann_dir=args.val_ann_dir, classes=args.classes,
+            name=args.name, batch_size=args.batch_size,
+            max_iters=args.max_iters)
+    except DataCheckError as e:
+        print(format_findings(e.findings))
+        print('Nothing written: fix the errors above and run again.')
+        return 1
+    print(format_findings(project.findings))
+    s = project.settings
+    print(f"classes {s['classes']} prompted as {s['prompts']}; image size "
+          f"{s['image_size']}, batch {s['batch_size']}, "
+          f"{s['max_iters']} iterations")
+    print(f'wrote {project.lg_config}\n      {project.stock_config}')
+    print('train the language-guided model and its stock twin:')
+    for command in project.commands:
+        print('  ' + command)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
