@@ -89,7 +89,7 @@ def test_det_configs_inherit_and_choose_from_data(det_project):
                         'lg-atss_r18-tiny_minilm_trees.py'),
                        (det_project.stock_config, 'atss_r18-tiny_trees.py')):
         text = _text(path)
-        assert f"_base_ = '" in text and base in text
+        assert "_base_ = '" in text and base in text
         assert 'LoadImageFromFile' not in text  # no copied pipelines
         cfg = Config.fromfile(path)
         assert cfg.model.bbox_head.num_classes == 1

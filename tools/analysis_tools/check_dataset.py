@@ -13,7 +13,8 @@ Examples::
 
     # segmentation: image folder + label-map folder (value k = class k)
     python tools/analysis_tools/check_dataset.py seg \\
-        --img-dir data/cells/img_dir/train --ann-dir data/cells/ann_dir/train \\
+        --img-dir data/cells/img_dir/train \\
+        --ann-dir data/cells/ann_dir/train \\
         --classes "background. cell nucleus"
 """
 import argparse

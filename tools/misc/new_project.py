@@ -9,13 +9,14 @@ Examples::
     # detection: COCO jsons (prompts optional: default category names)
     python tools/misc/new_project.py det --train data/cells/train.json \\
         --val data/cells/val.json --img-dir data/cells/images \\
-        --prompts "cell nucleus" --out-dir projects/cells
+        --prompts "cell nucleus" --out-dir configs/cells
 
     # segmentation: image + label-map folders (value k = class k)
     python tools/misc/new_project.py seg --img-dir data/cells/img/train \\
         --ann-dir data/cells/ann/train --val-img-dir data/cells/img/val \\
-        --val-ann-dir data/cells/ann/val --classes "background. cell nucleus" \\
-        --out-dir projects/cells_seg
+        --val-ann-dir data/cells/ann/val \\
+        --classes "background. cell nucleus" \\
+        --out-dir configs/cells_seg
 
 The data checks run first (tools/analysis_tools/check_dataset.py); on an
 error nothing is written and the exit status is 1.
