@@ -2,7 +2,7 @@
 # class names (from mmdet's LVISV1Dataset METAINFO, no copy). One embedding
 # per name (no token cap, no chunked passes); the LM encodes the vocabulary
 # once and caches it.
-#   python tools/demo/image_demo.py demo.jpg \
+#   python tools/misc/image_demo.py demo.jpg \
 #       configs/detection/lg-atss_r50_fpn_lvis-1203-names_inference.py \
 #       --weights CHECKPOINT
 # evaluates with LVISMetric on LVIS v1 val the same way with tools/test.py.

@@ -10,8 +10,8 @@ The rules (mmdet / mmseg practice):
   up its chain (the stock parts are inherited, not copied);
 - the text meta keys packed into data samples are spelled out once.
 
-``configs/demo`` is the showcase project's and is left out (it moves to
-``projects/demo``).
+The demo's configs live in ``projects/demo/configs`` (a project of its own)
+and are left out.
 """
 import ast
 import importlib.util

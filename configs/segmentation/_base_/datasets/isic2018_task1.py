@@ -2,7 +2,7 @@
 # images/{train,val}, masks/{train,val}; masks 0 = background, 1 = lesion.
 # Same layout, sizes, pipelines and metrics as Kvasir-SEG; only the dataset
 # class and folder differ. Prepare the raw download with
-# python -m mmvlm.datasets.medical.prepare_medical_dataset \
+# python tools/dataset_converters/prepare_medical_dataset.py \
 #     isic2018_task1 RAW OUT
 _base_ = './kvasir_seg.py'
 

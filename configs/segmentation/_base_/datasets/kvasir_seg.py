@@ -1,7 +1,7 @@
 # Kvasir-SEG polyp segmentation, mmseg projects/medical layout:
 # images/{train,val}, masks/{train,val}; masks 0 = background, 1 = polyp.
 # Prepare the raw download with
-# python -m mmvlm.datasets.medical.prepare_medical_dataset kvasir_seg RAW OUT
+# python tools/dataset_converters/prepare_medical_dataset.py kvasir_seg RAW OUT
 dataset_type = 'KvasirSEGDataset'
 data_root = 'data/kvasir_seg'
 img_scale = (512, 512)
