@@ -28,7 +28,8 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from mmvlm.datasets.checks import (Finding, _read_image, _stems,
-                                   check_coco_detection, check_segmentation,
+                                   check_coco_detection, check_prompt_tokens,
+                                   check_segmentation,
                                    coco_category_names, has_errors,
                                    image_sizes_of, load_coco)
 
@@ -37,6 +38,8 @@ TASKS = ('det', 'seg')
 BASE_CONFIGS = dict(
     det=('lg-atss_r18-tiny_minilm_trees.py', 'atss_r18-tiny_trees.py'),
     seg=('lg-fpn_r18-tiny_minilm_brain.py', 'fpn_r18-tiny_brain.py'))
+#: the language model of the demo recipes (its tokenizer checks prompts)
+LANGUAGE_MODEL = 'minilm'
 MAX_IMAGE_SIZE = 1024
 MAX_CROP_SIZE = 256  # training crops of the CPU recipe
 PALETTE = [(220, 20, 60), (0, 130, 200), (60, 180, 75), (255, 225, 25),
@@ -322,6 +325,18 @@ def _common_suffix(folder: str) -> str:
     return suffixes.pop()
 
 
+def _token_findings(prompts: Sequence) -> List[Finding]:
+    """:func:`check_prompt_tokens` with the recipe's language model."""
+    try:
+        from mmvlm.models.text_encoders.hf_loading import build_tokenizer
+        tokenizer = build_tokenizer(None, name_or_path=LANGUAGE_MODEL)
+    except Exception as e:  # noqa: BLE001 - reported, not fatal
+        return [Finding('warning', f'language model {LANGUAGE_MODEL!r}',
+                        f'its tokenizer did not load ({e}); the prompts '
+                        'were not checked for unknown tokens.')]
+    return check_prompt_tokens(prompts, tokenizer, LANGUAGE_MODEL)
+
+
 def new_project(task: str,
                 out_dir: str,
                 train: Optional[str] = None,
@@ -334,7 +349,8 @@ def new_project(task: str,
                 classes=None,
                 name: Optional[str] = None,
                 batch_size: Optional[int] = None,
-                max_iters: Optional[int] = None) -> NewProject:
+                max_iters: Optional[int] = None,
+                check_tokens: bool = True) -> NewProject:
     """Check the data, then write a language-guided config and its stock
     twin into ``out_dir``.
 
@@ -354,6 +370,8 @@ def new_project(task: str,
             of ``out_dir``.
         batch_size (int, optional): Default: ``min(4, #train images)``.
         max_iters (int, optional): Default: about 50 epochs.
+        check_tokens (bool): Check that the prompts tokenise to known
+            tokens of the recipe's language model. Defaults to True.
         Other arguments as above.
 
     Returns:
@@ -378,6 +396,8 @@ def new_project(task: str,
         findings = check_coco_detection(train, img_dir, prompt_list)
         if osp.abspath(val) != osp.abspath(train):
             findings += check_coco_detection(val, val_img_dir, prompt_list)
+        if check_tokens:
+            findings += _token_findings(prompt_list)
         if has_errors(findings):
             raise DataCheckError(findings)
         sizes = image_sizes_of(coco)
@@ -398,6 +418,8 @@ def new_project(task: str,
                              'give one prompt per class.')
         findings = check_segmentation(img_dir, ann_dir, names)
         findings += check_segmentation(val_img_dir, val_ann_dir, names)
+        if check_tokens:
+            findings += _token_findings(prompt_list)
         if has_errors(findings):
             raise DataCheckError(findings)
         sizes = image_sizes_of(img_dir)

@@ -326,6 +326,45 @@ def check_coco_detection(ann_file: str,
             check_image_files(coco, img_dir, name))
 
 
+def check_prompt_tokens(prompts: Sequence,
+                        tokenizer,
+                        model_name: str = 'the language model'
+                        ) -> List[Finding]:
+    """Prompts with tokens unknown to the language model's tokenizer.
+
+    Unknown tokens carry no meaning: a prompt that is mostly unknown
+    tokens is an error (the text encoder refuses it), a few are a warning.
+
+    Args:
+        prompts (Sequence[str | Sequence[str]]): One entry per class (a
+            name or a tuple of synonyms).
+        tokenizer: A HuggingFace tokenizer (``unk_token_id``,
+            ``convert_ids_to_tokens``, callable).
+        model_name (str): How to name the model in findings.
+
+    Returns:
+        list[Finding]
+    """
+    findings = []
+    unk = getattr(tokenizer, 'unk_token_id', None)
+    if unk is None:
+        return findings  # byte-level tokenizers represent everything
+    for entry in prompts:
+        for prompt in ([entry] if isinstance(entry, str) else entry):
+            ids = tokenizer(prompt, add_special_tokens=False)['input_ids']
+            num_unk = sum(i == unk for i in ids)
+            if not num_unk:
+                continue
+            tokens = tokenizer.convert_ids_to_tokens(list(ids))
+            level = 'error' if 2 * num_unk >= len(ids) else 'warning'
+            findings.append(Finding(
+                level, f'prompt {prompt!r}',
+                f'tokenises to {tokens} in {model_name}: {num_unk} unknown '
+                'token(s) carry no meaning; reword it in plain words or '
+                'choose another language model.'))
+    return findings
+
+
 # -------------------------------------------------------- segmentation ---
 def _stems(folder: str, suffix: Optional[str]) -> Dict[str, str]:
     """``stem -> file name`` of the images in a folder (recursive)."""

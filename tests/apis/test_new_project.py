@@ -157,6 +157,9 @@ def test_errors_stop_before_writing(tmp_path):
     with pytest.raises(DataCheckError, match='2.png'):
         new_project('det', str(out), train=ann, val=ann, img_dir=img_dir)
     assert not out.exists()
+    with pytest.raises(DataCheckError, match='unknown'):
+        new_project('det', str(out), train=ann, val=ann, img_dir=img_dir,
+                    prompts='\U0001F9A0')
     with pytest.raises(DataCheckError, match='one prompt per category'):
         make_det(str(tmp_path))
         new_project('det', str(out), train=ann, val=ann, img_dir=img_dir,

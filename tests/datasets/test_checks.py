@@ -194,3 +194,18 @@ def test_duplicate_ids(tmp_path):
     found = checks.check_unique_ids(coco, 'ann.json')
     assert len(found) == 1 and found[0].level == 'error'
     assert 'annotation id 1' in str(found[0]) and 'unique' in str(found[0])
+
+
+def test_prompt_tokens_unknown_to_the_language_model():
+    hf_loading = pytest.importorskip(
+        'mmvlm.models.text_encoders.hf_loading')
+    try:
+        tokenizer = hf_loading.build_tokenizer(None, name_or_path='minilm')
+    except Exception as e:  # the offline MiniLM package is not installed
+        pytest.skip(f'no MiniLM tokenizer: {e}')
+    found = checks.check_prompt_tokens(
+        ['cell nucleus', ('cell \U0001F9A0 nucleus', 'nucleus'),
+         '\U0001F9A0'], tokenizer, 'minilm')
+    assert [f.level for f in found] == ['warning', 'error']
+    assert '[UNK]' in str(found[0]) and 'minilm' in str(found[0])
+    assert 'reword it' in str(found[1])

@@ -46,14 +46,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                      'first')
     seg.add_argument('--ignore-index', type=int, default=255)
     seg.add_argument('--seg-map-suffix', default='.png')
+    for p in (det, seg):
+        p.add_argument('--language-model', default=None,
+                       help='also check that the prompts tokenise to known '
+                       'tokens of this language model (alias or folder, '
+                       'e.g. minilm)')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     from mmvlm.datasets.checks import (check_coco_detection,
-                                       check_segmentation, format_findings,
-                                       has_errors)
+                                       check_prompt_tokens,
+                                       check_segmentation, coco_category_names,
+                                       format_findings, has_errors, load_coco)
     from mmvlm.structures.vocabulary import split_prompts
     if args.task == 'det':
         prompts = (split_prompts(args.prompts)
@@ -63,11 +69,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             findings += check_coco_detection(
                 ann, args.img_dir, prompts,
                 filter_empty_gt=not args.keep_empty)
+        if prompts is None:
+            prompts = coco_category_names(load_coco(args.ann[0]))
     else:
+        prompts = split_prompts(args.classes)
         findings = check_segmentation(
-            args.img_dir, args.ann_dir, split_prompts(args.classes),
+            args.img_dir, args.ann_dir, prompts,
             ignore_index=args.ignore_index,
             seg_map_suffix=args.seg_map_suffix)
+    if args.language_model:
+        from mmvlm.models.text_encoders.hf_loading import build_tokenizer
+        tokenizer = build_tokenizer(None, name_or_path=args.language_model)
+        findings += check_prompt_tokens(prompts, tokenizer,
+                                        args.language_model)
     print(format_findings(findings))
     return 1 if has_errors(findings) else 0
 
