@@ -109,10 +109,57 @@ def build_runner(cfg: Config):
     """
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+    resume_stock_as_load_from(cfg)
     init_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+#: Key fragments only a language-guided model's state dict has (the text
+#: encoder's learned parts, the contrastive classifier's scale).
+LANGUAGE_GUIDED_KEYS = ('text_encoder.', 'logit_scale')
+
+
+def resume_stock_as_load_from(cfg: Config) -> bool:
+    """Turn ``--resume STOCK.pth`` of a language-guided config into
+    ``load_from``.
+
+    A stock mmdet / mmseg checkpoint loads into its language-guided twin
+    (the models map its keys), but its optimizer state belongs to the stock
+    model's parameters, and torch refuses it ("loaded state dict contains a
+    parameter group that doesn't match"). The weights are what a user
+    resuming from a stock run wants: they are loaded as ``load_from`` and a
+    new schedule starts, with a warning saying so.
+
+    Args:
+        cfg (Config): A loaded config (``resume`` and ``load_from`` set as
+            the launchers set them).
+
+    Returns:
+        bool: Whether the config was changed.
+    """
+    path = cfg.get('load_from', None)
+    model_type = str(cfg.get('model', {}).get('type', ''))
+    if not cfg.get('resume', False) or not path or \
+            'LanguageGuided' not in model_type or not osp.isfile(path):
+        return False
+    from mmengine.logging import print_log
+    from mmengine.runner.checkpoint import _load_checkpoint
+    checkpoint = _load_checkpoint(path, map_location='cpu')
+    state = checkpoint.get('state_dict', checkpoint)
+    if any(frag in key for key in state for frag in LANGUAGE_GUIDED_KEYS):
+        return False  # a language-guided checkpoint: resume as usual
+    cfg.resume = False
+    print_log(
+        f'--resume {path}: a stock (closed-set) checkpoint for the '
+        f'language-guided {model_type}. Its weights are loaded as load_from '
+        '(backbone, neck and shared head weights mapped, see '
+        'docs/stock_checkpoints.md); its optimizer state and iteration '
+        'belong to the stock model and are not used: a new schedule starts.',
+        logger='current',
+        level=30)
+    return True
 
 
 def check_device_available(device: Union[str, torch.device, None],
