@@ -20,12 +20,7 @@ def vocabulary_label_ids(model: nn.Module) -> Optional[List[int]]:
         list[int] | None: One label id per vocabulary entry; None when the
         model has no vocabulary.
     """
-    if hasattr(type(model), 'vocabulary_label_ids'):
-        ids = model.vocabulary_label_ids
-    else:
-        # TEMPORARY (issue 11): until every model exposes the public
-        # ``vocabulary_label_ids`` property, read the attribute it keeps.
-        ids = getattr(model, '_vocabulary_label_ids', None)
+    ids = model.vocabulary_label_ids
     return None if ids is None else [int(i) for i in ids]
 
 
@@ -52,36 +47,22 @@ def class_names(model: nn.Module) -> List[str]:
     return names
 
 
-def _clear_vocabulary_override(model: nn.Module) -> None:
-    if hasattr(type(model), 'vocabulary_label_ids'):
-        model.set_vocabulary(None)
-    else:
-        # TEMPORARY (issue 11): models without the public override API.
-        model._vocabulary, model._vocabulary_label_ids = None, None
-
-
 @contextmanager
 def temporary_vocabulary(model: nn.Module, vocabulary: Sequence,
                          label_ids: Optional[Sequence[int]] = None
                          ) -> Iterator[None]:
-    """Score against ``vocabulary`` inside the block, as before after it.
+    """Score against ``vocabulary`` inside the block; the model's previous
+    run-time override (or none) is restored after it.
 
     Args:
         model (nn.Module): A language-guided detector or segmentor.
         vocabulary (Sequence): Entries (or a prompt string).
         label_ids (Sequence[int], optional): Label id of each entry.
     """
-    saved = model.vocabulary
-    saved = None if saved is None else (list(saved),
-                                        vocabulary_label_ids(model))
+    saved = model.vocabulary_override
     model.set_vocabulary(
         vocabulary, None if label_ids is None else list(label_ids))
     try:
         yield
     finally:
-        _clear_vocabulary_override(model)
-        now = model.vocabulary
-        now = None if now is None else (list(now),
-                                        vocabulary_label_ids(model))
-        if saved is not None and now != saved:
-            model.set_vocabulary(*saved)
+        model.set_vocabulary(saved)

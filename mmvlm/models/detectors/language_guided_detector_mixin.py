@@ -10,21 +10,6 @@ from mmvlm.structures import (BatchVocabulary, Vocabulary, VocabularyLike,
                               image_name)
 
 
-def resolve_vocabulary(vocabulary: VocabularyLike) -> list:
-    """The entries of a vocabulary in any accepted spelling.
-
-    Kept for callers of the former detector helper; see
-    :meth:`mmvlm.structures.Vocabulary.parse`.
-
-    Args:
-        vocabulary (VocabularyLike): Prompts, entries, dataset name, dict.
-
-    Returns:
-        list: The (deduplicated) entries.
-    """
-    return list(Vocabulary.parse(vocabulary).entries)
-
-
 class LanguageGuidedDetectorMixin(LanguageGuidedModelMixin):
     """Vocabulary handling of :class:`LanguageGuidedDetector` and
     :class:`LanguageGuidedTwoStageDetector`.

@@ -121,6 +121,12 @@ class LanguageGuidedModelMixin:
         return None
 
     @property
+    def vocabulary_override(self) -> Optional[Vocabulary]:
+        """The run-time override set by :meth:`set_vocabulary` (None when
+        there is none); restore one with ``set_vocabulary(saved)``."""
+        return self._vocabulary_override
+
+    @property
     def vocabulary_label_ids(self) -> Optional[Tuple[int, ...]]:
         """Dataset label id of each entry of :attr:`vocabulary`."""
         vocab = self.vocabulary

@@ -108,8 +108,8 @@ def test_open_vocabulary_coco_config_split():
 def test_lvis_and_smollm2_configs():
     lvis = Config.fromfile(ROOT / 'configs/detection/'
                            'lg-atss_r50_fpn_lvis-1203-names_inference.py')
-    from mmvlm.models.detectors import resolve_vocabulary
-    assert len(resolve_vocabulary(lvis.model.vocabulary)) == 1203
+    from mmvlm.structures import Vocabulary
+    assert len(Vocabulary.parse(lvis.model.vocabulary)) == 1203
     assert lvis.model.bbox_head.num_classes == 1203
     smol = Config.fromfile(ROOT / 'configs/detection/'
                            'lg-atss_r50_fpn_smollm2-prefix_1x_coco.py')
