@@ -1,12 +1,12 @@
 """Inference API of language-guided detectors: load a model, detect the
 objects named by free-text prompts, draw labelled boxes."""
-import os.path as osp
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.config import Config
 from torch import nn
 
+from .model_loading import init_language_guided_model
 from .model_vocabulary import class_names
 
 ImageType = Union[str, np.ndarray]
@@ -37,28 +37,8 @@ def init_language_guided_detector(config: Union[str, Config],
         RuntimeError: ``device`` is a CUDA device and CUDA is unavailable
             (checked before the model is built).
     """
-    import mmvlm  # noqa: F401  (registers the components)
-    from mmvlm.utils.launch import check_device_available
-    from mmdet.registry import MODELS
-    from mmdet.utils import register_all_modules
-    from mmengine.runner import load_checkpoint
-    check_device_available(device)  # before anything is built
-    if isinstance(config, str):
-        config = Config.fromfile(config)
-    if cfg_options:
-        config.merge_from_dict(cfg_options)
-    register_all_modules(init_default_scope=True)
-    model = MODELS.build(config.model)
-    model.cfg = config
-    model.init_weights()
-    if checkpoint is not None:
-        if not osp.isfile(checkpoint):
-            raise FileNotFoundError(f'Checkpoint {checkpoint!r} not found.')
-        state = load_checkpoint(model, checkpoint, map_location='cpu')
-        meta = state.get('meta', {}).get('dataset_meta')
-        if meta:
-            model.dataset_meta = meta
-    return model.to(device).eval()
+    return init_language_guided_model(config, 'mmdet', checkpoint, device,
+                                      cfg_options)
 
 
 def detect(model: nn.Module,

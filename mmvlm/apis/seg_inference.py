@@ -1,13 +1,13 @@
 """Inference API of language-guided segmentors: load a model, segment the
 regions named by free-text prompts."""
 import copy
-import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.config import Config
 from torch import nn
 
+from .model_loading import init_language_guided_model, test_dataset_cfg
 from .model_vocabulary import class_names
 
 ImageType = Union[str, np.ndarray]
@@ -40,46 +40,9 @@ def init_language_guided_segmentor(config: Union[str, Config],
         RuntimeError: ``device`` is a CUDA device and CUDA is unavailable
             (checked before the model is built).
     """
-    import mmvlm  # noqa: F401  (registers the components)
-    from mmvlm.utils.launch import check_device_available
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    from mmseg.registry import MODELS
-    check_device_available(device)  # before anything is built
-    if isinstance(config, str):
-        config = Config.fromfile(config)
-    else:
-        config = copy.deepcopy(config)
-    if cfg_options:
-        config.merge_from_dict(cfg_options)
-    config.model.pretrained = None
-    config.model.train_cfg = None
-    init_default_scope(config.get('default_scope', 'mmseg'))
-    model = MODELS.build(config.model)
-    model.cfg = config
-    meta = None
-    if checkpoint is None:
-        model.init_weights()
-    else:
-        if not osp.isfile(checkpoint):
-            raise FileNotFoundError(f'Checkpoint {checkpoint!r} not found.')
-        state = load_checkpoint(model, checkpoint, map_location='cpu')
-        meta = state.get('meta', {}).get('dataset_meta')
-    if not meta:
-        classes = _test_dataset(config).get('metainfo', {}).get('classes')
-        meta = dict(classes=tuple(classes)) if classes else None
-    if meta:
-        model.dataset_meta = meta
-    return model.to(device).eval()
-
-
-def _test_dataset(cfg: Config) -> dict:
-    """The test (else val) dataset config, ``{}`` when there is none."""
-    for key in ('test_dataloader', 'val_dataloader'):
-        dataset = (cfg.get(key) or {}).get('dataset')
-        if dataset:
-            return dataset
-    return {}
+    return init_language_guided_model(
+        config, 'mmseg', checkpoint, device, cfg_options,
+        meta_from_config=True)
 
 
 def inference_pipeline(cfg: Config, image: ImageType) -> List[dict]:
@@ -97,7 +60,8 @@ def inference_pipeline(cfg: Config, image: ImageType) -> List[dict]:
     Returns:
         list[dict]: Transform configs (a copy; ``cfg`` is not changed).
     """
-    pipeline = _test_dataset(cfg).get('pipeline') or cfg.get('test_pipeline')
+    pipeline = test_dataset_cfg(cfg).get('pipeline') or cfg.get(
+        'test_pipeline')
     if not pipeline:
         raise ValueError(
             'The config has neither test_dataloader.dataset.pipeline nor '
