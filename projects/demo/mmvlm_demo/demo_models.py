@@ -1,0 +1,114 @@
+"""The models the demo trains: one table for the run script and the report.
+
+:data:`DEMO_MODELS` are the models of ``bash tools/run_demo.sh`` (the main
+job); :data:`SCRATCH_MODELS` are the from-scratch twins of the two stock
+models, trained only for the pretrained-vs-scratch comparison of
+``docs/demo.md`` (``MMVLM_DEMO_SCRATCH=1 bash tools/run_demo.sh``).
+
+Each entry is a dict:
+
+- ``key``: sub-folder of ``$MMVLM_DEMO_WORK_DIR`` the run writes to;
+- ``task``: ``'trees'`` (detection) or ``'brain'`` (segmentation);
+- ``config``: repository-relative config path;
+- ``kind``: ``'stock'``, ``'lg-frozen'`` (frozen LM + learnable prefix),
+  ``'lg-unfrozen'`` (LM fine-tuned too), ``'lg-smollm2'`` (frozen
+  SmolLM2-135M + learnable prefix) or ``'scratch'`` (stock, random
+  backbone);
+- ``language_model``: alias of the text model (``'minilm'``,
+  ``'smollm2-135m'``) or None;
+- ``find_checkpoint``: ``find_checkpoint(demo_work_dir) -> str``, the
+  checkpoint the demo's training wrote (``demo_work_dir`` is
+  ``$MMVLM_DEMO_WORK_DIR``, e.g. ``work_dirs/demo``).
+
+The module-level :func:`find_checkpoint` does the same for one run folder.
+"""
+import os.path as osp
+from functools import partial
+from typing import Dict, List, Optional
+
+CONFIG_DIR = 'projects/demo/configs'
+
+
+def find_checkpoint(run_dir: str) -> str:
+    """The checkpoint a training run wrote (mmengine's ``last_checkpoint``).
+
+    Args:
+        run_dir (str): The run's work dir, e.g. ``work_dirs/demo/det_stock``.
+
+    Returns:
+        str: Path of the checkpoint file, inside ``run_dir``.
+    """
+    pointer = osp.join(run_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        raise FileNotFoundError(
+            f'{pointer} does not exist: the run in {run_dir} has not '
+            'finished training; run `bash tools/run_demo.sh` first.')
+    with open(pointer) as f:
+        name = osp.basename(f.read().strip())
+    path = osp.join(run_dir, name)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{pointer} names {name}, which is not in '
+                                f'{run_dir}; re-run the training.')
+    return path
+
+
+def _checkpoint_of(key: str, demo_work_dir: str) -> str:
+    return find_checkpoint(osp.join(demo_work_dir, key))
+
+
+def _model(key: str, task: str, config: str, kind: str,
+           language_model: Optional[str]) -> Dict:
+    return dict(
+        key=key,
+        task=task,
+        config=f'{CONFIG_DIR}/{config}',
+        kind=kind,
+        language_model=language_model,
+        find_checkpoint=partial(_checkpoint_of, key))
+
+
+#: The models of the main job, in the order they are trained.
+DEMO_MODELS: List[Dict] = [
+    _model('det_stock', 'trees', 'atss_efficientnet-lite0_trees.py',
+           'stock', None),
+    _model('det_lg', 'trees', 'lg-atss_efficientnet-lite0_minilm_trees.py',
+           'lg-frozen', 'minilm'),
+    _model('det_lg_unfrozen', 'trees',
+           'lg-atss_efficientnet-lite0_minilm-unfrozen_trees.py',
+           'lg-unfrozen', 'minilm'),
+    _model('seg_stock', 'brain', 'fpn_efficientnet-lite0_brain.py', 'stock',
+           None),
+    _model('seg_lg', 'brain', 'lg-fpn_efficientnet-lite0_minilm_brain.py',
+           'lg-frozen', 'minilm'),
+    _model('seg_lg_unfrozen', 'brain',
+           'lg-fpn_efficientnet-lite0_minilm-unfrozen_brain.py',
+           'lg-unfrozen', 'minilm'),
+    _model('seg_lg_smollm2', 'brain',
+           'lg-fpn_efficientnet-lite0_smollm2_brain.py', 'lg-smollm2',
+           'smollm2-135m'),
+]
+
+#: Stock models with a randomly initialised backbone (docs/demo.md only).
+SCRATCH_MODELS: List[Dict] = [
+    _model('det_scratch', 'trees', 'atss_efficientnet-lite0-scratch_trees.py',
+           'scratch', None),
+    _model('seg_scratch', 'brain', 'fpn_efficientnet-lite0-scratch_brain.py',
+           'scratch', None),
+]
+
+
+def models_of(task: str, models: Optional[List[Dict]] = None) -> List[Dict]:
+    """The entries of one task.
+
+    Args:
+        task (str): ``'trees'`` or ``'brain'``.
+        models (list[dict], optional): Table to filter; default
+            :data:`DEMO_MODELS`.
+
+    Returns:
+        list[dict]: The entries whose ``task`` is ``task``.
+    """
+    if task not in ('trees', 'brain'):
+        raise ValueError(f"task={task!r}; use 'trees' or 'brain'.")
+    return [m for m in (models or DEMO_MODELS) if m['task'] == task]
+
