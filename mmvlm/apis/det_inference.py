@@ -81,37 +81,38 @@ def detect(model: nn.Module,
 def draw_detections(image: ImageType,
                     result,
                     class_names: Sequence[str],
-                    out_file: str,
-                    score_thr: float = 0.3) -> np.ndarray:
-    """Draw labelled boxes with mmdet's ``DetLocalVisualizer``.
+                    out_file: Optional[str] = None,
+                    score_thr: float = 0.3,
+                    **kwargs) -> np.ndarray:
+    """Draw the boxes above ``score_thr`` labelled with their prompts.
+
+    See :func:`mmvlm.visualization.draw_prompt_detections`: small images
+    enlarged, labels placed without overlap (a legend when they do not
+    fit), at most ``max_boxes`` boxes, non-Latin prompts in a font that has
+    their glyphs.
 
     Args:
         image (str | np.ndarray): Image path or BGR array.
         result (DetDataSample): Prediction of :func:`detect`.
         class_names (Sequence[str]): Name of each label.
-        out_file (str): PNG to write.
+        out_file (str, optional): PNG to write.
         score_thr (float): Boxes below this score are not drawn.
+        **kwargs: ``max_boxes``, ``min_size``, ``legend``, ``palette``.
 
     Returns:
         np.ndarray: The drawn RGB image.
     """
     import mmcv
-    from mmdet.visualization import DetLocalVisualizer
+
+    from mmvlm.visualization import draw_prompt_detections
     img = mmcv.imread(image) if isinstance(image, str) else image
-    img = mmcv.bgr2rgb(img)
-    visualizer = DetLocalVisualizer.get_instance(
-        f'mmvlm_det_demo_{id(result)}')
-    visualizer.dataset_meta = dict(
-        classes=tuple(class_names), palette='random')
-    visualizer.add_datasample(
-        'detections',
-        img,
-        data_sample=result,
-        draw_gt=False,
-        show=False,
-        pred_score_thr=score_thr,
-        out_file=out_file)
-    return visualizer.get_image()
+    pred = result.pred_instances
+    drawn = draw_prompt_detections(mmcv.bgr2rgb(img), pred.bboxes,
+                                   pred.scores, pred.labels,
+                                   list(class_names), score_thr, **kwargs)
+    if out_file:
+        mmcv.imwrite(mmcv.rgb2bgr(drawn), out_file)
+    return drawn
 
 
 def detect_and_draw(model: nn.Module,

@@ -121,29 +121,36 @@ def segment(model: nn.Module,
 def draw_segmentation(image: ImageType,
                       result,
                       class_names: Sequence[str],
-                      out_file: str,
-                      alpha: float = 0.5) -> np.ndarray:
+                      out_file: Optional[str] = None,
+                      alpha: float = 0.5,
+                      **kwargs) -> np.ndarray:
     """Draw the predicted regions labelled with their prompts.
+
+    See :func:`mmvlm.visualization.draw_prompt_segmentation`: small images
+    enlarged, regions outlined, labels placed without overlap, a legend
+    when crowded, non-Latin prompts in a font that has their glyphs.
 
     Args:
         image (str | np.ndarray): Image path or BGR array.
         result (SegDataSample): Prediction of :func:`segment`.
         class_names (Sequence[str]): Name of each label.
-        out_file (str): PNG to write.
+        out_file (str, optional): PNG to write.
         alpha (float): Opacity of the regions.
+        **kwargs: ``min_size``, ``legend``, ``palette``.
 
     Returns:
         np.ndarray: The drawn RGB image.
     """
     import mmcv
 
-    from mmvlm.visualization import prompt_mask_overlay
+    from mmvlm.visualization import draw_prompt_segmentation
     img = mmcv.imread(image) if isinstance(image, str) else image
     label_map = result.pred_sem_seg.data[0].cpu().numpy()
     masks = np.stack([label_map == k for k in range(len(class_names))])
-    drawn = prompt_mask_overlay(
-        mmcv.bgr2rgb(img), masks, list(class_names), alpha=alpha)
-    mmcv.imwrite(mmcv.rgb2bgr(drawn), out_file)
+    drawn = draw_prompt_segmentation(
+        mmcv.bgr2rgb(img), masks, list(class_names), alpha=alpha, **kwargs)
+    if out_file:
+        mmcv.imwrite(mmcv.rgb2bgr(drawn), out_file)
     return drawn
 
 

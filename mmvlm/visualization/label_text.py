@@ -206,7 +206,11 @@ def place_labels(image: np.ndarray,
         x1, y1, x2, y2 = [float(v) for v in anchor]
         candidates = [(x1, y1 - h), (x1, y1), (x1, y2), (x1, y2 - h)]
         candidates += [(x1 + k * w, y1 - h) for k in (1, 2)]
-        candidates += [(x1 - (w - (x2 - x1)) / 2, (y1 + y2 - h) / 2)]
+        centred = (x1 - (w - (x2 - x1)) / 2, (y1 + y2 - h) / 2)
+        if x1 == x2 and y1 == y2:  # a point: centred on it first
+            candidates.insert(0, centred)
+        else:
+            candidates.append(centred)
         spot = None
         for cx, cy in candidates:
             cx = min(max(cx, 0.0), width - w)
