@@ -2,13 +2,13 @@
 
 mmvlm has no registry tree of its own: its components are registered straight
 into the registries of the OpenMMLab codebases it plugs into, so a config
-with ``default_scope='mmdet'`` or ``default_scope='mmseg'`` finds them by
-their bare ``type`` name after ``custom_imports=dict(imports=['mmvlm'])``.
+with ``default_scope='mmdet'``, ``'mmseg'`` or ``'mmpretrain'`` finds them
+by their bare ``type`` name after ``custom_imports=dict(imports=['mmvlm'])``.
 
 The registrars, one per registry that mmvlm registers into:
 
 - ``MODELS``, ``TRANSFORMS``, ``DATASETS``: register into every installed
-  codebase (mmdet and/or mmseg). Use them for components that work on both
+  codebase (mmdet, mmseg and/or mmpretrain). Use them for components that work on both
   sides (text encoders, necks, classifier layers, transforms, datasets).
 - ``DET_MODELS``, ``DET_METRICS``: register into mmdet only (detectors and
   their heads, the open-vocabulary COCO metric).
@@ -16,6 +16,8 @@ The registrars, one per registry that mmvlm registers into:
   only (segmentors, decode heads, medical datasets, the open-vocabulary IoU
   metric).
 
+- ``CLS_MODELS``: register into mmpretrain only (image classifiers and
+  their heads).
 - ``HOOKS``: register into every installed codebase (training hooks such
   as ``FiniteCheckHook``).
 
@@ -23,7 +25,7 @@ A registrar for another registry is one line, ``MultiRegistrar('KIND')``,
 added with the first component that needs it.
 
 A side that is not installed is skipped silently, so ``import mmvlm`` works
-with only one of mmdet / mmseg present.
+with any one of mmdet / mmseg / mmpretrain present.
 """
 import functools
 import importlib
@@ -32,12 +34,13 @@ from typing import Callable, List, Optional, Sequence, Type, Union
 from mmengine.registry import Registry
 
 #: Codebases mmvlm plugs into, in registration order.
-CODEBASES = ('mmdet', 'mmseg')
+CODEBASES = ('mmdet', 'mmseg', 'mmpretrain')
 
 
 @functools.lru_cache(maxsize=None)
 def codebase_available(scope: str) -> bool:
-    """Whether the OpenMMLab codebase ``scope`` ('mmdet' / 'mmseg') imports.
+    """Whether the OpenMMLab codebase ``scope`` ('mmdet' / 'mmseg' /
+    'mmpretrain') imports.
 
     Args:
         scope (str): Package name of the codebase.
@@ -120,3 +123,5 @@ DET_METRICS = MultiRegistrar('METRICS', ('mmdet', ))
 SEG_MODELS = MultiRegistrar('MODELS', ('mmseg', ))
 SEG_DATASETS = MultiRegistrar('DATASETS', ('mmseg', ))
 SEG_METRICS = MultiRegistrar('METRICS', ('mmseg', ))
+
+CLS_MODELS = MultiRegistrar('MODELS', ('mmpretrain', ))

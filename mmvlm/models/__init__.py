@@ -7,6 +7,7 @@ from .layers import *  # noqa: F401,F403
 from .text_encoders import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 from .utils import *  # noqa: F401,F403
+from . import cls_heads, classifiers  # noqa: F401,E402  (mmpretrain side)
 
 if codebase_available('mmdet'):
     from . import dense_heads, detectors, roi_heads  # noqa: F401
