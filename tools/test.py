@@ -10,6 +10,21 @@ codebase is taken from the config::
 Format-only runs (leaderboard submissions) use the metric's own options, e.g.
 ``--cfg-options test_evaluator.format_only=True
 test_evaluator.outfile_prefix=work_dirs/test-dev`` for COCO.
+
+Per-prompt evaluation of a language-guided model (which words does it
+understand?): ``--prompts`` runs the test split with exactly the given
+prompts and prints the stock metric of each prompt on its class (bbox AP /
+AP50 for detection, IoU / Dice for segmentation)::
+
+    python tools/test.py CONFIG CKPT --prompts "tree. canopy=tree. car=tree"
+    python tools/test.py CONFIG CKPT --prompts "..." --prompt-mode replace
+
+``prompt=class`` maps a prompt to a dataset class; a prompt without ``=``
+must be a class name. ``--prompt-mode``: ``together`` (one vocabulary of all
+prompts, default), ``each`` (every prompt alone) or ``replace`` (every
+prompt in place of its class's name among the dataset's classes). The
+rows are also written to ``<work-dir>/prompts.json`` (default work dir:
+``work_dirs/<config name>``).
 """
 import argparse
 import os
@@ -51,6 +66,17 @@ def parse_args() -> argparse.Namespace:
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--prompts',
+        help='evaluate with exactly these prompts, one metric per prompt: '
+        '"a. b=class. c" (full stops between prompts; prompt=class maps a '
+        'prompt to a dataset class)')
+    parser.add_argument(
+        '--prompt-mode',
+        choices=['together', 'each', 'replace'],
+        default='together',
+        help='with --prompts: all prompts in one vocabulary, each alone, or '
+        "each in place of its class's name")
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -76,12 +102,36 @@ def enable_visualization(cfg, args: argparse.Namespace):
     return cfg
 
 
+def evaluate_prompts_cli(cfg, args: argparse.Namespace) -> None:
+    """``--prompts``: per-prompt metrics, printed and saved."""
+    import json
+
+    from mmvlm.apis import evaluate_prompts
+    from mmvlm.evaluation import prompt_table
+    if args.launcher != 'none' or args.out or args.show or args.show_dir:
+        raise ValueError('--prompts runs on one process and writes a table;'
+                         ' drop --launcher / --out / --show / --show-dir.')
+    rows = evaluate_prompts(
+        cfg, args.prompts, checkpoint=args.checkpoint, mode=args.prompt_mode)
+    print(f'Per-prompt evaluation ({args.prompt_mode}):')
+    print(prompt_table(rows))
+    if cfg.get('work_dir'):
+        os.makedirs(cfg.work_dir, exist_ok=True)
+        path = osp.join(cfg.work_dir, 'prompts.json')
+        with open(path, 'w') as f:
+            json.dump(rows, f, indent=1)
+        print(f'Rows written to {path}')
+
+
 def main() -> None:
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint {args.checkpoint!r} not found.')
+    if args.prompts is not None:
+        evaluate_prompts_cli(cfg, args)
+        return
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = enable_visualization(cfg, args)

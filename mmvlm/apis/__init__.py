@@ -4,12 +4,13 @@ from ..registry import codebase_available
 from .model_vocabulary import (class_names, temporary_vocabulary,
                                vocabulary_label_ids)
 from .new_project import DataCheckError, NewProject, new_project
+from .prompt_evaluation import evaluate_prompts
 from .stock_checkpoint import load_stock_checkpoint, stock_to_language_guided
 
 __all__ = [
     'class_names', 'load_stock_checkpoint', 'stock_to_language_guided',
     'temporary_vocabulary', 'vocabulary_label_ids', 'DataCheckError',
-    'NewProject', 'new_project'
+    'NewProject', 'new_project', 'evaluate_prompts'
 ]
 
 if codebase_available('mmdet'):

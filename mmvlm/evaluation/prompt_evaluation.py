@@ -1,0 +1,355 @@
+"""Per-prompt evaluation: the metric each prompt earns on its class.
+
+A language-guided model is run over a test dataloader with exactly the
+given prompts as its run-time vocabulary, and every prompt is scored by the
+stock metric of the config (mmdet's ``CocoMetric``, mmseg's ``IoUMetric``)
+on the one dataset class it is mapped to:
+
+- detection: the boxes labelled with the prompt, against the ground truth
+  of its class (the metric's classes are set to that one class);
+- segmentation: the pixels labelled with the prompt, against the pixels of
+  its class (a two-class problem: the class vs everything else; ignored
+  pixels stay ignored); the IoU / Dice of the class is reported.
+
+Three ways to score prompts (``mode``):
+
+- ``'together'``: one vocabulary of all the prompts (what a user querying
+  with several prompts gets);
+- ``'each'``: every prompt alone (one vocabulary per prompt);
+- ``'replace'``: every prompt in place of its class's name among the
+  dataset's class names (the other classes keep their names; how a
+  paraphrase or an unrelated word fares among the trained names).
+
+After every batch the model is checked to have scored exactly the prompts
+asked (its vocabulary, the predicted labels, the number of score maps), so
+a pipeline that silently puts other names into the samples fails loudly.
+"""
+import copy
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+from torch import nn
+
+from .prompt_mapping import PromptForClass
+
+MODES = ('together', 'each', 'replace')
+
+
+@dataclass(frozen=True)
+class ScoringPass:
+    """One vocabulary the model is run with.
+
+    Attributes:
+        vocabulary (tuple[str]): The entries given to ``set_vocabulary``.
+        prompt_slots (dict[int, int]): Index of a prompt (in the list given
+            to :func:`evaluate_prompts_on_loader`) -> index of its entry in
+            ``vocabulary``.
+    """
+    vocabulary: tuple
+    prompt_slots: Dict[int, int]
+
+
+def scoring_passes(prompts: Sequence[PromptForClass],
+                   classes: Sequence[str], mode: str) -> List[ScoringPass]:
+    """The vocabularies a mode runs the model with.
+
+    Args:
+        prompts (Sequence[PromptForClass]): Prompts and their classes.
+        classes (Sequence[str]): The dataset's class names.
+        mode (str): ``'together'``, ``'each'`` or ``'replace'``.
+
+    Returns:
+        list[ScoringPass]: One pass (together) or one per prompt.
+    """
+    if mode not in MODES:
+        raise ValueError(f'mode={mode!r}: choose one of {MODES}.')
+    if mode == 'together':
+        return [ScoringPass(tuple(p.prompt for p in prompts),
+                            {k: k for k in range(len(prompts))})]
+    if mode == 'each':
+        return [ScoringPass((p.prompt, ), {k: 0})
+                for k, p in enumerate(prompts)]
+    passes = []
+    for k, p in enumerate(prompts):
+        clash = [c for i, c in enumerate(classes)
+                 if i != p.class_id and c.lower() == p.prompt.lower()]
+        if clash:
+            raise ValueError(
+                f"Prompt {p.prompt!r} for class {p.class_name!r} in mode "
+                f"'replace' is the name of another class ({clash[0]!r}); "
+                "score it with mode='together' or 'each' instead.")
+        vocab = list(classes)
+        vocab[p.class_id] = p.prompt
+        passes.append(ScoringPass(tuple(vocab), {k: p.class_id}))
+    return passes
+
+
+def _entry_names(vocabulary) -> List[str]:
+    return [e if isinstance(e, str) else e[0] for e in vocabulary]
+
+
+def check_scored_vocabulary(model: nn.Module, vocabulary: Sequence[str],
+                            samples: Sequence) -> None:
+    """Check that the model scored exactly ``vocabulary``.
+
+    Args:
+        model (nn.Module): The language-guided model after ``test_step``.
+        vocabulary (Sequence[str]): The entries it was given.
+        samples (Sequence[DetDataSample | SegDataSample]): Its predictions.
+
+    Raises:
+        RuntimeError: The model's vocabulary differs from ``vocabulary``, a
+            predicted label is outside it, or a segmentation sample has a
+            score map count other than its length.
+    """
+    names = _entry_names(model.vocabulary or ())
+    if [n.lower() for n in names] != [v.lower() for v in vocabulary]:
+        raise RuntimeError(
+            f'The model scored {names}, not the prompts asked '
+            f'{list(vocabulary)}: something replaced its run-time '
+            'vocabulary (a baked head, or a model that does not read '
+            'set_vocabulary).')
+    num = len(vocabulary)
+    for sample in samples:
+        if 'pred_instances' in sample:
+            labels = sample.pred_instances.labels
+            if len(labels) and int(labels.max()) >= num:
+                raise RuntimeError(
+                    f'Predicted label {int(labels.max())} is outside the '
+                    f'{num} prompts asked {list(vocabulary)}.')
+        if 'seg_logits' in sample:
+            channels = sample.seg_logits.data.shape[0]
+            if channels != num:
+                raise RuntimeError(
+                    f'The segmentor scored {channels} classes, not the '
+                    f'{num} prompts asked {list(vocabulary)}.')
+
+
+def restrict_detection_sample(sample: dict, slot: int, class_id: int) -> dict:
+    """A detection sample seen as a one-class problem.
+
+    Args:
+        sample (dict): ``DetDataSample.to_dict()``.
+        slot (int): Vocabulary index of the prompt.
+        class_id (int): Dataset class of the prompt.
+
+    Returns:
+        dict: Shallow copy with the prompt's boxes only (label 0) and, when
+        present, the ground-truth ``instances`` of the class only (label 0).
+    """
+    out = dict(sample)
+    pred = dict(sample['pred_instances'])
+    keep = pred['labels'] == slot
+    for key in ('bboxes', 'scores', 'labels', 'masks', 'mask_scores'):
+        if key in pred:
+            pred[key] = pred[key][keep]
+    pred['labels'] = pred['labels'] * 0
+    out['pred_instances'] = pred
+    if 'instances' in sample:
+        out['instances'] = [
+            dict(inst, bbox_label=0) for inst in sample['instances']
+            if inst.get('bbox_label') == class_id
+        ]
+    return out
+
+
+def restrict_segmentation_sample(sample: dict, slot: int, class_id: int,
+                                 ignore_index: int) -> dict:
+    """A segmentation sample seen as class-vs-rest.
+
+    Args:
+        sample (dict): ``SegDataSample.to_dict()``.
+        slot (int): Vocabulary index of the prompt.
+        class_id (int): Dataset class of the prompt.
+        ignore_index (int): Ground-truth value of ignored pixels.
+
+    Returns:
+        dict: Shallow copy whose ``pred_sem_seg`` is 1 where the prompt won
+        and whose ``gt_sem_seg`` is 1 on the class, ``ignore_index`` where
+        ignored, 0 elsewhere.
+    """
+    out = dict(sample)
+    pred = sample['pred_sem_seg']['data']
+    gt = sample['gt_sem_seg']['data']
+    binary_gt = (gt == class_id).to(gt.dtype)
+    binary_gt[gt == ignore_index] = ignore_index
+    out['pred_sem_seg'] = dict(data=(pred == slot).to(pred.dtype))
+    out['gt_sem_seg'] = dict(data=binary_gt)
+    return out
+
+
+class PromptScorer:
+    """The stock metrics of one prompt, on its class only.
+
+    Args:
+        prompt (PromptForClass): The prompt and its class.
+        evaluator_cfg (dict | list): The config's ``test_evaluator``.
+        dataset_meta (dict): The test dataset's ``metainfo``.
+    """
+
+    def __init__(self, prompt: PromptForClass, evaluator_cfg,
+                 dataset_meta: dict) -> None:
+        from mmengine.evaluator import Evaluator
+        self.prompt = prompt
+        self.evaluator = Evaluator(copy.deepcopy(evaluator_cfg))
+        classes = ('(rest)', prompt.class_name)  # class-vs-rest (IoU)
+        for metric in self.evaluator.metrics:
+            meta = dict(dataset_meta)
+            meta.pop('palette', None)
+            meta['classes'] = (classes if self._is_iou(metric) else
+                               (prompt.class_name, ))
+            metric.dataset_meta = meta
+        self.num_samples = 0
+        self.num_predicted = 0
+        self.img_ids: List = []
+
+    @staticmethod
+    def _is_iou(metric) -> bool:
+        return hasattr(metric, 'total_area_to_metrics')
+
+    def process(self, samples: Sequence[dict], slot: int) -> None:
+        """Add a batch of predictions (``to_dict()`` samples)."""
+        pid = self.prompt.class_id
+        for metric in self.evaluator.metrics:
+            if self._is_iou(metric):
+                batch = [restrict_segmentation_sample(
+                    s, slot, pid, metric.ignore_index) for s in samples]
+            else:
+                batch = [restrict_detection_sample(s, slot, pid)
+                         for s in samples]
+            metric.process({}, batch)
+        for s in samples:
+            if 'pred_instances' in s:
+                self.num_predicted += int((s['pred_instances']['labels']
+                                           == slot).sum())
+                self.img_ids.append(s.get('img_id'))
+            elif 'pred_sem_seg' in s:
+                self.num_predicted += int(
+                    (s['pred_sem_seg']['data'] == slot).sum())
+        self.num_samples += len(samples)
+
+    def compute(self) -> Dict[str, float]:
+        """Metrics of the prompt (percent).
+
+        Returns:
+            dict[str, float]: Detection: ``AP``, ``AP50``, ``AP75`` (0 when
+            the prompt has no box: ``CocoMetric`` logs nothing then) and the
+            stock metric's own keys; segmentation: ``IoU``, ``Dice`` of the
+            class, ``Acc``. Plus ``predicted`` (boxes / pixels).
+        """
+        out: Dict[str, float] = {}
+        for metric in self.evaluator.metrics:
+            if self._is_iou(metric):
+                out.update(self._iou_metrics(metric))
+                continue
+            if getattr(metric, 'img_ids', 'absent') is None:
+                # only the images run (CocoMetric's default is every image
+                # of the annotation file)
+                metric.img_ids = [i for i in self.img_ids if i is not None]
+            values = metric.evaluate(self.num_samples)
+            out.update({k: float(v) for k, v in values.items()})
+            ap = values.get('coco/bbox_mAP')
+            out['AP'] = 100 * float(ap) if ap is not None else 0.0
+            out['AP50'] = 100 * float(values.get('coco/bbox_mAP_50', 0.0))
+            out['AP75'] = 100 * float(values.get('coco/bbox_mAP_75', 0.0))
+        out['predicted'] = self.num_predicted
+        return out
+
+    @staticmethod
+    def _iou_metrics(metric) -> Dict[str, float]:
+        areas = tuple(zip(*metric.results))
+        metric.results.clear()
+        totals = [sum(a) for a in areas]  # tensors, as IoUMetric sums
+        values = metric.total_area_to_metrics(
+            *totals, metrics=['mIoU', 'mDice'], nan_to_num=0,
+            beta=getattr(metric, 'beta', 1))
+
+        def pct(key):
+            return round(100 * float(values[key][1]), 2)
+
+        return dict(IoU=pct('IoU'), Dice=pct('Dice'), Acc=pct('Acc'))
+
+
+def evaluate_prompts_on_loader(
+        model: nn.Module,
+        dataloader: Iterable,
+        evaluator_cfg,
+        dataset_meta: dict,
+        prompts: Sequence[PromptForClass],
+        mode: str = 'together',
+        max_batches: Optional[int] = None,
+        progress: Optional[Callable[[int], None]] = None) -> List[dict]:
+    """Run the model with exactly ``prompts`` and score each prompt.
+
+    Args:
+        model (nn.Module): A language-guided detector or segmentor (eval
+            mode).
+        dataloader (Iterable): The test dataloader (batches of
+            ``inputs`` / ``data_samples``).
+        evaluator_cfg (dict | list): The stock metric config(s), e.g. the
+            config's ``test_evaluator``.
+        dataset_meta (dict): The test dataset's ``metainfo``
+            (``classes``).
+        prompts (Sequence[PromptForClass]): Prompts and their classes
+            (:func:`parse_prompts_for_classes`).
+        mode (str): ``'together'``, ``'each'`` or ``'replace'``.
+        max_batches (int, optional): Stop after this many batches.
+        progress (callable, optional): Called with the batch index.
+
+    Returns:
+        list[dict]: One row per prompt: ``prompt``, ``class``, ``mode``,
+        ``vocabulary`` (what the model scored) and the metrics of
+        :meth:`PromptScorer.compute`.
+    """
+    from mmvlm.apis.model_vocabulary import temporary_vocabulary
+    if getattr(model, 'is_baked', False) or not hasattr(
+            model, 'set_vocabulary'):
+        raise TypeError(
+            f'{type(model).__name__} cannot take prompts (a closed-set or '
+            'baked model): evaluate it with tools/test.py without '
+            '--prompts.')
+    classes = list(dataset_meta['classes'])
+    passes = scoring_passes(prompts, classes, mode)
+    scorers = [PromptScorer(p, evaluator_cfg, dataset_meta) for p in prompts]
+    for i, batch in enumerate(dataloader):
+        if max_batches is not None and i >= max_batches:
+            break
+        for scoring in passes:
+            with temporary_vocabulary(model, list(scoring.vocabulary)):
+                outputs = model.test_step(batch)
+                check_scored_vocabulary(model, scoring.vocabulary, outputs)
+            samples = [s.to_dict() for s in outputs]
+            for k, slot in scoring.prompt_slots.items():
+                scorers[k].process(samples, slot)
+        if progress is not None:
+            progress(i)
+    rows = []
+    for k, (p, scorer) in enumerate(zip(prompts, scorers)):
+        scoring = next(s for s in passes if k in s.prompt_slots)
+        row = dict(prompt=p.prompt, **{'class': p.class_name}, mode=mode,
+                   vocabulary=list(scoring.vocabulary))
+        row.update(scorer.compute())
+        rows.append(row)
+    return rows
+
+
+def prompt_table(rows: Sequence[dict]) -> str:
+    """Markdown table of :func:`evaluate_prompts_on_loader` rows.
+
+    Args:
+        rows (Sequence[dict]): Per-prompt rows.
+
+    Returns:
+        str: ``| prompt | class | AP | AP50 | ...`` (detection) or ``IoU |
+        Dice`` (segmentation) with the boxes / pixels predicted.
+    """
+    if not rows:
+        return ''
+    keys = [k for k in ('AP', 'AP50', 'AP75', 'IoU', 'Dice') if k in rows[0]]
+    lines = ['| prompt | class | ' + ' | '.join(keys) + ' | predicted |',
+             '| --- | --- | ' + ' | '.join('---:' for _ in keys) + ' | ---: |']
+    for r in rows:
+        lines.append(f'| {r["prompt"]} | {r["class"]} | ' + ' | '.join(
+            f'{r[k]:.1f}' for k in keys) + f' | {r["predicted"]} |')
+    return '\n'.join(lines)
