@@ -445,6 +445,8 @@ class Vocabulary(abc.Sequence):
           ``'mmdet.LVISV1Dataset'``): the registered dataset's
           ``METAINFO['prompts']`` or ``METAINFO['classes']``, label ids
           ``0..K-1``; an unknown name is a ``KeyError``;
+        - a path ending in ``.yaml`` / ``.yml`` / ``.json``: a prompts
+          file (:meth:`from_file`), one entry per class in file order;
         - any other plain string: prompts separated by full stops
           (``'a red car. a person'``); empty pieces are dropped;
         - ``dict(texts=... | dataset=..., label_ids=None)``: with a dataset
@@ -475,6 +477,11 @@ class Vocabulary(abc.Sequence):
                     '(label_ids=...) or as the label_ids argument, not both.')
             entries, label_ids = cls._parse_dict(spec)
         elif isinstance(spec, str):
+            from .prompts_file import is_prompts_file
+            if is_prompts_file(spec):
+                vocab = cls.from_file(spec.strip())
+                return vocab if label_ids is None else cls(
+                    vocab.entries, vocab.mask, label_ids)
             if DATASET_NAME.match(spec.strip()):
                 entries = dataset_texts(spec.strip())
             else:
@@ -507,6 +514,34 @@ class Vocabulary(abc.Sequence):
         ]
         entries, ids = deduplicate(entries, label_ids, warn=warn_duplicates)
         return cls(entries, label_ids=ids)
+
+    @classmethod
+    def from_file(cls,
+                  path: str,
+                  classes: Optional[Sequence[str]] = None,
+                  where: str = 'the dataset') -> 'Vocabulary':
+        """Read a prompts file: names, synonyms and templates per class.
+
+        The same file is read by the configs (pipelines, dataset
+        ``metainfo``) and by the inference tools, so that training and
+        querying use the same words. Format: see
+        :mod:`mmvlm.structures.prompts_file`. Each class is one entry: its
+        prompt and synonyms (filled into its templates) share its label
+        id.
+
+        Args:
+            path (str): The YAML / JSON file.
+            classes (Sequence[str], optional): The dataset's class names.
+                When given, the file must name exactly these classes
+                (:class:`PromptsFileMismatchError` names the missing and
+                extra ones and the fix) and the entries follow their order.
+            where (str): What ``classes`` are, for the error message.
+
+        Returns:
+            Vocabulary: One entry per class.
+        """
+        from .prompts_file import load_prompts_file
+        return load_prompts_file(path).vocabulary(classes, where)
 
     @staticmethod
     def _parse_dict(spec: dict) -> Tuple[list, Optional[List[int]]]:

@@ -1,0 +1,341 @@
+"""The prompts file: names, synonyms and templates per class, in one small
+YAML or JSON file that the configs and the inference tools both read, so
+that training and querying use the same words.
+
+Format (YAML; the same keys in JSON)::
+
+    # one entry per class, in label order
+    classes:
+      - name: nucleus            # the class name in the annotations
+        prompt: cell nucleus     # what the language model reads
+        synonyms: [nuclei]       # more words for the same class
+        templates: ['a microscope image of a {}.']   # optional
+    templates: ['{}']            # optional, for classes without their own
+    negatives:                   # optional, for training
+      exclude: [cell]            # never sampled as a negative prompt
+
+Shorter spellings of ``classes``: a list of names (``[nucleus, dust]``)
+or a mapping of name to prompt or to a list ``[prompt, synonym, ...]``
+(``{nucleus: [cell nucleus, nuclei]}``). ``prompt`` defaults to ``name``.
+
+Each class becomes one :class:`~mmvlm.structures.Vocabulary` entry: its
+prompt and synonyms filled into its templates, averaged into one embedding
+by the model, so every synonym has the class's label id.
+"""
+import json
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .vocabulary import (VocabEntry, Vocabulary, check_synonyms,
+                         expand_prompts, normalize_templates)
+
+#: File name suffixes read as a prompts file.
+PROMPTS_FILE_SUFFIXES = ('.yaml', '.yml', '.json')
+_TOP_KEYS = ('classes', 'templates', 'negatives')
+_CLASS_KEYS = ('name', 'prompt', 'synonyms', 'templates')
+_NEGATIVE_KEYS = ('exclude', )
+
+
+class PromptsFileMismatchError(ValueError):
+    """The classes of a prompts file are not the classes of the dataset."""
+
+
+def is_prompts_file(spec) -> bool:
+    """Whether ``spec`` is a string naming a prompts file (by suffix).
+
+    Args:
+        spec: Anything a vocabulary may be given as.
+
+    Returns:
+        bool: True for a string ending in ``.yaml`` / ``.yml`` / ``.json``.
+    """
+    return isinstance(spec, str) and spec.strip().lower().endswith(
+        PROMPTS_FILE_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class PromptClass:
+    """One class of a prompts file.
+
+    Attributes:
+        name (str): The class name in the annotations.
+        prompts (tuple[str, ...]): The prompt, then the synonyms.
+        templates (tuple[str, ...]): Templates with one ``{}``.
+    """
+    name: str
+    prompts: Tuple[str, ...]
+    templates: Tuple[str, ...] = ('{}', )
+
+    @property
+    def entry(self) -> VocabEntry:
+        """The vocabulary entry: prompts x templates (a str if one)."""
+        expanded, _ = expand_prompts([self.prompts],
+                                     self.templates,
+                                     template_major=True)
+        expanded = tuple(dict.fromkeys(expanded))
+        return expanded[0] if len(expanded) == 1 else expanded
+
+
+@dataclass(frozen=True)
+class PromptsFile:
+    """A parsed prompts file (see the module docstring for the format).
+
+    Attributes:
+        path (str): Where it was read from (for messages).
+        classes (tuple[PromptClass, ...]): One per class, in label order.
+        negative_exclude (tuple[str, ...]): Names never used as negatives.
+    """
+    path: str
+    classes: Tuple[PromptClass, ...]
+    negative_exclude: Tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def names(self) -> Tuple[str, ...]:
+        """The class names, in label order (``metainfo['classes']``)."""
+        return tuple(c.name for c in self.classes)
+
+    @property
+    def entries(self) -> Tuple[VocabEntry, ...]:
+        """One vocabulary entry per class, in label order."""
+        return tuple(c.entry for c in self.classes)
+
+    @property
+    def prompts(self) -> Tuple[str, ...]:
+        """The main prompt of each class (its first prompt)."""
+        return tuple(c.prompts[0] for c in self.classes)
+
+    @property
+    def words(self) -> Tuple[str, ...]:
+        """Every name, prompt and synonym of every class."""
+        words = []
+        for c in self.classes:
+            words += [c.name, *c.prompts]
+        return tuple(dict.fromkeys(words))
+
+    def check_classes(self,
+                      classes: Sequence[str],
+                      where: str = 'the dataset') -> None:
+        """Raise unless the file names exactly the dataset's classes.
+
+        Args:
+            classes (Sequence[str]): The dataset's class names.
+            where (str): What ``classes`` are, for the message.
+
+        Raises:
+            PromptsFileMismatchError: Names missing from the file, names
+                the dataset does not have, or a different count; the
+                message names them and the fix.
+        """
+        classes = [str(c) for c in classes]
+        mine = list(self.names)
+        missing = [c for c in classes if c not in mine]
+        extra = [c for c in mine if c not in classes]
+        if not missing and not extra and len(mine) == len(classes):
+            return
+        parts = []
+        if missing:
+            parts.append(f'missing from the file: {missing}')
+        if extra:
+            parts.append(f'in the file but not in {where}: {extra}')
+        if not parts:
+            parts.append(f'{len(mine)} entries for {len(classes)} classes '
+                         '(a class is listed twice)')
+        raise PromptsFileMismatchError(
+            f'The prompts file {self.path!r} does not match the classes of '
+            f'{where} {classes}: ' + '; '.join(parts) + '. Fix: give the '
+            'file one entry per class whose `name` is the class name '
+            'exactly as in the annotations (put the words you want the '
+            'model to read under `prompt` / `synonyms`), or regenerate it '
+            'with tools/misc/new_project.py.')
+
+    def vocabulary(self, classes: Optional[Sequence[str]] = None,
+                   where: str = 'the dataset') -> Vocabulary:
+        """The file as a vocabulary.
+
+        Args:
+            classes (Sequence[str], optional): The dataset's class names:
+                checked with :meth:`check_classes`, and the entries are
+                put in their order with their label ids. None: file order,
+                label ids ``0..K-1``.
+            where (str): What ``classes`` are, for the message.
+
+        Returns:
+            Vocabulary: One entry per class; synonyms share its label id.
+        """
+        if classes is None:
+            return Vocabulary(self.entries)
+        self.check_classes(classes, where)
+        by_name = {c.name: c.entry for c in self.classes}
+        return Vocabulary([by_name[str(c)] for c in classes])
+
+
+def _where(path: str, i: int, name: Optional[str] = None) -> str:
+    return f'{path!r}, class {i}' + (f' ({name!r})' if name else '')
+
+
+def _parse_class(raw, i: int, path: str,
+                 templates: Tuple[str, ...]) -> PromptClass:
+    if isinstance(raw, str):
+        raw = dict(name=raw)
+    if not isinstance(raw, dict):
+        raise ValueError(
+            f'{_where(path, i)} must be a name or a mapping with `name` '
+            f'(and optionally {list(_CLASS_KEYS[1:])}), got {raw!r}.')
+    unknown = sorted(set(raw) - set(_CLASS_KEYS))
+    if unknown or 'name' not in raw:
+        raise ValueError(
+            f'{_where(path, i, raw.get("name"))}: keys {unknown or []} '
+            f'unknown{"" if "name" in raw else " and `name` missing"}; a '
+            f'class takes {list(_CLASS_KEYS)}.')
+    name = check_synonyms(raw['name'], f'the name of {_where(path, i)}')[0]
+    name = name.strip()
+    where = _where(path, i, name)
+    prompt = raw.get('prompt') or name
+    synonyms = raw.get('synonyms') or []
+    if isinstance(synonyms, str):
+        synonyms = [synonyms]
+    prompts = check_synonyms([prompt, *synonyms], f'the prompts of {where}')
+    prompts = tuple(dict.fromkeys(p.strip() for p in prompts))
+    try:
+        own = normalize_templates(raw['templates']) if raw.get(
+            'templates') is not None else templates
+    except ValueError as e:
+        raise ValueError(f'{where}: {e}') from None
+    return PromptClass(name, prompts, own)
+
+
+def _read(path: str) -> dict:
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'Prompts file {path!r} not found; give the path of the YAML / '
+            'JSON file written by tools/misc/new_project.py (or your own, '
+            'see docs/own_data.md).')
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    try:
+        if path.lower().endswith('.json'):
+            data = json.loads(text)
+        else:
+            import yaml
+            data = yaml.safe_load(text)
+    except Exception as e:  # noqa: BLE001 - re-raised with the path
+        raise ValueError(f'Prompts file {path!r} is not valid '
+                         f'{"JSON" if path.endswith(".json") else "YAML"}: '
+                         f'{e}') from None
+    if isinstance(data, list):
+        data = dict(classes=data)
+    if not isinstance(data, dict) or 'classes' not in data:
+        raise ValueError(
+            f'Prompts file {path!r} must hold a mapping with `classes` (one '
+            'entry per class, in label order), e.g. "classes: [{name: '
+            'nucleus, prompt: cell nucleus}]".')
+    return data
+
+
+def load_prompts_file(path: str) -> PromptsFile:
+    """Read a prompts file (YAML or JSON, see the module docstring).
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        PromptsFile: The parsed file.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Bad syntax, unknown keys, an empty or repeated class,
+            a blank prompt or a template without one ``{}`` (the message
+            names the class and the fix).
+    """
+    path = str(path)
+    data = _read(path)
+    unknown = sorted(set(data) - set(_TOP_KEYS))
+    if unknown:
+        raise ValueError(f'Prompts file {path!r}: unknown keys {unknown}; '
+                         f'the file takes {list(_TOP_KEYS)}.')
+    try:
+        templates = normalize_templates(data.get('templates'))
+    except ValueError as e:
+        raise ValueError(f'Prompts file {path!r}: {e}') from None
+    raw = data['classes']
+    if isinstance(raw, dict):
+        raw = [
+            dict(name=k, prompt=v) if isinstance(v, str) or v is None else
+            dict(name=k, prompt=(list(v) or [k])[0], synonyms=list(v)[1:])
+            for k, v in raw.items()
+        ]
+    if not isinstance(raw, list) or not raw:
+        raise ValueError(f'Prompts file {path!r}: `classes` must be a '
+                         'non-empty list (one entry per class, in label '
+                         'order).')
+    classes = tuple(
+        _parse_class(r, i, path, templates) for i, r in enumerate(raw))
+    seen: Dict[str, int] = {}
+    for i, c in enumerate(classes):
+        if c.name in seen:
+            raise ValueError(
+                f'Prompts file {path!r}: class name {c.name!r} is given '
+                f'twice (classes {seen[c.name]} and {i}); give each class '
+                'once and put other words under its `synonyms`.')
+        seen[c.name] = i
+    negatives = data.get('negatives') or {}
+    if not isinstance(negatives, dict) or set(negatives) - set(
+            _NEGATIVE_KEYS):
+        raise ValueError(f'Prompts file {path!r}: `negatives` takes '
+                         f'{list(_NEGATIVE_KEYS)}, got {negatives!r}.')
+    exclude = negatives.get('exclude') or []
+    if isinstance(exclude, str):
+        exclude = [exclude]
+    return PromptsFile(path, classes, tuple(str(e) for e in exclude))
+
+
+def write_prompts_file(path: str,
+                       classes: Sequence[str],
+                       prompts: Optional[Sequence] = None,
+                       templates: Optional[Sequence[str]] = None,
+                       negative_exclude: Sequence[str] = ()) -> str:
+    """Write a prompts file (YAML, or JSON for a ``.json`` path).
+
+    Args:
+        path (str): Output file.
+        classes (Sequence[str]): Class names in label order.
+        prompts (Sequence, optional): Per class a prompt or a list
+            ``[prompt, synonym, ...]``; default the class names.
+        templates (Sequence[str], optional): Templates for every class.
+        negative_exclude (Sequence[str]): Names never used as negatives.
+
+    Returns:
+        str: ``path``.
+    """
+    prompts = list(prompts) if prompts is not None else list(classes)
+    if len(prompts) != len(classes):
+        raise ValueError(f'{len(prompts)} prompts for {len(classes)} '
+                         f'classes {list(classes)}: give one per class.')
+    entries: List[dict] = []
+    for name, words in zip(classes, prompts):
+        words = [words] if isinstance(words, str) else list(words)
+        entry = dict(name=str(name), prompt=str(words[0]))
+        if len(words) > 1:
+            entry['synonyms'] = [str(w) for w in words[1:]]
+        entries.append(entry)
+    data = dict(classes=entries)
+    if templates is not None:
+        data['templates'] = list(normalize_templates(templates))
+    data['negatives'] = dict(exclude=[str(e) for e in negative_exclude])
+    if str(path).lower().endswith('.json'):
+        text = json.dumps(data, indent=2, ensure_ascii=False) + '\n'
+    else:
+        import yaml
+        text = (
+            '# Prompts per class, read by the configs and by the inference\n'
+            '# tools (--prompts-file): training and querying use the same\n'
+            '# words. One entry per class, in label order: `name` is the\n'
+            '# class name in the annotations, `prompt` and `synonyms` what\n'
+            '# the language model reads (averaged into one class). Names\n'
+            '# under negatives.exclude are never sampled as negative\n'
+            '# prompts (put near-synonyms of your classes there).\n' +
+            yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(text)
+    return str(path)
