@@ -207,3 +207,49 @@ def test_errors():
             dict(text=VOCAB, gt_seg_map=np.zeros((2, 2), np.uint8)))
     with pytest.raises(ValueError, match='text_mask has 2'):
         RandomSampleNegativeTexts()(dict(text=VOCAB, text_mask=(True, True)))
+
+
+def test_negative_pool_gives_a_one_class_dataset_negatives(tmp_path):
+    pool = ['tree', 'Palm_trees', 'car', 'bow_(weapon)', 'bacterium', 'dog']
+    transform = RandomSampleNegativeTexts(
+        num_negatives=5, max_num_texts=4, negative_pool=pool,
+        pool_exclude=['dogs'], seed=0)
+    results = dict(text=('tree crown', ),
+                   gt_bboxes=HorizontalBoxes(np.zeros((2, 4), np.float32)),
+                   gt_bboxes_labels=np.array([0, 0]))
+    out = transform(results)
+    valid = [t for t, m in zip(out['text'], out['text_mask']) if m]
+    # 'tree' / 'palm trees' share a word with the class, 'dog' is excluded
+    assert sorted(valid) == ['bacterium', 'bow', 'car', 'tree crown']
+    own = out['text'].index('tree crown')
+    assert out['gt_bboxes_labels'].tolist() == [own, own]
+    assert [i for t, i in zip(out['text'], out['text_label_ids'])
+            if t != 'tree crown'] == [-1, -1, -1]
+    # num_pool_negatives bounds the pool part; no limit pads nothing
+    few = RandomSampleNegativeTexts(num_negatives=0, negative_pool=pool,
+                                    num_pool_negatives=1, seed=0)(dict(
+                                        text=('tree crown', ),
+                                        gt_bboxes_labels=np.array([0])))
+    assert len(few['text']) == 2 and 'tree crown' in few['text']
+
+
+def test_negative_pool_from_files_and_datasets(tmp_path):
+    names = tmp_path / 'names.txt'
+    names.write_text('zebra\n\ngiraffe\n')
+    prompts = tmp_path / 'prompts.yaml'
+    prompts.write_text('classes: [{name: a, prompt: nucleus}]\n'
+                       'negatives: {exclude: [giraffe]}\n')
+    transform = RandomSampleNegativeTexts(
+        num_negatives=0, num_pool_negatives=10,
+        negative_pool=[str(names), 'mmdet.CocoDataset'],
+        pool_exclude=str(prompts), seed=1)
+    seg = np.array([[0, 0], [255, 0]], dtype=np.uint8)
+    out = transform(dict(text=('cell nucleus', ), gt_seg_map=seg.copy()))
+    pool_texts = set(out['text']) - {'cell nucleus'}
+    assert len(pool_texts) == 10 and 'giraffe' not in pool_texts
+    assert 'traffic_light' not in pool_texts  # names are cleaned
+    own = out['text'].index('cell nucleus')
+    assert (out['gt_seg_map'] == np.where(seg == 0, own, 255)).all()
+    with pytest.raises(ValueError, match='num_pool_negatives'):
+        RandomSampleNegativeTexts(negative_pool=['car'],
+                                  num_pool_negatives=(3, 1))
