@@ -64,12 +64,21 @@ def scoring_passes(prompts: Sequence[PromptForClass],
     """
     if mode not in MODES:
         raise ValueError(f'mode={mode!r}: choose one of {MODES}.')
+    # a prompt scored against several classes is one vocabulary entry
+    unique: Dict[str, int] = {}
+    for p in prompts:
+        unique.setdefault(p.prompt.lower(), len(unique))
+    texts = {i: p.prompt for p in reversed(prompts)
+             for i in [unique[p.prompt.lower()]]}
     if mode == 'together':
-        return [ScoringPass(tuple(p.prompt for p in prompts),
-                            {k: k for k in range(len(prompts))})]
+        return [ScoringPass(tuple(texts[i] for i in range(len(texts))),
+                            {k: unique[p.prompt.lower()]
+                             for k, p in enumerate(prompts)})]
     if mode == 'each':
-        return [ScoringPass((p.prompt, ), {k: 0})
-                for k, p in enumerate(prompts)]
+        return [ScoringPass((texts[i], ),
+                            {k: 0 for k, p in enumerate(prompts)
+                             if unique[p.prompt.lower()] == i})
+                for i in range(len(texts))]
     passes = []
     for k, p in enumerate(prompts):
         clash = [c for i, c in enumerate(classes)

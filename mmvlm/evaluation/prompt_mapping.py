@@ -75,12 +75,16 @@ def parse_prompts_for_classes(prompts: PromptsLike,
     Returns:
         list[PromptForClass]: One per prompt, in the given order.
 
+    A prompt may be scored against several classes (``'car=tree.
+    car=person'``): the model scores it once, each class gets its row.
+
     Raises:
         ValueError: No prompt; a blank prompt; a class that is not in
-            ``classes`` (the message lists them); the same prompt twice.
+            ``classes`` (the message lists them); the same prompt and class
+            twice.
     """
     lookup = {c.strip().lower(): i for i, c in enumerate(classes)}
-    out, seen = [], {}
+    out, seen = [], set()
     for prompt, cls in _pieces(prompts):
         prompt = ' '.join(prompt.split())
         cls = ' '.join(cls.split()) or prompt
@@ -94,12 +98,12 @@ def parse_prompts_for_classes(prompts: PromptsLike,
             raise ValueError(
                 f'Prompt {prompt!r}: class {cls!r} is not a class of the '
                 f'dataset {list(classes)}.{hint}')
-        if prompt.lower() in seen:
+        pair = (prompt.lower(), key)
+        if pair in seen:
             raise ValueError(
-                f'Prompt {prompt!r} is given twice (for classes '
-                f'{seen[prompt.lower()]!r} and {cls!r}); give each prompt '
-                'once.')
-        seen[prompt.lower()] = cls
+                f'Prompt {prompt!r} for class {cls!r} is given twice; give '
+                'each prompt=class pair once.')
+        seen.add(pair)
         cid = lookup[key]
         out.append(PromptForClass(prompt, classes[cid], cid))
     if not out:

@@ -30,7 +30,7 @@ def test_parse_prompts_for_classes_all_spellings():
 @pytest.mark.parametrize('spec, match', [
     ('car', "class 'car' is not a class of the dataset.*car=<class name>"),
     ('car=bus', "class 'bus' is not a class"),
-    ('tree. Tree=tree', "'Tree' is given twice"),
+    ('tree. Tree=tree', "'Tree' for class 'tree' is given twice"),
     (' . ', 'No prompt'),
     ('=tree', 'Blank prompt'),
     ('a=b=tree', 'more than one'),
@@ -56,6 +56,15 @@ def test_scoring_passes_of_each_mode():
     assert replace[1].prompt_slots == {1: 2}
     with pytest.raises(ValueError, match='choose one of'):
         scoring_passes(prompts, CLASSES, 'all')
+    # one prompt for two classes: scored once, a row per class
+    shared = parse_prompts_for_classes(
+        'tree. car=tree. Car=left hippocampus', CLASSES)
+    together, = scoring_passes(shared, CLASSES, 'together')
+    assert together.vocabulary == ('tree', 'car')
+    assert together.prompt_slots == {0: 0, 1: 1, 2: 1}
+    each = scoring_passes(shared, CLASSES, 'each')
+    assert [(p.vocabulary, p.prompt_slots) for p in each] == [
+        (('tree', ), {0: 0}), (('car', ), {1: 0, 2: 0})]
     clash = parse_prompts_for_classes('background=tree', CLASSES)
     with pytest.raises(ValueError, match='name of another class'):
         scoring_passes(clash, CLASSES, 'replace')
