@@ -6,6 +6,7 @@ from .label_mapping import entry_scores_to_dataset, single_label_targets
 
 __all__ = ['entry_scores_to_dataset', 'single_label_targets']
 if codebase_available('mmpretrain'):
+    from .frozen_prefix_classifier import FrozenPrefixClassifier
     from .language_guided_image_classifier import \
         LanguageGuidedImageClassifier
-    __all__ += ['LanguageGuidedImageClassifier']
+    __all__ += ['FrozenPrefixClassifier', 'LanguageGuidedImageClassifier']

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from mmvlm.models.text_encoders.hf_compat import (cache_argument,
                                                   new_prefix_cache)
+from mmvlm.models.text_encoders.hf_model_info import is_decoder_only
 
 
 def output_embedding_weight(lm: nn.Module) -> Tensor:
@@ -109,7 +110,7 @@ class FrozenPrefixLM:
         self.normalize = normalize
         self.names_per_chunk = int(names_per_chunk)
         self.cache_argument = cache_argument(lm)
-        if self.cache_argument is None:
+        if self.cache_argument is None or not is_decoder_only(lm.config):
             raise ValueError(
                 f'{type(lm).__name__} takes no key/value cache: the visual '
                 'prefix needs a decoder-only (causal) language model.')

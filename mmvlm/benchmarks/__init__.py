@@ -1,0 +1,2 @@
+"""Benchmarks of mmvlm components (speed claims live here, never in timed
+tests)."""
