@@ -11,6 +11,7 @@ dotted import path of a function returning a tokenizer (mmengine's lazy
 import). Names registered in :data:`TOKENIZERS` also work as plain strings.
 """
 import json
+import os
 import os.path as osp
 from typing import Optional, Union
 
@@ -82,6 +83,38 @@ def _pretrained_kwargs(source: ModelSource, local_files_only: bool,
     return kwargs
 
 
+#: Files any one of which lets ``AutoTokenizer`` build a tokenizer from a
+#: folder: a ``tokenizers`` serialisation, or a slow tokenizer's vocabulary
+#: (WordPiece, byte-level BPE, SentencePiece, tiktoken).
+TOKENIZER_FILES = ('tokenizer.json', 'vocab.txt', 'vocab.json',
+                   'spiece.model', 'tokenizer.model',
+                   'sentencepiece.bpe.model', 'tokenizer.tiktoken')
+
+
+def check_tokenizer_files(folder: str, name: str) -> None:
+    """Raise a clear error when a local model folder has no tokenizer.
+
+    Without this, ``AutoTokenizer`` reports a missing ``sentencepiece`` or
+    ``tiktoken`` package instead of the missing files.
+
+    Args:
+        folder (str): The resolved model folder.
+        name (str): The name it was given as (for the message).
+    """
+    if not osp.isdir(folder) or any(
+            osp.isfile(osp.join(folder, f)) for f in TOKENIZER_FILES):
+        return
+    present = sorted(os.listdir(folder))
+    shown = ', '.join(present[:12]) + (' ...' if len(present) > 12 else '')
+    raise FileNotFoundError(
+        f"The model folder '{folder}' (from '{name}') has no tokenizer "
+        f"files: none of {', '.join(TOKENIZER_FILES)} is there (found: "
+        f"{shown or 'nothing'}). Copy the tokenizer files of the model into "
+        'the folder (save_pretrained of its tokenizer writes them), or set '
+        "the text encoder's tokenizer= to a folder, alias or TOKENIZERS "
+        'name that has them.')
+
+
 def _load_tokenizer(name: str, gguf_file: Optional[str],
                     local_files_only: bool, revision: Optional[str]):
     from transformers import AutoTokenizer
@@ -97,6 +130,8 @@ def _load_tokenizer(name: str, gguf_file: Optional[str],
             f'{err} Tokenizers built in code are registered by name in '
             f'TOKENIZERS (registered now: {registered}); a test helper '
             'registers its names when its package is imported.') from err
+    if source.gguf_file is None:
+        check_tokenizer_files(source.path, name)
     try:
         return AutoTokenizer.from_pretrained(
             source.path,
