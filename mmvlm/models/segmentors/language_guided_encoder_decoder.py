@@ -13,8 +13,14 @@ from mmseg.structures import SegDataSample
 
 from mmvlm.models.utils import (LanguageGuidedHeadMixin,
                                 LanguageGuidedModelMixin)
+from mmvlm.models.segmentors.upsampled_argmax import upsampled_argmax
 from mmvlm.registry import SEG_MODELS
 from mmvlm.structures import BatchVocabulary, Vocabulary, VocabularyLike
+
+#: ``test_cfg.seg_logits='auto'`` keeps full-resolution ``seg_logits`` up to
+#: this many classes, the decode head's low-resolution logits above.
+FULL_LOGITS_MAX_CLASSES = 256
+SEG_LOGITS_MODES = ('auto', 'full', 'low')
 
 
 @SEG_MODELS.register_module()
@@ -180,6 +186,16 @@ class LanguageGuidedEncoderDecoder(LanguageGuidedModelMixin, EncoderDecoder):
     def predict(self, inputs: Tensor, data_samples=None):
         """Predict label maps in dataset class ids.
 
+        ``test_cfg.seg_logits`` chooses what ``seg_logits`` holds:
+        ``'full'`` (the stock full-resolution ``[K, H, W]`` logits),
+        ``'low'`` (the decode head's ``[K, h, w]`` logits, before any
+        resize, crop or flip) or ``'auto'`` (default: ``'full'`` up to
+        :data:`FULL_LOGITS_MAX_CLASSES` classes, ``'low'`` above). With
+        ``'low'`` (whole-image inference, softmax heads) only the classes
+        that can win a pixel are resized (:func:`upsampled_argmax`), so the
+        cost no longer grows with classes x full-resolution pixels; the
+        predictions are the same bits as the stock post-processing's.
+
         Args:
             inputs (Tensor): Images ``[B, 3, H, W]``.
             data_samples (list[SegDataSample], optional): Samples with
@@ -191,7 +207,10 @@ class LanguageGuidedEncoderDecoder(LanguageGuidedModelMixin, EncoderDecoder):
         """
         with self.vocabulary_scope(self._metainfos(inputs, data_samples),
                                    inputs.shape[0]) as vocab:
-            results = super().predict(inputs, data_samples)
+            if self._low_res_logits(vocab):
+                results = self._predict_low_res(inputs, data_samples)
+            else:
+                results = super().predict(inputs, data_samples)
         binary = getattr(self.decode_head, 'binary', False)
         for i, result in enumerate(results):
             if binary and len(vocab.vocabularies[i]) == 1:
@@ -201,6 +220,151 @@ class LanguageGuidedEncoderDecoder(LanguageGuidedModelMixin, EncoderDecoder):
                                       fill=self.decode_head.ignore_index)
             result.pred_sem_seg = PixelData(data=mapped)
         return results
+
+    def _low_res_logits(self, vocab: BatchVocabulary) -> bool:
+        """Whether ``predict`` keeps low-resolution ``seg_logits``."""
+        mode = self.test_cfg.get('seg_logits', 'auto')
+        if mode not in SEG_LOGITS_MODES:
+            raise ValueError(f'test_cfg.seg_logits={mode!r}; use one of '
+                             f'{SEG_LOGITS_MODES}.')
+        if mode == 'full' or (mode == 'auto' and
+                              vocab.num_entries <= FULL_LOGITS_MAX_CLASSES):
+            return False
+        head = self.decode_head
+        from mmvlm.models.decode_heads.language_guided_decode_head_mixin \
+            import LanguageGuidedDecodeHeadMixin
+        from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+        stock_predict = (
+            type(head).predict is BaseDecodeHead.predict
+            and type(head).predict_by_feat is
+            LanguageGuidedDecodeHeadMixin.predict_by_feat)
+        return (self.test_cfg.get('mode', 'whole') == 'whole'
+                and not getattr(head, 'binary', False) and stock_predict)
+
+    def _predict_low_res(self, inputs: Tensor, data_samples=None):
+        """Whole-image prediction from the decode head's logits.
+
+        Same label maps as mmseg's ``predict`` (resize to the input, remove
+        padding, undo flips, resize to ``ori_shape``, arg-max), computed by
+        :func:`upsampled_argmax` with that very chain of resizes as its
+        reference.
+
+        Args:
+            inputs (Tensor): Images ``[B, 3, H, W]``.
+            data_samples (list[SegDataSample], optional): Samples.
+
+        Returns:
+            list[SegDataSample]: ``pred_sem_seg`` in vocabulary indices,
+            ``seg_logits`` ``[K, h, w]`` at the decode head's resolution.
+        """
+        logits = self.decode_head.forward(self.extract_feat(inputs))
+        if data_samples is None:
+            size = tuple(inputs.shape[2:])
+            data_samples = [
+                SegDataSample(metainfo=dict(ori_shape=size,
+                                            img_shape=size,
+                                            pad_shape=size,
+                                            padding_size=[0, 0, 0, 0]))
+                for _ in range(inputs.shape[0])
+            ]
+        return self.postprocess_low_res_result(logits, data_samples)
+
+    def postprocess_low_res_result(self, seg_logits: Tensor, data_samples):
+        """:meth:`postprocess_result` on the decode head's logits.
+
+        The label maps are bit-identical to
+        ``postprocess_result(decode_head.predict_by_feat(seg_logits,
+        metas), data_samples)``, the stock chain (resize to the input
+        size, remove padding, undo flips, resize to ``ori_shape``,
+        arg-max), but only the classes that can win a pixel are resized
+        (:func:`upsampled_argmax`).
+
+        Args:
+            seg_logits (Tensor): ``[B, K, h, w]`` decode-head logits.
+            data_samples (list[SegDataSample]): Samples with metainfo
+                (``pad_shape`` / ``img_shape``, ``ori_shape``, padding,
+                flip).
+
+        Returns:
+            list[SegDataSample]: ``pred_sem_seg`` ``[1, H, W]`` (vocabulary
+            indices) and ``seg_logits`` ``[K, h, w]``.
+        """
+        metas = [s.metainfo for s in data_samples]
+        size = self._input_size(metas[0])
+        for i, sample in enumerate(data_samples):
+            logits = seg_logits[i]
+            to_full = self._full_resolution_fn(size, metas[i])
+            if logits.shape[0] > 1 and bool(logits.isfinite().all()) \
+                    and logits.shape[1] <= size[0] \
+                    and logits.shape[2] <= size[1]:
+                pred = upsampled_argmax(logits, to_full)
+            else:  # the stock arg-max
+                pred = to_full(logits).argmax(dim=0)
+            sample.set_data({
+                'seg_logits': PixelData(data=logits),
+                'pred_sem_seg': PixelData(data=pred[None])
+            })
+        return data_samples
+
+    @staticmethod
+    def _input_size(meta: dict) -> tuple:
+        """The size mmseg's ``BaseDecodeHead.predict_by_feat`` resizes to."""
+        if isinstance(meta['img_shape'], torch.Size):
+            return tuple(meta['img_shape'])
+        if 'pad_shape' in meta:
+            return tuple(meta['pad_shape'][:2])
+        return tuple(meta['img_shape'])
+
+    def _full_resolution_fn(self, size: tuple, meta: dict):
+        """The stock chain from head logits to ``ori_shape``, per class.
+
+        Args:
+            size (tuple): ``(H, W)`` of the first resize (the input size).
+            meta (dict): The sample's metainfo (padding, flip,
+                ``ori_shape``).
+
+        Returns:
+            Callable: ``[n, h, w]`` logits → ``[n, H', W']``, the same ops
+            on the same memory layout as the decode head's
+            ``predict_by_feat`` and :meth:`postprocess_result`.
+        """
+        align_corners = self.align_corners
+        crop = flip = None
+        second = None
+        if meta:
+            left, right, top, bottom = meta.get(
+                'img_padding_size', meta.get('padding_size', [0] * 4))
+            crop = (top, size[0] - bottom, left, size[1] - right)
+            if meta.get('flip', None):
+                direction = meta.get('flip_direction', None)
+                if direction not in ('horizontal', 'vertical'):
+                    raise ValueError(
+                        f'flip_direction must be horizontal or vertical, '
+                        f'got {direction!r}.')
+                flip = (3, ) if direction == 'horizontal' else (2, )
+            ori = tuple(meta['ori_shape'][:2])
+            if (crop[1] - crop[0], crop[3] - crop[2]) != ori:
+                second = ori
+
+        def to_full(logits: Tensor) -> Tensor:
+            out = logits[None].contiguous(memory_format=torch.channels_last)
+            out = resize(out,
+                         size=size,
+                         mode='bilinear',
+                         align_corners=align_corners)
+            if crop is not None:
+                out = out[:, :, crop[0]:crop[1], crop[2]:crop[3]]
+            if flip is not None:
+                out = out.flip(dims=flip)
+            if second is not None:
+                out = resize(out,
+                             size=second,
+                             mode='bilinear',
+                             align_corners=align_corners,
+                             warning=False)
+            return out[0]
+
+        return to_full
 
     def postprocess_result(self, seg_logits: Tensor, data_samples=None):
         """The stock post-processing, cheaper for large vocabularies.
