@@ -62,7 +62,10 @@ def evaluate_prompts(model: Union[nn.Module, str, Config],
             ``'each'`` (every prompt alone) or ``'replace'`` (every prompt
             in place of its class's name among the dataset's classes).
         device (str): Device to run on.
-        cfg_options (dict, optional): Overrides merged into the config.
+        cfg_options (dict, optional): Overrides merged into the config
+            (for a built model: into a copy of ``model.cfg``, so only the
+            test dataloader and evaluator keys matter, e.g. another split or
+            label maps).
         max_images (int, optional): Evaluate the first images only.
 
     Returns:
@@ -78,8 +81,12 @@ def evaluate_prompts(model: Union[nn.Module, str, Config],
     """
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
+    built = isinstance(model, nn.Module)
     model = _load(model, checkpoint, device, cfg_options)
     cfg = model.cfg
+    if built and cfg_options:
+        cfg = copy.deepcopy(cfg)
+        cfg.merge_from_dict(cfg_options)
     scope = cfg.get('default_scope', None) or 'mmdet'
     loader_cfg = copy.deepcopy(cfg.test_dataloader)
     loader_cfg['num_workers'] = 0

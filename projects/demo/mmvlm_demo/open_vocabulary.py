@@ -1,23 +1,31 @@
-"""Open-vocabulary inference of the demo models with prompts never trained on.
+"""Open-vocabulary probes of the trained demo models, measured.
 
-Run by ``projects/demo/run_demo.sh`` after training. It loads the trained
-language-guided models with :mod:`mmvlm.apis` and changes only their
-prompts, through the models' run-time vocabulary (``detect`` /
-``segment`` call ``model.set_vocabulary``), which wins over the class
-names the test pipeline puts into each sample:
+Run by ``projects/demo/run_demo.sh`` after training (inference only). Every
+number comes from :func:`mmvlm.apis.evaluate_prompts`: the model's test
+dataloader run with exactly the prompts asked (checked after every batch)
+and each prompt scored by the config's stock metric (``CocoMetric`` AP50,
+``IoUMetric`` IoU) on the class it is mapped to. For each language-guided
+model of :data:`.demo_models.DEMO_MODELS`:
 
-- detector (trained on the single prompt "tree"): prompts ``tree`` and
-  ``dead tree`` on the test tile ``SOAP_061`` whose crowns are annotated
-  "Dead" / "Alive" in the source data. It reports the mean best score each
-  prompt gives to dead and to alive crowns, i.e. whether the prompt "dead
-  tree" separates them.
-- segmentor (trained on 12 region names, hippocampus pixels ignored): the
-  trained names plus ``left hippocampus`` / ``right hippocampus`` on the
-  test slices, scored against the held-out labels (``ann_dir_heldout``).
+- **seen / held-out names** (:mod:`.vocabulary_splits`): brain: all 15
+  names at once on the label maps that annotate every region
+  (``ann_dir_all``); trees: ``dead tree`` / ``living tree`` together on
+  the test crowns annotated Dead / Alive (a COCO file written here from
+  their ``source_label``; unlabelled crowns are ignored regions);
+- **chance**: each held-out class asked for with another held-out name
+  (same model and images; the words carry no information);
+- **paraphrases** of the seen names (:mod:`.probes`, never trained on):
+  the metric of each seen class under its paraphrase, as a fraction of its
+  metric under its own name;
+- **specificity**: one seen class asked for with unrelated words ("car",
+  "bacterium", ...) and with a near paraphrase; detection: each prompt
+  alone (what a user of a one-class model types), segmentation: the
+  prompt in place of the class's name among the other names.
 
-It writes labelled PNGs (drawn by :mod:`mmvlm.apis` /
-:mod:`mmvlm.visualization`) and ``open_vocab.json`` into
-``<work-dir>/open_vocab/``.
+It also writes prediction PNGs labelled with their prompts and one
+similarity heat-map per held-out prompt (segmentation: pixel-text cosine
+similarity; detection: the best box score of the prompt at each pixel)
+into ``<work-dir>/open_vocab/`` and the numbers into ``open_vocab.json``.
 
 Usage (from the repository root)::
 
@@ -29,228 +37,414 @@ import json
 import os
 import os.path as osp
 import sys
-from typing import Optional, Sequence
+import time
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-DET_PROMPTS = ('tree', 'dead tree')
-DET_TILE_PREFIX = 'SOAP_061'
+from . import probes
+from .demo_models import DEMO_MODELS, find_checkpoint
+from .vocabulary_splits import (CLASSES, HELD_OUT, HELD_OUT_SOURCE_LABELS,
+                                SEEN, UNRELATED)
+
 #: Boxes below this score are not drawn.
-DET_DRAW_SCORE_THR = 0.15
-#: A prediction counts for a ground-truth crown from this IoU on.
-DET_IOU_THR = 0.3
-#: Zoom of the segmentation PNGs (the slices are 217 x 181 pixels).
-SEG_DRAW_SCALE = 3
+DET_DRAW_SCORE_THR = 0.3
+#: Metric each task reports per prompt (percent).
+METRIC = {'trees': 'AP50', 'brain': 'IoU'}
+#: The seen crowns' name in the trees data.
+TREES_CLASS = CLASSES['trees'][0]
 
 
-def latest_checkpoint(run_dir: str) -> str:
-    """Checkpoint named in ``<run_dir>/last_checkpoint``.
-
-    Args:
-        run_dir (str): Training work directory.
-
-    Returns:
-        str: Path of the checkpoint.
-    """
-    pointer = osp.join(run_dir, 'last_checkpoint')
-    if not osp.isfile(pointer):
-        raise FileNotFoundError(
-            f'No {pointer}: train the model first (bash tools/run_demo.sh).')
-    with open(pointer) as f:
-        ckpt = osp.join(run_dir, osp.basename(f.read().strip()))
-    if not osp.isfile(ckpt):
-        raise FileNotFoundError(f'{pointer} names {ckpt}, which is missing.')
-    return ckpt
+def run_config(run_dir: str, entry: dict) -> str:
+    """The config the run trained with (mmengine's dump in the run dir:
+    the entry's file name, else the one ``*.py`` there), else the
+    repository config of the entry."""
+    dumped = osp.join(run_dir, osp.basename(entry['config']))
+    if osp.isfile(dumped):
+        return dumped
+    found = [f for f in os.listdir(run_dir) if f.endswith('.py')]
+    return osp.join(run_dir, found[0]) if len(found) == 1 else entry[
+        'config']
 
 
-def dumped_config(run_dir: str) -> str:
-    """The config mmengine dumped into a training work dir.
+def brain_all_names_options(data_root: str) -> dict:
+    """Test split with every region labelled (``ann_dir_all``).
 
     Args:
-        run_dir (str): Training work directory.
+        data_root (str): Demo data root.
 
     Returns:
-        str: Path of the one ``*.py`` file in it.
+        dict: ``cfg_options`` for :func:`mmvlm.apis.evaluate_prompts`.
     """
-    configs = [f for f in os.listdir(run_dir) if f.endswith('.py')]
-    if len(configs) != 1:
-        raise FileNotFoundError(f'Expected one dumped config in {run_dir}, '
-                                f'found {configs}.')
-    return osp.join(run_dir, configs[0])
+    classes = CLASSES['brain']
+    return {
+        'test_dataloader.dataset.data_root': osp.join(data_root, 'brain'),
+        'test_dataloader.dataset.data_prefix': dict(
+            img_path='img_dir/test', seg_map_path='ann_dir_all/test'),
+        'test_dataloader.dataset.metainfo': dict(
+            classes=classes, palette=[(0, 0, 0)] * len(classes)),
+    }
 
 
-def prompt_scores_per_gt(gt_boxes, pred_instances, num_prompts: int,
-                         iou_thr: float = DET_IOU_THR) -> np.ndarray:
-    """Best score each prompt gives to each ground-truth box.
+def trees_options(data_root: str, ann_file: Optional[str] = None) -> dict:
+    """The trees test split (or another COCO file of the same images).
 
     Args:
-        gt_boxes (Tensor): ``[G, 4]`` boxes ``x1, y1, x2, y2``.
-        pred_instances (InstanceData): Predictions with ``bboxes``
-            ``[N, 4]``, ``scores`` ``[N]`` and ``labels`` ``[N]`` (prompt
-            index of each box).
-        num_prompts (int): Number of prompts.
-        iou_thr (float): Minimum IoU for a prediction to count.
+        data_root (str): Demo data root.
+        ann_file (str, optional): COCO file; default the test split.
 
     Returns:
-        np.ndarray: ``[G, num_prompts]``, 0 where no prediction overlaps.
+        dict: ``cfg_options`` for :func:`mmvlm.apis.evaluate_prompts`.
     """
-    import torch
-    from mmdet.structures.bbox import bbox_overlaps
-    out = torch.zeros(len(gt_boxes), num_prompts)
-    if len(gt_boxes) == 0 or len(pred_instances) == 0:
-        return out.numpy()
-    iou = bbox_overlaps(gt_boxes.float(), pred_instances.bboxes.float())
-    for k in range(num_prompts):
-        sel = pred_instances.labels == k
-        if not sel.any():
-            continue
-        scores = pred_instances.scores[sel][None].expand(len(gt_boxes), -1)
-        hit = iou[:, sel] >= iou_thr
-        out[:, k] = torch.where(hit, scores,
-                                torch.zeros_like(scores)).max(dim=1).values
-    return out.numpy()
+    root = osp.join(data_root, 'trees')
+    ann = ann_file or osp.join(root, 'annotations', 'test.json')
+    with open(ann) as f:
+        classes = tuple(c['name'] for c in json.load(f)['categories'])
+    return {
+        'test_dataloader.dataset.data_root': root,
+        'test_dataloader.dataset.ann_file': osp.abspath(ann),
+        'test_dataloader.dataset.data_prefix': dict(img='images/'),
+        'test_dataloader.dataset.metainfo': dict(classes=classes),
+        'test_evaluator.ann_file': osp.abspath(ann),
+    }
 
 
-def run_detector(work_dir: str,
-                 data_root: str,
-                 out_dir: str,
-                 tile_prefix: str = DET_TILE_PREFIX) -> dict:
-    """Prompts ``tree`` / ``dead tree`` on the dead-and-alive test tile.
+def write_trees_held_out_coco(data_root: str, out_file: str) -> str:
+    """COCO file of the test crowns annotated Dead / Alive, by held-out name.
+
+    Images: the test tiles with such crowns. Categories: the held-out
+    names. Crowns of these tiles without a Dead / Alive label become crowd
+    (ignored) regions of every category.
 
     Args:
-        work_dir (str): Demo work directory (holds ``det_lg/``).
-        data_root (str): Demo data root (holds ``trees/``).
-        out_dir (str): Folder for the PNGs.
-        tile_prefix (str): File-name start of the test tiles to run on.
+        data_root (str): Demo data root.
+        out_file (str): JSON to write.
 
     Returns:
-        dict: Prompts, PNG paths, crowns per source label and the mean
-        best score of each prompt on them.
+        str: ``out_file``.
     """
-    import torch
-
-    from mmvlm.apis import (detect, draw_detections,
-                            init_language_guided_detector)
-    run_dir = osp.join(work_dir, 'det_lg')
-    model = init_language_guided_detector(
-        dumped_config(run_dir), latest_checkpoint(run_dir))
     with open(osp.join(data_root, 'trees', 'annotations', 'test.json')) as f:
         coco = json.load(f)
-    images = [i for i in coco['images']
-              if i['file_name'].startswith(tile_prefix)]
-    if not images:
-        raise FileNotFoundError(f'No {tile_prefix} tile in the test split '
-                                f'of {data_root}/trees.')
-    result = dict(prompts=list(DET_PROMPTS), images=[])
-    per_label = {'Dead': [], 'Alive': []}
-    for img in images:
-        path = osp.join(data_root, 'trees', 'images', img['file_name'])
-        prediction, names = detect(model, path, list(DET_PROMPTS))
-        anns = [a for a in coco['annotations'] if a['image_id'] == img['id']]
-        gt = torch.tensor([[a['bbox'][0], a['bbox'][1], a['bbox'][0] +
-                            a['bbox'][2], a['bbox'][1] + a['bbox'][3]]
-                           for a in anns]).reshape(-1, 4)
-        best = prompt_scores_per_gt(gt, prediction.pred_instances,
-                                    len(names))
-        for a, row in zip(anns, best):
-            if a.get('source_label') in per_label:
-                per_label[a['source_label']].append(row.tolist())
-        out_png = osp.join(out_dir, f'det_{osp.splitext(img["file_name"])[0]}'
-                           '_tree_vs_dead_tree.png')
-        draw_detections(path, prediction, names, out_png, DET_DRAW_SCORE_THR)
-        result['images'].append(out_png)
-    result['mean_score'] = {
-        label: dict(zip(DET_PROMPTS,
-                        np.mean(rows, axis=0).round(3).tolist()))
-        for label, rows in per_label.items() if rows}
-    result['num_crowns'] = {k: len(v) for k, v in per_label.items()}
+    names = HELD_OUT['trees']
+    cat_of = {HELD_OUT_SOURCE_LABELS['trees'][n]: i + 1
+              for i, n in enumerate(names)}
+    image_ids = {a['image_id'] for a in coco['annotations']
+                 if a.get('source_label') in cat_of}
+    if not image_ids:
+        raise FileNotFoundError(
+            f'No test crown of {data_root}/trees is labelled '
+            f'{sorted(cat_of)}: prepare the data again (python -m '
+            'projects.demo.mmvlm_demo.prepare_data).')
+    anns = []
+    for a in coco['annotations']:
+        if a['image_id'] not in image_ids:
+            continue
+        cats = ([cat_of[a['source_label']]] if a.get('source_label')
+                in cat_of else list(cat_of.values()))
+        for cat in cats:
+            anns.append(dict(a, id=len(anns) + 1, category_id=cat,
+                             iscrowd=int(a.get('source_label') not in
+                                         cat_of)))
+    out = dict(images=[i for i in coco['images'] if i['id'] in image_ids],
+               annotations=anns,
+               categories=[dict(id=i + 1, name=n)
+                           for i, n in enumerate(names)])
+    with open(out_file, 'w') as f:
+        json.dump(out, f)
+    return out_file
+
+
+def _by_prompt(rows: Sequence[dict], key: str) -> Dict[str, float]:
+    return {r['prompt']: round(float(r[key]), 2) for r in rows}
+
+
+def _by_class(rows: Sequence[dict], key: str) -> Dict[str, float]:
+    return {r['class']: round(float(r[key]), 2) for r in rows}
+
+
+def _fraction(part: Sequence[float], whole: Sequence[float]
+              ) -> Optional[float]:
+    total = float(np.sum(whole))
+    return None if total <= 0 else round(float(np.sum(part)) / total, 3)
+
+
+def probe_detector(model, data_root: str, out_dir: str,
+                   max_images: Optional[int] = None) -> dict:
+    """The probes of a language-guided tree-crown detector.
+
+    Args:
+        model (nn.Module): From ``init_language_guided_detector``.
+        data_root (str): Demo data root.
+        out_dir (str): Folder for the held-out COCO file.
+        max_images (int, optional): Test tiles used by the seen probes.
+
+    Returns:
+        dict: See :func:`probe_model`.
+    """
+    from mmvlm.apis import evaluate_prompts
+    task, key = 'trees', METRIC['trees']
+    cls = TREES_CLASS
+    prompts = probes.specificity_prompts(task) + [
+        p for k in range(probes.NUM_PARAPHRASE_SETS)
+        for p in probes.paraphrase_prompts(task, k)
+        if p not in probes.specificity_prompts(task)
+    ]
+    seen_rows = evaluate_prompts(
+        model, prompts, mode='each', cfg_options=trees_options(data_root),
+        max_images=max_images)
+    scores = _by_prompt(seen_rows, key)
+    held_file = write_trees_held_out_coco(
+        data_root, osp.join(out_dir, 'trees_held_out.json'))
+    held_rows = evaluate_prompts(
+        model, list(HELD_OUT[task]) + probes.chance_prompts(task) +
+        [f'{cls}={n}' for n in HELD_OUT[task]],
+        mode='together', cfg_options=trees_options(data_root, held_file))
+    named = [r for r in held_rows if r['prompt'] == r['class']]
+    chance = [r for r in held_rows if r['prompt'] in HELD_OUT[task]
+              and r['prompt'] != r['class']]
+    seen_name = [r for r in held_rows if r['prompt'] == cls]
+    result = dict(
+        seen={cls: scores[cls]},
+        held_out=_by_class(named, key),
+        chance=_by_class(chance, key),
+        held_out_with_seen_name=_by_class(seen_name, key),
+        held_out_mode='together',
+        seen_mode='each')
+    result.update(_paraphrase_and_specificity(task, {cls: scores[cls]},
+                                              scores))
+    result['rows'] = dict(seen=seen_rows, held_out=held_rows)
     return result
 
 
-def draw_label_map(img_path: str, label_map: np.ndarray,
-                   prompts: Sequence[str], out_png: str) -> str:
-    """Write the regions of a label map, labelled with their prompts.
+def probe_segmentor(model, data_root: str,
+                    max_images: Optional[int] = None) -> dict:
+    """The probes of a language-guided brain-region segmentor.
 
     Args:
-        img_path (str): The image.
-        label_map (np.ndarray): ``[H, W]`` prompt index per pixel; 0 (the
-            background prompt) is not drawn.
-        prompts (Sequence[str]): Prompt of each index.
-        out_png (str): Output PNG.
+        model (nn.Module): From ``init_language_guided_segmentor``.
+        data_root (str): Demo data root.
+        max_images (int, optional): Test slices used.
 
     Returns:
-        str: ``out_png``.
+        dict: See :func:`probe_model`.
+    """
+    from mmvlm.apis import evaluate_prompts
+    task, key = 'brain', METRIC['brain']
+    opts = brain_all_names_options(data_root)
+    names_rows = evaluate_prompts(
+        model, list(CLASSES[task]) + probes.chance_prompts(task),
+        mode='together', cfg_options=opts, max_images=max_images)
+    named = [r for r in names_rows if r['prompt'] == r['class']]
+    by_class = _by_class(named, key)
+    chance = [r for r in names_rows if r['prompt'] != r['class']]
+    para_scores, para_rows = {}, []
+    for k in range(probes.NUM_PARAPHRASE_SETS):
+        rows = evaluate_prompts(
+            model, probes.paraphrase_prompts(task, k) + list(HELD_OUT[task]),
+            mode='together', cfg_options=opts, max_images=max_images)
+        para_rows += rows
+        para_scores.update(_by_prompt(rows, key))
+    cls = probes.SPECIFICITY_CLASS[task]
+    spec_rows = evaluate_prompts(
+        model, probes.specificity_prompts(task)[1:], mode='replace',
+        cfg_options=opts, max_images=max_images)
+    para_scores.update(_by_prompt(spec_rows, key))
+    para_scores[cls] = by_class[cls]
+    result = dict(
+        seen={n: by_class[n] for n in probes.seen_regions(task)},
+        held_out={n: by_class[n] for n in HELD_OUT[task]},
+        chance=_by_class(chance, key),
+        held_out_mode='together (all 15 names)',
+        seen_mode='together (all 15 names)')
+    result.update(_paraphrase_and_specificity(
+        task, {n: by_class[n] for n in probes.seen_regions(task)},
+        para_scores))
+    result['rows'] = dict(names=names_rows, paraphrases=para_rows,
+                          specificity=spec_rows)
+    return result
+
+
+def _paraphrase_and_specificity(task: str, original: Dict[str, float],
+                                scores: Dict[str, float]) -> dict:
+    """Paraphrase fractions and specificity from per-prompt scores.
+
+    Args:
+        task (str): ``'trees'`` or ``'brain'``.
+        original (dict): Seen name -> metric under its own name.
+        scores (dict): Prompt -> metric (paraphrases, unrelated words,
+            the specificity class's own name).
+
+    Returns:
+        dict: ``paraphrases`` (set -> {paraphrase: metric}),
+        ``paraphrase_fraction`` (sum of paraphrase metrics over the sum of
+        the names' metrics, over both sets), ``specificity`` (prompt ->
+        metric), ``right``, ``unrelated_fraction`` (best unrelated word
+        over the right name), ``near_fraction``.
+    """
+    sets, part, whole = {}, [], []
+    for k in range(probes.NUM_PARAPHRASE_SETS):
+        sets[k] = {}
+        for name, value in original.items():
+            alt = probes.paraphrase(task, name, k)
+            if alt is None or alt not in scores:
+                continue
+            sets[k][f'{alt} ({name})'] = scores[alt]
+            part.append(scores[alt])
+            whole.append(value)
+    cls = probes.SPECIFICITY_CLASS[task]
+    right = scores[cls]
+    unrelated = {u: scores[u] for u in UNRELATED[task]}
+    near = probes.paraphrase(task, cls, 0)
+    return dict(
+        paraphrases=sets,
+        paraphrase_fraction=_fraction(part, whole),
+        specificity_class=cls,
+        right=right,
+        specificity=dict(unrelated, **({near: scores[near]} if near else {})),
+        unrelated_fraction=_fraction([max(unrelated.values())], [right]),
+        near_fraction=(_fraction([scores[near]], [right]) if near else None))
+
+
+def heatmaps_and_pictures(model, task: str, data_root: str,
+                          out_dir: str, prefix: str) -> List[str]:
+    """One similarity heat-map per held-out prompt and one labelled
+    prediction picture, on the test image that shows the held-out classes.
+
+    Args:
+        model (nn.Module): The language-guided model.
+        task (str): ``'trees'`` or ``'brain'``.
+        data_root (str): Demo data root.
+        out_dir (str): Folder for the PNGs.
+        prefix (str): File-name prefix (the run's key).
+
+    Returns:
+        list[str]: The PNGs written.
     """
     import mmcv
+    import torch
 
-    from mmvlm.visualization import save_prompt_mask_overlay
-    image = mmcv.imrescale(mmcv.imread(img_path, channel_order='rgb'),
-                           SEG_DRAW_SCALE, interpolation='nearest')
-    label_map = mmcv.imrescale(label_map.astype(np.uint8), SEG_DRAW_SCALE,
-                               interpolation='nearest')
-    masks = np.stack([label_map == k for k in range(1, len(prompts))])
-    return save_prompt_mask_overlay(image, masks, list(prompts[1:]), out_png)
+    from mmvlm.visualization import draw_prompt_heatmap
+    written = []
+    if task == 'brain':
+        from mmcv.transforms import Compose
+        from PIL import Image
+
+        from mmvlm.apis import (draw_segmentation, inference_pipeline,
+                                segment)
+        names = list(CLASSES[task])
+        ann_dir = osp.join(data_root, 'brain', 'ann_dir_all', 'test')
+        for name in HELD_OUT[task]:
+            cid = names.index(name)
+            files = sorted(os.listdir(ann_dir))
+            counts = [(np.asarray(Image.open(osp.join(ann_dir, f))) == cid
+                       ).sum() for f in files]
+            best = files[int(np.argmax(counts))]
+            img_path = osp.join(data_root, 'brain', 'img_dir', 'test', best)
+            sample = Compose(inference_pipeline(model.cfg, img_path))(
+                dict(img_path=img_path))
+            data = model.data_preprocessor(
+                dict(inputs=[sample['inputs']],
+                     data_samples=[sample['data_samples']]), False)
+            with torch.no_grad():
+                sim = model.pixel_text_similarity(data['inputs'], names)
+            image = mmcv.imread(img_path, channel_order='rgb')
+            h, w = image.shape[:2]
+            picture = draw_prompt_heatmap(image, sim[0, cid, :h, :w], name,
+                                          value_range=(-1.0, 1.0))
+            out = osp.join(out_dir, f'{prefix}_heatmap_'
+                           f'{name.replace(" ", "-")}.png')
+            mmcv.imwrite(mmcv.rgb2bgr(picture), out)
+            written.append(out)
+        prediction, labels = segment(model, img_path, names)
+        out = osp.join(out_dir, f'{prefix}_all_names_'
+                       f'{osp.splitext(best)[0]}.png')
+        draw_segmentation(img_path, prediction, labels, out)
+        return written + [out]
+    from mmvlm.apis import detect, draw_detections
+    with open(write_trees_held_out_coco(
+            data_root, osp.join(out_dir, 'trees_held_out.json'))) as f:
+        tile = json.load(f)['images'][0]['file_name']
+    img_path = osp.join(data_root, 'trees', 'images', tile)
+    prompts = list(HELD_OUT[task])
+    prediction, labels = detect(model, img_path, prompts)
+    image = mmcv.imread(img_path, channel_order='rgb')
+    pred = prediction.pred_instances
+    for k, name in enumerate(prompts):
+        score_map = np.zeros(image.shape[:2], np.float32)
+        sel = pred.labels == k
+        for box, score in zip(pred.bboxes[sel].round().int().tolist(),
+                              pred.scores[sel].tolist()):
+            x1, y1, x2, y2 = box
+            region = score_map[max(y1, 0):y2, max(x1, 0):x2]
+            np.maximum(region, score, out=region)
+        picture = draw_prompt_heatmap(image, score_map, name,
+                                      value_range=(0.0, 1.0))
+        out = osp.join(out_dir, f'{prefix}_heatmap_{name.replace(" ", "-")}'
+                       '.png')
+        mmcv.imwrite(mmcv.rgb2bgr(picture), out)
+        written.append(out)
+    out = osp.join(out_dir, f'{prefix}_{osp.splitext(tile)[0]}_'
+                   f'{"_vs_".join(p.replace(" ", "-") for p in prompts)}'
+                   '.png')
+    draw_detections(img_path, prediction, labels, out, DET_DRAW_SCORE_THR)
+    return written + [out]
 
 
-def run_segmentor(work_dir: str, data_root: str, out_dir: str) -> dict:
-    """Trained region names + held-out hippocampus prompts on test slices.
+def probe_model(entry: dict, work_dir: str, data_root: str, out_dir: str,
+                max_images: Optional[int] = None,
+                pictures: bool = True) -> dict:
+    """Every probe of one trained language-guided demo model.
 
     Args:
-        work_dir (str): Demo work directory (holds ``seg_lg/``).
-        data_root (str): Demo data root (holds ``brain/``).
-        out_dir (str): Folder for the PNGs.
+        entry (dict): A :data:`DEMO_MODELS` entry (not ``stock``).
+        work_dir (str): Demo work directory.
+        data_root (str): Demo data root.
+        out_dir (str): Folder for PNGs and files.
+        max_images (int, optional): Test images of the seen probes.
+        pictures (bool): Also write heat-maps and a prediction picture.
 
     Returns:
-        dict: Prompts, IoU (%) of each prompt against the held-out labels,
-        pixels predicted for each held-out prompt, PNG paths.
+        dict: ``metric``, ``seen`` / ``held_out`` / ``chance`` (name ->
+        metric), ``paraphrases``, ``paraphrase_fraction``,
+        ``specificity``, ``right``, ``unrelated_fraction``,
+        ``near_fraction``, ``images``, ``seconds`` and the raw ``rows`` of
+        :func:`mmvlm.apis.evaluate_prompts` (prompts and vocabularies
+        really scored).
     """
-    from PIL import Image
-
-    from mmvlm.apis import init_language_guided_segmentor, segment
-    run_dir = osp.join(work_dir, 'seg_lg')
-    model = init_language_guided_segmentor(
-        dumped_config(run_dir), latest_checkpoint(run_dir))
-    with open(osp.join(data_root, 'brain', 'meta.json')) as f:
-        meta = json.load(f)
-    prompts = list(meta['classes']) + list(meta['heldout_classes'])
-    num = len(prompts)
-    inter, union, predicted = np.zeros(num), np.zeros(num), np.zeros(num)
-    heldout_ids = list(range(len(meta['classes']), num))
-    examples = []
-    for z in meta['test_slices']:
-        name = f'colin27_axial_z{z:03d}.png'
-        img_path = osp.join(data_root, 'brain', 'img_dir', 'test', name)
-        gt = np.asarray(Image.open(osp.join(
-            data_root, 'brain', 'ann_dir_heldout', 'test', name)))
-        prediction, names = segment(model, img_path, prompts)
-        pred = prediction.pred_sem_seg.data[0].cpu().numpy()
-        valid = gt != meta['ignore_index']
-        for k in range(num):
-            p, g = (pred == k) & valid, (gt == k) & valid
-            inter[k] += np.logical_and(p, g).sum()
-            union[k] += np.logical_or(p, g).sum()
-            predicted[k] += p.sum()
-        if np.isin(gt, heldout_ids).any() and len(examples) < 2:
-            examples.append(draw_label_map(
-                img_path, pred, names,
-                osp.join(out_dir, f'seg_{osp.splitext(name)[0]}'
-                         '_with_hippocampus_prompts.png')))
-    iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
-    return dict(
-        prompts=prompts,
-        heldout=list(meta['heldout_classes']),
-        iou={p: (None if np.isnan(v) else round(float(v) * 100, 2))
-             for p, v in zip(prompts, iou)},
-        predicted_pixels={prompts[k]: int(predicted[k])
-                          for k in heldout_ids},
-        images=examples)
+    from mmvlm.apis import (init_language_guided_detector,
+                            init_language_guided_segmentor)
+    start = time.time()
+    run_dir = osp.join(work_dir, entry['key'])
+    config = run_config(run_dir, entry)
+    ckpt = find_checkpoint(run_dir)
+    task = entry['task']
+    if task == 'trees':
+        model = init_language_guided_detector(config, ckpt)
+        result = probe_detector(model, data_root, out_dir, max_images)
+    else:
+        model = init_language_guided_segmentor(config, ckpt)
+        result = probe_segmentor(model, data_root, max_images)
+    result['images'] = heatmaps_and_pictures(
+        model, task, data_root, out_dir, entry['key']) if pictures else []
+    result.update(key=entry['key'], kind=entry['kind'], task=task,
+                  language_model=entry['language_model'],
+                  metric=METRIC[task],
+                  seconds=round(time.time() - start, 1))
+    return result
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Open-vocabulary inference of the trained demo models.')
+        description='Open-vocabulary probes of the trained demo models.')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data-root', default='data/demo')
+    parser.add_argument(
+        '--max-images', type=int, default=None,
+        help='test images per probe (default: the whole test split)')
+    parser.add_argument(
+        '--models', nargs='+', default=None,
+        help='run keys to probe (default: every trained language-guided '
+        'model of demo_models.DEMO_MODELS)')
     return parser.parse_args(argv)
 
 
@@ -258,17 +452,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     out_dir = osp.join(args.work_dir, 'open_vocab')
     os.makedirs(out_dir, exist_ok=True)
-    results = {}
-    results['detection'] = run_detector(args.work_dir, args.data_root,
-                                        out_dir)
-    print('[open_vocab] detection:', json.dumps(results['detection']))
-    results['segmentation'] = run_segmentor(args.work_dir, args.data_root,
-                                            out_dir)
-    print('[open_vocab] segmentation held-out IoU:', {
-        p: results['segmentation']['iou'][p]
-        for p in results['segmentation']['heldout']})
+    results, skipped = {}, {}
+    for entry in DEMO_MODELS:
+        if entry['kind'] == 'stock' or (args.models and
+                                        entry['key'] not in args.models):
+            continue
+        if not osp.isfile(osp.join(args.work_dir, entry['key'],
+                                   'last_checkpoint')):
+            skipped[entry['key']] = 'not trained'
+            print(f'[open_vocab] {entry["key"]}: not trained, skipped')
+            continue
+        res = probe_model(entry, args.work_dir, args.data_root, out_dir,
+                          args.max_images)
+        results[entry['key']] = res
+        print(f'[open_vocab] {entry["key"]} ({res["seconds"]} s): '
+              f'held-out {res["metric"]} {res["held_out"]}, chance '
+              f'{res["chance"]}, paraphrase fraction '
+              f'{res["paraphrase_fraction"]}, unrelated/right '
+              f'{res["unrelated_fraction"]}')
     with open(osp.join(out_dir, 'open_vocab.json'), 'w') as f:
-        json.dump(results, f, indent=1)
+        json.dump(dict(models=results, skipped=skipped,
+                       seen_names=SEEN, held_out_names=HELD_OUT), f,
+                  indent=1)
     return 0
 
 
