@@ -51,7 +51,11 @@ def detect(model: nn.Module,
         image (str | np.ndarray): Image path or BGR array.
         prompts (str | Sequence, optional): Free-text prompts, e.g.
             ``'a red car. a person with an umbrella'`` (split at full
-            stops), or a list. Duplicates are dropped with one warning; zero
+            stops), or a list, or the path of a prompts file
+            (``.yaml`` / ``.yml`` / ``.json``, e.g. the one
+            ``tools/misc/new_project.py`` wrote for training: names,
+            synonyms and templates per class; the synonyms of a class
+            share its label). Duplicates are dropped with one warning; zero
             prompts is an error. None uses the model's vocabulary (a baked
             model's classes).
 
@@ -119,12 +123,17 @@ def detect_and_draw(model: nn.Module,
                     image: ImageType,
                     prompts: Optional[Union[str, Sequence]],
                     out_file: str,
-                    score_thr: float = 0.3) -> Tuple[object, list]:
+                    score_thr: float = 0.3,
+                    **kwargs) -> Tuple[object, list]:
     """:func:`detect` then :func:`draw_detections`.
+
+    Args:
+        **kwargs: Drawing options of :func:`draw_detections`
+            (``max_boxes``, ``min_size``, ``legend``, ``palette``).
 
     Returns:
         tuple[DetDataSample, list[str]]: Prediction and class names.
     """
     result, names = detect(model, image, prompts)
-    draw_detections(image, result, names, out_file, score_thr)
+    draw_detections(image, result, names, out_file, score_thr, **kwargs)
     return result, names

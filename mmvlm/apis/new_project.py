@@ -9,6 +9,15 @@ normalisation, the pad size, the batch size and the schedule. Pipelines
 are not copied: each generated config takes its base's pipelines and
 replaces the arguments of a few transforms (the class texts, the sizes).
 
+The class names, prompts, synonyms and templates live in a prompts file
+written next to the configs (``prompts_<name>.yaml``, see
+:mod:`mmvlm.structures.prompts_file`): both configs read their classes
+from it and the language-guided one its prompts, and the inference tools
+read the same file (``--prompts-file``), so training and querying use the
+same words. The language-guided recipe trains with negative prompts: the
+dataset's other classes and names from LVIS / COCO (detection) or ADE20K
+/ COCO-Stuff (segmentation), offline from mmdet's / mmseg's metainfo.
+
 By construction the three traps of issue 13 cannot occur:
 
 1. the data section is written whole and last, so nothing of the base's
@@ -22,11 +31,15 @@ This module imports neither mmdet nor mmseg.
 import math
 import os
 import os.path as osp
+import shutil
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
 import numpy as np
 
+from mmvlm.structures.prompts_file import (is_prompts_file,
+                                           load_prompts_file,
+                                           write_prompts_file)
 from mmvlm.datasets.checks import (Finding, _read_image, _stems,
                                    check_coco_detection, check_prompt_tokens,
                                    check_segmentation,
@@ -40,6 +53,12 @@ BASE_CONFIGS = dict(
     seg=('lg-fpn_r18-tiny_minilm_brain.py', 'fpn_r18-tiny_brain.py'))
 #: the language model of the demo recipes (its tokenizer checks prompts)
 LANGUAGE_MODEL = 'minilm'
+#: offline name lists the language-guided recipe samples negatives from
+NEGATIVE_POOLS = dict(
+    det=('mmdet.LVISV1Dataset', 'mmdet.CocoDataset'),
+    seg=('mmseg.ADE20KDataset', 'mmseg.COCOStuffDataset'))
+#: pool negatives per training image, (min, max)
+NUM_POOL_NEGATIVES = (8, 16)
 MAX_IMAGE_SIZE = 1024
 MAX_CROP_SIZE = 256  # training crops of the CPU recipe
 PALETTE = [(220, 20, 60), (0, 130, 200), (60, 180, 75), (255, 225, 25),
@@ -66,12 +85,14 @@ class NewProject:
     Attributes:
         lg_config (str): The language-guided config.
         stock_config (str): Its stock twin.
+        prompts_file (str): The prompts file both configs read.
         commands (list[str]): The two train commands.
         findings (list[Finding]): The data checks' findings (no errors).
         settings (dict): The values chosen from the data.
     """
     lg_config: str
     stock_config: str
+    prompts_file: str = ''
     commands: List[str] = field(default_factory=list)
     findings: List[Finding] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
@@ -164,6 +185,43 @@ def __override(pipeline, **args_by_type):
         step.update(args_by_type.get(step['type'], {}))
         out.append(step)
     return out
+
+
+def __with_step(pipeline, step):
+    """The pipeline with ``step``: its arguments replace those of a step
+    of the same type, else it is inserted before the packing step."""
+    if any(s['type'] == step['type'] for s in pipeline):
+        return __override(pipeline, **{step['type']: step})
+    out = [dict(s) for s in pipeline]
+    packs = [i for i, s in enumerate(out) if s['type'].startswith('Pack')]
+    out.insert(packs[-1] if packs else len(out), dict(step))
+    return out
+'''
+
+_PROMPTS_BLOCK = '''
+# Class names, prompts, synonyms and templates: the prompts file next to
+# this config, read by the inference tools too (--prompts-file).
+from mmvlm.structures import load_prompts_file as __load_prompts_file
+prompts_file = '{{{{fileDirname}}}}/{prompts_file}'
+__prompts = __load_prompts_file(prompts_file)
+classes = __prompts.names  # the class names of the annotations
+prompts = __prompts.entries  # what the language model reads, per class
+'''
+
+_NEGATIVES_BLOCK = '''
+# Negative prompts: every training image also sees the other classes and
+# names of other things (offline lists from mmdet / mmseg metainfo), so
+# the model learns the words, not only objectness. Names that share a word
+# with your classes, and those under negatives.exclude in the prompts
+# file, are never negatives.
+negative_pool = {pool!r}
+__negatives = dict(
+    type='RandomSampleNegativeTexts',
+    num_negatives=len(classes),
+    negative_pool=negative_pool,
+    num_pool_negatives={num_pool!r},
+    pool_exclude=prompts_file,
+    max_num_texts=len(classes) + {max_pool}{extra})
 '''
 
 
@@ -184,8 +242,7 @@ def _fmt(value) -> str:
 def _det_body(s: dict) -> str:
     return f'''
 data_root = ''  # the paths below are absolute
-classes = {_fmt(s['classes'])}  # the json's category names (id order)
-prompts = {_fmt(s['prompts'])}  # what the language model reads
+{_PROMPTS_BLOCK.format(prompts_file=s['prompts_file'])}
 metainfo = dict(classes=classes, palette={s['palette']!r})
 # median longest side of the training images, rounded up to 32
 image_size = {s['image_size']}
@@ -204,7 +261,7 @@ train_pipeline = __override(
     _base_.train_pipeline,
     LoadClassTexts=dict(classes=prompts),
     Resize=dict(scale=(image_size, image_size)),
-    RandomCrop=dict(crop_size=(crop_size, crop_size)))
+    RandomCrop=dict(crop_size=(crop_size, crop_size))){s['negatives']}
 test_pipeline = __override(
     _base_.test_pipeline,
     LoadClassTexts=dict(classes=prompts),
@@ -244,8 +301,7 @@ default_hooks = dict(checkpoint=dict(interval=max_iters))
 def _seg_body(s: dict) -> str:
     return f'''
 data_root = ''  # the paths below are absolute
-classes = {_fmt(s['classes'])}  # label value k is classes[k]
-prompts = {_fmt(s['prompts'])}  # what the language model reads
+{_PROMPTS_BLOCK.format(prompts_file=s['prompts_file'])}
 metainfo = dict(classes=classes, palette={s['palette']!r})
 # median longest side of the training images, rounded up to 32
 image_size = {s['image_size']}
@@ -265,7 +321,7 @@ model = dict(
 train_pipeline = __override(
     _base_.train_pipeline,
     LoadClassTexts=dict(classes=prompts),
-    RandomResize=dict(scale=(image_size, image_size)))
+    RandomResize=dict(scale=(image_size, image_size))){s['negatives']}
 test_pipeline = __override(
     _base_.test_pipeline, LoadClassTexts=dict(classes=prompts))
 
@@ -308,6 +364,8 @@ default_hooks = dict(checkpoint=dict(interval=max_iters))
 def _prompts(prompts, classes: Sequence[str]) -> List[str]:
     if prompts is None:
         return list(classes)
+    if is_prompts_file(prompts):
+        return list(load_prompts_file(prompts).prompts)
     if isinstance(prompts, str):
         from mmvlm.structures.vocabulary import split_prompts
         prompts = split_prompts(prompts)
@@ -364,8 +422,12 @@ def new_project(task: str,
         task (str): ``'det'`` or ``'seg'``.
         out_dir (str): Folder for the two configs (created).
         prompts (str | Sequence, optional): One prompt per class (a string
-            of prompts separated by full stops, or a list); default: the
-            class names.
+            of prompts separated by full stops, or a list), or a prompts
+            file (``.yaml`` / ``.yml`` / ``.json``: names, synonyms and
+            templates per class; its names must be the dataset's classes,
+            and for segmentation it may replace ``classes``); default: the
+            class names. Either way a prompts file is written next to the
+            configs, and both configs read it.
         name (str, optional): Stem of the config names; default: the name
             of ``out_dir``.
         batch_size (int, optional): Default: ``min(4, #train images)``.
@@ -392,12 +454,13 @@ def new_project(task: str,
                              'and img_dir=.')
         coco = load_coco(train)
         names = coco_category_names(coco)
+        source = _prompts_source(prompts, names, f'the categories of {train}')
         prompt_list = _prompts(prompts, names)
         findings = check_coco_detection(train, img_dir, prompt_list)
         if osp.abspath(val) != osp.abspath(train):
             findings += check_coco_detection(val, val_img_dir, prompt_list)
         if check_tokens:
-            findings += _token_findings(prompt_list)
+            findings += _token_findings(_all_words(source, prompt_list))
         if has_errors(findings):
             raise DataCheckError(findings)
         sizes = image_sizes_of(coco)
@@ -407,10 +470,14 @@ def new_project(task: str,
                         img_dir=osp.abspath(img_dir) + os.sep,
                         val_img_dir=osp.abspath(val_img_dir) + os.sep)
     else:
+        if classes is None and is_prompts_file(prompts):
+            classes = list(load_prompts_file(prompts).names)
         if not (img_dir and ann_dir and val_ann_dir and classes):
             raise ValueError('segmentation needs img_dir=, ann_dir=, '
-                             'val_img_dir=, val_ann_dir= and classes=.')
+                             'val_img_dir=, val_ann_dir= and classes= (or '
+                             'a prompts file as prompts=).')
         names = _prompts(classes, [])
+        source = _prompts_source(prompts, names, '--classes')
         prompt_list = _prompts(prompts, names)
         if len(prompt_list) != len(names):
             raise ValueError(f'{len(names)} classes {names} but '
@@ -419,7 +486,7 @@ def new_project(task: str,
         findings = check_segmentation(img_dir, ann_dir, names)
         findings += check_segmentation(val_img_dir, val_ann_dir, names)
         if check_tokens:
-            findings += _token_findings(prompt_list)
+            findings += _token_findings(_all_words(source, prompt_list))
         if has_errors(findings):
             raise DataCheckError(findings)
         sizes = image_sizes_of(img_dir)
@@ -443,9 +510,11 @@ def new_project(task: str,
         mean=mean, std=std)
 
     os.makedirs(out_dir, exist_ok=True)
+    prompts_file = _write_prompts(source, names, prompt_list, out_dir, name)
+    settings['prompts_file'] = osp.basename(prompts_file)
     base_dir = demo_config_dir()
     lg_base, stock_base = (osp.join(base_dir, b) for b in BASE_CONFIGS[task])
-    body = _det_body(settings) if task == 'det' else _seg_body(settings)
+    body_of = _det_body if task == 'det' else _seg_body
     model = 'ATSS' if task == 'det' else 'semantic FPN'
     sources = {k: settings[k] for k in settings
                if k in ('train', 'val', 'img_dir', 'val_img_dir', 'ann_dir',
@@ -455,13 +524,56 @@ def new_project(task: str,
             (f'Language-guided {model}', lg_base, 'lg_'),
             (f'Stock {model} (the baseline)', stock_base, 'stock_')):
         path = osp.join(out_dir, f'{prefix}{name}.py')
+        negatives = _negatives(task) if prefix == 'lg_' else ''
         with open(path, 'w', encoding='utf-8') as f:
             f.write(_header(kind, base, sources))
             f.write(f'_base_ = {_base_path(base, out_dir)!r}\n')
-            f.write(body)
+            f.write(body_of(dict(settings, negatives=negatives)))
         written.append(path)
     commands = [
         f'python tools/train.py {p} --work-dir work_dirs/{name}/{w}'
         for p, w in zip(written, ('lg', 'stock'))
     ]
-    return NewProject(written[0], written[1], commands, findings, settings)
+    return NewProject(written[0], written[1], prompts_file, commands,
+                      findings, settings)
+
+
+def _prompts_source(prompts, names: Sequence[str], where: str):
+    """The user's prompts file, checked against the dataset's classes
+    (None when the prompts are given as text)."""
+    if not is_prompts_file(prompts):
+        return None
+    source = load_prompts_file(prompts)
+    source.check_classes(names, where)
+    return source
+
+
+def _all_words(source, prompt_list: Sequence[str]) -> List[str]:
+    """Every prompt and synonym the language model will read."""
+    if source is None:
+        return list(prompt_list)
+    return [p for c in source.classes for p in c.prompts]
+
+
+def _write_prompts(source, names: Sequence[str], prompt_list: Sequence,
+                   out_dir: str, name: str) -> str:
+    """The project's prompts file: a copy of the user's, or written from
+    the class names and prompts."""
+    if source is not None:
+        suffix = osp.splitext(source.path)[1].lower()
+        path = osp.join(out_dir, f'prompts_{name}{suffix}')
+        if osp.abspath(source.path) != path:
+            shutil.copyfile(source.path, path)
+        return path
+    path = osp.join(out_dir, f'prompts_{name}.yaml')
+    return write_prompts_file(path, names, prompt_list)
+
+
+def _negatives(task: str) -> str:
+    """The negative-prompt step of the language-guided training pipeline."""
+    extra = ',\n    background_label=0' if task == 'seg' else ''
+    block = _NEGATIVES_BLOCK.format(
+        pool=NEGATIVE_POOLS[task], num_pool=NUM_POOL_NEGATIVES,
+        max_pool=NUM_POOL_NEGATIVES[1], extra=extra)
+    return (block + 'train_pipeline = __with_step(train_pipeline, '
+            '__negatives)')

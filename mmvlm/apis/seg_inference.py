@@ -92,7 +92,11 @@ def segment(model: nn.Module,
         image (str | np.ndarray): Image path or BGR array.
         prompts (str | Sequence, optional): Free-text prompts, e.g.
             ``'background. left hippocampus. right hippocampus'`` (split at
-            full stops), or a list; entry ``i`` is label ``i`` of the map.
+            full stops), or a list, or the path of a prompts file
+            (``.yaml`` / ``.yml`` / ``.json``, e.g. the one
+            ``tools/misc/new_project.py`` wrote for training; the synonyms
+            of a class share its label); entry ``i`` is label ``i`` of the
+            map.
             Duplicates are dropped with one warning; zero prompts is an
             error. None uses the model's vocabulary.
 

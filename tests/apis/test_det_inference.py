@@ -47,3 +47,21 @@ def test_vocabulary_accessors_and_temporary_vocabulary(model):
         assert class_names(model) == ['zebra']
     assert vocabulary_label_ids(model) == [3, 1]
     model.set_vocabulary(None)
+
+
+def test_detect_reads_a_prompts_file_and_draws_readably(model, tmp_path):
+    """The prompts file of training is the query too; synonyms share a
+    label; the picture is enlarged with the prompts as labels."""
+    from mmvlm.apis import draw_detections
+    path = tmp_path / 'prompts.yaml'
+    path.write_text('classes:\n  - {name: tree, prompt: tree crown, '
+                    'synonyms: [canopy]}\n  - {name: car, prompt: a car}\n')
+    image = np.random.default_rng(0).integers(0, 255, (96, 80, 3), np.uint8)
+    result, names = detect(model, image, str(path))
+    assert names == ['tree crown', 'a car']
+    assert model.vocabulary.entries == (('tree crown', 'canopy'), 'a car')
+    drawn = draw_detections(image, result, names,
+                            str(tmp_path / 'out.png'), score_thr=0.0,
+                            max_boxes=5)
+    assert drawn.shape[0] > 96 * 6 and (tmp_path / 'out.png').is_file()
+    model.set_vocabulary(None)

@@ -84,3 +84,19 @@ def test_missing_checkpoint_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match='nothing.pth'):
         init_language_guided_segmentor(
             str(CONFIG), str(tmp_path / 'nothing.pth'), cfg_options=TINY)
+
+
+def test_segment_reads_a_prompts_file_and_draws_readably(model, image_file,
+                                                         tmp_path):
+    from mmvlm.apis import draw_segmentation
+    path = tmp_path / 'prompts.json'
+    path.write_text('{"classes": [{"name": "background"}, {"name": "hc", '
+                    '"prompt": "left hippocampus", "synonyms": '
+                    '["left hippocampal formation"]}]}')
+    result, names = segment(model, str(image_file), str(path))
+    assert names == ['background', 'left hippocampus']
+    assert result.seg_logits.data.shape == (2, 60, 50)
+    drawn = draw_segmentation(str(image_file), result, names,
+                              str(tmp_path / 'out.png'))
+    assert drawn.shape[0] >= 60 * 10 and (tmp_path / 'out.png').is_file()
+    model.set_vocabulary(None)

@@ -16,6 +16,11 @@ Examples::
         projects/demo/configs/lg-fpn_r18-tiny_minilm_brain.py \\
         --weights seg_lg.pth --prompts "background. left hippocampus"
 
+    # the prompts file training used (tools/misc/new_project.py writes
+    # it next to the configs): the same names, synonyms and templates
+    python tools/misc/image_demo.py cells.png configs/cells/lg_cells.py \\
+        --weights lg.pth --prompts-file configs/cells/prompts_cells.yaml
+
 Library: ``mmvlm.apis`` (``detect_and_draw``, ``segment_and_draw``).
 """
 import argparse
@@ -33,11 +38,28 @@ def parse_args() -> argparse.Namespace:
         help='free-text prompts separated by full stops; default: the '
         "model's own vocabulary (a baked or LVIS-vocabulary config, the "
         'dataset classes)')
+    parser.add_argument(
+        '--prompts-file',
+        help='a prompts file (.yaml / .yml / .json: names, synonyms and '
+        'templates per class), e.g. the prompts_<name>.yaml that '
+        'new_project.py wrote for training; not with --prompts')
     parser.add_argument('--out-file', default='demo.png', help='output PNG')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='boxes below this score are not drawn')
+    parser.add_argument('--max-boxes', type=int, default=30,
+                        help='at most this many boxes are drawn (the '
+                        'highest scores)')
     parser.add_argument('--device', default='cpu')
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.prompts and args.prompts_file:
+        parser.error('give --prompts or --prompts-file, not both')
+    if args.prompts_file:
+        from mmvlm.structures import is_prompts_file
+        if not is_prompts_file(args.prompts_file):
+            parser.error(f'--prompts-file {args.prompts_file!r} must end in '
+                         '.yaml, .yml or .json')
+        args.prompts = args.prompts_file
+    return args
 
 
 def main() -> None:
@@ -62,15 +84,17 @@ def main() -> None:
     from mmvlm.apis import detect_and_draw, init_language_guided_detector
     model = init_language_guided_detector(cfg, args.weights, args.device)
     result, names = detect_and_draw(model, args.image, args.prompts,
-                                    args.out_file, args.score_thr)
+                                    args.out_file, args.score_thr,
+                                    max_boxes=args.max_boxes)
     pred = result.pred_instances
     keep = pred.scores >= args.score_thr
     for label, score, box in zip(pred.labels[keep], pred.scores[keep],
                                  pred.bboxes[keep]):
         print(f'{names[int(label)]}: {float(score):.2f} '
               f'{[round(float(v), 1) for v in box]}')
-    print(f'{int(keep.sum())} boxes above {args.score_thr} drawn to '
-          f'{args.out_file}')
+    drawn = min(int(keep.sum()), args.max_boxes)
+    print(f'{int(keep.sum())} boxes above {args.score_thr}; the best '
+          f'{drawn} drawn to {args.out_file}')
 
 
 if __name__ == '__main__':
