@@ -1,56 +1,147 @@
-"""The demo's report writer and the scoring of its open-vocabulary step
-(projects/demo/mmvlm_demo/report.py, open_vocabulary.py)."""
+"""The demo's probe words, the arithmetic of its open-vocabulary step and
+the report writer (projects/demo/mmvlm_demo/{probes,open_vocabulary,plots,
+report}.py); the probes themselves run on mmvlm.apis.evaluate_prompts
+(tests/apis/test_prompt_evaluation.py)."""
 import json
 
-import numpy as np
 import pytest
-import torch
 
-from projects.demo.mmvlm_demo import open_vocabulary, report
-
-
-def test_prompt_scores_per_gt_uses_best_overlapping_box():
-    pytest.importorskip('mmdet')
-    from mmengine.structures import InstanceData
-    gt = torch.tensor([[0., 0., 10., 10.], [50., 50., 60., 60.]])
-    pred = InstanceData(
-        bboxes=torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.],
-                             [0., 0., 10., 10.], [80., 80., 90., 90.]]),
-        scores=torch.tensor([0.5, 0.7, 0.2, 0.9]),
-        labels=torch.tensor([0, 0, 1, 1]))
-    scores = open_vocabulary.prompt_scores_per_gt(gt, pred, 3)
-    np.testing.assert_allclose(scores, [[0.7, 0.2, 0.0], [0.0, 0.0, 0.0]])
-    empty = open_vocabulary.prompt_scores_per_gt(gt, pred[:0], 2)
-    assert empty.shape == (2, 2) and not empty.any()
+from mmvlm.evaluation import parse_prompts_for_classes
+from projects.demo.mmvlm_demo import open_vocabulary, plots, probes, report
+from projects.demo.mmvlm_demo.demo_models import DEMO_MODELS
+from projects.demo.mmvlm_demo.vocabulary_splits import (CLASSES, HELD_OUT,
+                                                        SEEN, UNRELATED)
 
 
-def test_report_has_metrics_and_the_open_vocabulary_note(tmp_path):
+def test_probe_words_are_valid_prompts_and_never_class_names():
+    assert probes.paraphrase('brain', 'left precentral gyrus', 0) == \
+        'left primary motor cortex'
+    assert probes.paraphrase('trees', 'tree', 1) == 'canopy'
+    assert probes.paraphrase('brain', 'background', 0) is None
+    names = {n.lower() for t in CLASSES.values() for n in t}
+    for task in ('trees', 'brain'):
+        pieces = (probes.specificity_prompts(task) +
+                  probes.chance_prompts(task) +
+                  [p for k in range(probes.NUM_PARAPHRASE_SETS)
+                   for p in probes.paraphrase_prompts(task, k)])
+        # trees: the held-out names are classes of the held-out COCO file
+        classes = tuple(dict.fromkeys(CLASSES[task] + HELD_OUT[task]))
+        pieces = list(dict.fromkeys(pieces))  # near paraphrase = set 0
+        rows = parse_prompts_for_classes(pieces, classes)
+        assert len(rows) == len(pieces)
+        for k in range(probes.NUM_PARAPHRASE_SETS):
+            para = probes.paraphrase_prompts(task, k)
+            # every seen region has a paraphrase, none is a class name
+            assert len(para) == len(SEEN[task])
+            assert not {p.split('=')[0].lower() for p in para
+                        if '=' in p} & names
+    chance = probes.chance_prompts('brain')
+    assert chance[0] == f'{HELD_OUT["brain"][1]}={HELD_OUT["brain"][0]}'
+    spec = probes.specificity_prompts('brain')
+    assert spec[0] == probes.SPECIFICITY_CLASS['brain']
+    assert spec[-1].startswith('left middle frontal convolution=')
+
+
+def test_trees_held_out_coco_uses_source_labels(tmp_path):
+    ann = tmp_path / 'trees' / 'annotations'
+    ann.mkdir(parents=True)
+    box = dict(bbox=[0, 0, 10, 10], area=100, iscrowd=0, category_id=1)
+    (ann / 'test.json').write_text(json.dumps(dict(
+        images=[dict(id=1, file_name='a.png'), dict(id=2,
+                                                    file_name='b.png')],
+        annotations=[dict(box, id=1, image_id=1, source_label='Dead'),
+                     dict(box, id=2, image_id=1, source_label='Alive'),
+                     dict(box, id=3, image_id=1),
+                     dict(box, id=4, image_id=2)],
+        categories=[dict(id=1, name='tree')])))
+    out = open_vocabulary.write_trees_held_out_coco(
+        str(tmp_path), str(tmp_path / 'held.json'))
+    coco = json.loads(open(out).read())
+    assert [c['name'] for c in coco['categories']] == list(HELD_OUT['trees'])
+    assert [i['id'] for i in coco['images']] == [1]
+    cats = [(a['category_id'], a['iscrowd']) for a in coco['annotations']]
+    # dead -> 1, alive -> 2, the unlabelled crown ignored in both
+    assert cats == [(1, 0), (2, 0), (1, 1), (2, 1)]
+    opts = open_vocabulary.trees_options(str(tmp_path), out)
+    assert opts['test_dataloader.dataset.metainfo'] == dict(
+        classes=tuple(HELD_OUT['trees']))
+
+
+def test_paraphrase_and_specificity_fractions():
+    scores = {'tree': 40.0, 'tree crown': 30.0, 'canopy': 10.0,
+              'car': 4.0, 'bacterium': 8.0, 'person': 0.0, 'airplane': 2.0}
+    out = open_vocabulary._paraphrase_and_specificity(
+        'trees', {'tree': 40.0}, scores)
+    assert out['paraphrase_fraction'] == pytest.approx(0.5)
+    assert out['unrelated_fraction'] == pytest.approx(0.2)
+    assert out['near_fraction'] == pytest.approx(0.75)
+    assert out['paraphrases'][1] == {'canopy (tree)': 10.0}
+
+
+def _probe(task, held, chance, para, unrelated):
+    right = 50.0
+    spec = {u: unrelated * right for u in UNRELATED[task]}
+    return dict(held_out={n: held for n in HELD_OUT[task]},
+                chance={n: chance for n in HELD_OUT[task]},
+                paraphrases={'0': {'x (y)': 20.0}},
+                paraphrase_fraction=para, specificity_class='tree',
+                right=right, specificity=spec,
+                unrelated_fraction=unrelated, near_fraction=0.9,
+                images=[])
+
+
+def test_report_table_sentences_retention_and_curves(tmp_path):
     work = tmp_path / 'work'
-    for name, record in (('det_stock', {'coco/bbox_mAP': 0.063,
-                                        'coco/bbox_mAP_50': 0.251}),
-                         ('det_lg', {'coco/bbox_mAP': 0.071,
-                                     'coco/bbox_mAP_50': 0.279}),
-                         ('seg_stock', {'mIoU': 34.2, 'mDice': 46.7}),
-                         ('seg_lg', {'mIoU': 46.0, 'mDice': 61.0})):
-        stamp = work / name / 'test' / '20260101_000000'
+    for m in DEMO_MODELS:
+        stamp = work / m['key'] / 'test' / '20260101_000000'
         stamp.mkdir(parents=True)
+        record = ({'coco/bbox_mAP': 0.301, 'coco/bbox_mAP_50': 0.652}
+                  if m['task'] == 'trees' else {'mIoU': 61.0, 'mDice': 70.0})
         (stamp / '20260101_000000.json').write_text(json.dumps(record))
-    (work / 'timings.tsv').write_text('train_det_lg\t95\ntotal\t507\n')
+        vis = work / m['key'] / '20260101_000000' / 'vis_data'
+        vis.mkdir(parents=True)
+        (vis / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in (
+            dict(loss=2.0, iter=10, step=10), dict(loss=1.0, iter=20,
+                                                   step=20),
+            dict(mIoU=50.0, step=20) if m['task'] == 'brain' else
+            {'coco/bbox_mAP': 0.2, 'step': 20})))
+    keys = {m['kind'] + m['task']: m['key'] for m in DEMO_MODELS}
+    probes_out = {
+        keys['lg-frozentrees']: _probe('trees', 12.0, 6.0, 0.9, 0.1),
+        keys['lg-unfrozentrees']: _probe('trees', 3.0, 6.0, 0.5, 0.6),
+        keys['lg-frozenbrain']: _probe('brain', 8.0, 0.5, 0.3, 0.0)}
     (work / 'open_vocab').mkdir()
-    (work / 'open_vocab' / 'open_vocab.json').write_text(json.dumps(dict(
-        detection=dict(prompts=['tree', 'dead tree'],
-                       mean_score={'Dead': {'tree': 0.03,
-                                            'dead tree': 0.03}},
-                       num_crowns={'Dead': 4}),
-        segmentation=dict(heldout=['left hippocampus'],
-                          iou={'left hippocampus': 1.5},
-                          predicted_pixels={'left hippocampus': 80}))))
+    (work / 'open_vocab' / 'open_vocab.json').write_text(
+        json.dumps(dict(models=probes_out)))
+    (work / 'timings.tsv').write_text(''.join(
+        f'train_{m["key"]}\t{100 + i}\n' for i, m in enumerate(DEMO_MODELS))
+        + 'total\t507\n')
     text = report.build_report(str(work), str(tmp_path))
-    assert '| language-guided ATSS + MiniLM prefix | 7.1 | 27.9 |' in text
-    assert '| language-guided FPN + MiniLM prefix | 46.0 | 61.0 |' in text
     assert 'Total time: **8 min 27 s**' in text
-    assert '`left hippocampus` IoU 1.5 % (80 pixels predicted)' in text
-    assert 'set_vocabulary' in text and 'not comparable' in text
+    assert ('| LG-MiniLM (frozen LM + prefix) | 30.1 / 65.2 | 12.0 | 6.0 | '
+            '90 % | 10 % |') in text
+    assert '| stock (closed set) | 30.1 / 65.2 | closed set: cannot |' in text
+    assert 'it finds held-out names above chance (AP50 12.0 vs 6.0)' in text
+    assert 'within the 20 % goal: the words matter' in text
+    assert 'held-out AP50 12.0 with the frozen LM + prefix vs 3.0' in text
+    assert 'lost part of the novel-name ability' in text
+    # a model without probes is said so, not left blank
+    assert 'not run' in text
+    assert '(training_curves.png)' in text
+    assert (work / 'training_curves.png').stat().st_size > 1000
+    assert 'training took' in text  # cost relative to MiniLM
     assert report.main(['--work-dir', str(work), '--data-root',
                         str(tmp_path)]) == 0
     assert (work / 'report.md').read_text() == text
+
+
+def test_read_scalars_splits_losses_and_validation(tmp_path):
+    vis = tmp_path / 'run' / '20260101_000000' / 'vis_data'
+    vis.mkdir(parents=True)
+    (vis / 'scalars.json').write_text(
+        '{"loss": 1.5, "iter": 5, "step": 5}\n\n'
+        '{"mIoU": 40.0, "aAcc": 90.0, "step": 5}\n')
+    losses, vals = plots.read_scalars(str(tmp_path / 'run'))
+    assert losses == [(5, 1.5)]
+    assert vals == [(5, {'mIoU': 40.0, 'aAcc': 90.0, 'step': 5})]
+    assert plots.read_scalars(str(tmp_path / 'none')) == ([], [])
