@@ -1,0 +1,95 @@
+"""FrozenPrefixClassifier: a frozen causal LM reads visual tokens; only the
+vision side learns (needs mmpretrain: runs in .venv-mmpretrain)."""
+import pytest
+import torch
+
+pytest.importorskip('mmpretrain', reason='mmpretrain is not installed in '
+                    'this environment (build .venv-mmpretrain with '
+                    'tools/env/setup_mmpretrain_env.sh)')
+
+from mmpretrain.registry import MODELS  # noqa: E402
+from mmpretrain.structures import DataSample  # noqa: E402
+
+import mmvlm  # noqa: E402,F401
+from mmvlm.testing import tiny_text_encoder_cfg  # noqa: E402
+
+DEFAULT_SCOPE = 'mmpretrain'
+CLASSES = ['dog', 'cat', 'red car', ('bus', 'large bus')]
+
+
+def frozen_cfg(mode, arch='gpt2', **kwargs):
+    cfg = dict(
+        type='FrozenPrefixClassifier',
+        mode=mode,
+        backbone=dict(type='ResNet', depth=18, base_channels=8,
+                      stem_channels=8, out_indices=(3, )),
+        text_encoder=tiny_text_encoder_cfg(
+            arch, embed_dims=16 if mode == 'embedding' else None,
+            hf_config=dict(tie_word_embeddings=True)),
+        visual_prefix=dict(in_channels=64, num_visual_tokens=2),
+        vocabulary=CLASSES)
+    cfg.update(kwargs)
+    return cfg
+
+
+def samples(labels):
+    return [DataSample().set_gt_label(i) for i in labels]
+
+
+@pytest.mark.parametrize('mode', ['generative', 'embedding'])
+def test_only_the_vision_side_learns(mode):
+    torch.manual_seed(0)
+    model = MODELS.build(frozen_cfg(mode))
+    images = torch.randn(2, 3, 32, 32)
+    loss = model(images, samples([1, 3]), mode='loss')['loss']
+    loss.backward()
+    assert torch.isfinite(loss) and loss > 0
+    lm = model.text_encoder.lm
+    assert all(not p.requires_grad and p.grad is None
+               for p in lm.parameters())
+    assert model.visual_projector.proj.weight.grad.abs().sum() > 0
+    assert model.backbone.conv1.weight.grad.abs().sum() > 0
+    # the frozen LM stays out of checkpoints
+    assert not any(k.startswith('text_encoder.lm.')
+                   for k in model.state_dict())
+
+
+def test_generative_predictions_equal_naive_scores():
+    torch.manual_seed(0)
+    model = MODELS.build(frozen_cfg('generative', arch='llama')).eval()
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        preds = model(images, mode='predict')
+        tokens = model.visual_tokens(images)
+        names = ['dog', 'cat', 'red car', 'bus', 'large bus']
+        naive = model.prefix_lm.score_names_naive(tokens, names)
+    # entry 3 has two synonyms: its score is the best of them
+    expected = torch.cat([naive[:, :3], naive[:, 3:].amax(1, True)], 1)
+    for pred, row in zip(preds, expected.softmax(-1)):
+        torch.testing.assert_close(pred.pred_score, row, atol=1e-4, rtol=0)
+        assert pred.pred_label.item() == int(row.argmax())
+
+
+def test_override_held_out_names_and_generate():
+    torch.manual_seed(0)
+    model = MODELS.build(frozen_cfg('generative')).eval()
+    model.dataset_meta = dict(classes=['dog', 'cat', 'red car', 'bus'])
+    model.set_vocabulary(['bus', 'puppy'], label_ids=[3, -1])
+    images = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        pred = model(images, mode='predict')[0]
+    assert pred.pred_score.shape == (4, )
+    assert float(pred.pred_score[:3].sum()) == 0.0
+    texts = model.generate(images, max_new_tokens=3, num_beams=2)
+    assert len(texts) == 1 and isinstance(texts[0], str)
+
+
+def test_encoder_lm_and_missing_channels_are_refused():
+    with pytest.raises(ValueError, match='decoder-only'):
+        cfg = frozen_cfg('embedding')
+        cfg['text_encoder'] = tiny_text_encoder_cfg('bert', embed_dims=16)
+        MODELS.build(cfg)
+    with pytest.raises(ValueError, match='in_channels'):
+        MODELS.build(frozen_cfg('generative', visual_prefix=dict()))
+    with pytest.raises(ValueError, match='mode'):
+        MODELS.build(frozen_cfg('captioning'))
