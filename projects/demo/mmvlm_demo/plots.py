@@ -57,9 +57,15 @@ def read_scalars(run_dir: str) -> Tuple[List[Tuple[int, float]],
 def plot_training_curves(work_dir: str,
                          models: Sequence[dict],
                          out_file: str,
-                         labels: Optional[Dict[str, str]] = None
+                         labels: Optional[Dict[str, str]] = None,
+                         test_metrics: Optional[Dict[str, float]] = None
                          ) -> Optional[str]:
     """Draw loss and validation metric over iterations, per task.
+
+    A validation record logged at step 0 of a run that trained (mmengine
+    logs metrics by epoch unless the logger hook has
+    ``log_metric_by_epoch=False``; an iteration-based run stays in epoch 0)
+    cannot be placed on the iteration axis and is left out.
 
     Args:
         work_dir (str): Demo work directory (one sub-folder per run).
@@ -67,6 +73,9 @@ def plot_training_curves(work_dir: str,
             ``task``).
         out_file (str): PNG to write.
         labels (dict, optional): Run key -> legend label.
+        test_metrics (dict, optional): Run key -> the metric of its final
+            test (same unit as the plotted one), drawn as a star at the
+            last training iteration.
 
     Returns:
         str | None: ``out_file``, None when no run has a scalar log.
@@ -92,9 +101,20 @@ def plot_training_curves(work_dir: str,
             if losses:
                 ax_loss.plot(*zip(*losses), label=label, linewidth=1)
             points = [(s, scale * float(r[key])) for s, r in vals
-                      if key in r]
+                      if key in r and (s > 0 or not losses)]
+            line = None
             if points:
-                ax_val.plot(*zip(*points), marker='o', label=label)
+                line, = ax_val.plot(*zip(*points), marker='o', label=label)
+            final = (test_metrics or {}).get(m['key'])
+            if final is not None and losses:
+                ax_val.plot([losses[-1][0]], [final], marker='*',
+                            markersize=12, linestyle='none',
+                            color=line.get_color() if line else None,
+                            label=f'{label}: test')
+        last = [curves[m['key']][0][-1][0] for m in models
+                if m['task'] == task and curves[m['key']][0]]
+        if last:
+            ax_val.set_xlim(0, 1.05 * max(last))
         ax_loss.set_title(f'{TASK_TITLE[task]}: training loss')
         ax_loss.set_xlabel('iteration')
         ax_loss.set_yscale('log')

@@ -339,11 +339,18 @@ def build_report(work_dir: str, data_root: str,
     lines += cost_lines(models, timings)
     curves = plot_training_curves(
         work_dir, models, osp.join(work_dir, 'training_curves.png'),
-        {m['key']: _label(m) for m in models})
+        {m['key']: _label(m) for m in models},
+        {m['key']: _seen(m, metrics[m['key']])[0] for m in models
+         if metrics[m['key']] is not None})
     lines += ['', '## Training curves', '']
-    lines.append('![training loss and validation metric per model]'
-                 '(training_curves.png)' if curves else
+    lines.append('Training loss (log scale) and validation metric of each '
+                 'model over iterations, from mmengine\'s scalar logs '
+                 '(`<run>/<timestamp>/vis_data/scalars.json`); stars: the '
+                 'final test metric.' if curves else
                  '(no training log found)')
+    if curves:
+        lines += ['', '![training loss and validation metric per model]'
+                  '(training_curves.png)']
     pictures = picture_lines(work_dir, probes)
     if pictures:
         lines += ['', '## Pictures: predictions labelled with their prompts,'
