@@ -17,7 +17,8 @@ from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmvlm.utils import build_runner, load_config  # noqa: E402
-from mmvlm.utils.launch import shutdown_distributed  # noqa: E402
+from mmvlm.utils.launch import (shutdown_distributed,  # noqa: E402
+                                train_with_data_diagnosis)
 
 
 def parse_args() -> argparse.Namespace:
@@ -85,7 +86,7 @@ def main() -> None:
         cfg.load_from = args.resume
 
     runner = build_runner(cfg)
-    runner.train()
+    train_with_data_diagnosis(runner, cfg)
     shutdown_distributed()
 
 

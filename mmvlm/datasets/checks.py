@@ -595,3 +595,98 @@ def image_sizes_of(source: Union[dict, str]) -> List[tuple]:
         if array is not None:
             sizes.append(tuple(array.shape[:2]))
     return sizes
+
+
+def check_usable_boxes(coco: dict, name: str = 'json') -> List[Finding]:
+    """An error when no annotation has a box the pipeline can train on.
+
+    A box of zero area, or one lying wholly outside its image, is dropped
+    by the training pipeline (clipped to nothing); when every box is such
+    a box, every image comes out of the pipeline empty and mmengine ends
+    with ``Cannot find valid image after 1000!``.
+
+    Args:
+        coco (dict): The COCO json.
+        name (str): How to name the json in findings.
+
+    Returns:
+        list[Finding]: Empty, or one ``error``.
+    """
+    if not coco['annotations']:
+        return []  # reported by check_empty_images
+    findings = check_boxes(coco, name)
+    unusable = sum(1 for f in findings if f.level == 'error')
+    if unusable < len(coco['annotations']):
+        return []
+    return [Finding(
+        'error', name,
+        f'none of its {unusable} boxes can be trained on (each has zero '
+        'area, lies wholly outside its image or is malformed): fix the '
+        'coordinates ([x, y, w, h] in pixels of the image named by '
+        'image_id, x, y the top-left corner) or the image sizes.')]
+
+
+def _dataset_leaves(dataset_cfg: dict) -> List[dict]:
+    """The leaf dataset configs of a (wrapped / concatenated) config."""
+    if 'datasets' in dataset_cfg:
+        return [leaf for d in dataset_cfg['datasets']
+                for leaf in _dataset_leaves(d)]
+    if 'dataset' in dataset_cfg and 'ann_file' not in dataset_cfg:
+        return _dataset_leaves(dataset_cfg['dataset'])
+    return [dataset_cfg]
+
+
+def _join_root(data_root: str, path: str) -> str:
+    return path if not data_root or osp.isabs(path) else osp.join(
+        data_root, path)
+
+
+def check_training_set(dataset_cfg: dict,
+                       read_images: bool = False,
+                       max_ann_mb: float = 100.) -> List[Finding]:
+    """The checks of this module on the training set of a config.
+
+    Args:
+        dataset_cfg (dict): ``train_dataloader.dataset`` of a config (a
+            dataset wrapper's inner ``dataset`` / ``datasets`` are
+            followed).
+        read_images (bool): Also decode every image (slow on large sets).
+        max_ann_mb (float): COCO jsons larger than this are not read (an
+            ``info`` says so; ``tools/analysis_tools/check_dataset.py``
+            checks them).
+
+    Returns:
+        list[Finding]: Findings of every COCO detection set, and with
+        ``read_images`` of every mmseg image / label-map folder pair.
+    """
+    findings = []
+    for leaf in _dataset_leaves(dict(dataset_cfg)):
+        root = leaf.get('data_root') or ''
+        prefix = leaf.get('data_prefix') or {}
+        ann_file = leaf.get('ann_file') or ''
+        if str(ann_file).endswith('.json'):
+            path = _join_root(root, ann_file)
+            if osp.isfile(path) and \
+                    osp.getsize(path) > max_ann_mb * 2**20:
+                findings.append(Finding(
+                    'info', path, f'larger than {max_ann_mb:g} MB: not '
+                    'checked at the start of training; run '
+                    'tools/analysis_tools/check_dataset.py on it.'))
+                continue
+            coco = load_coco(path)
+            name = osp.basename(path)
+            filter_cfg = leaf.get('filter_cfg') or {}
+            findings += check_boxes(coco, name) + check_usable_boxes(
+                coco, name) + check_empty_images(
+                    coco, bool(filter_cfg.get('filter_empty_gt', False)),
+                    name)
+            if read_images:
+                img_dir = _join_root(root, prefix.get('img', ''))
+                findings += check_image_files(coco, img_dir, name)
+        elif 'seg_map_path' in prefix and read_images:
+            img_dir = _join_root(root, prefix.get('img_path', ''))
+            ann_dir = _join_root(root, prefix['seg_map_path'])
+            findings += check_label_maps_present(
+                img_dir, ann_dir, leaf.get('img_suffix'),
+                leaf.get('seg_map_suffix', '.png'))
+    return findings

@@ -1,4 +1,6 @@
 """Training-loop components of mmvlm (mmengine hooks)."""
-from .hooks import FiniteCheckHook, NonFiniteTrainingError
+from .hooks import (FiniteCheckHook, NonFiniteTrainingError,
+                    TrainingDataReportHook)
 
-__all__ = ['FiniteCheckHook', 'NonFiniteTrainingError']
+__all__ = ['FiniteCheckHook', 'NonFiniteTrainingError',
+           'TrainingDataReportHook']

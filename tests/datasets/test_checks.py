@@ -209,3 +209,29 @@ def test_prompt_tokens_unknown_to_the_language_model():
     assert [f.level for f in found] == ['warning', 'error']
     assert '[UNK]' in str(found[0]) and 'minilm' in str(found[0])
     assert 'reword it' in str(found[1])
+
+
+def test_no_usable_box_and_the_training_set_of_a_config(tmp_path):
+    root = str(tmp_path)
+    path, img_dir, coco = write_coco(root, [[(100, 100, 5, 5)],
+                                            [(0, 0, 0, 4)]])
+    found = checks.check_usable_boxes(coco, 'ann.json')
+    assert len(found) == 1 and found[0].level == 'error'
+    assert 'none of its 2 boxes can be trained on' in found[0].message
+    dataset = dict(type='RepeatDataset', times=2, dataset=dict(
+        type='CocoDataset', data_root=root, ann_file='ann.json',
+        data_prefix=dict(img='images/'),
+        filter_cfg=dict(filter_empty_gt=True)))
+    found = checks.check_training_set(dataset)
+    assert any('none of its 2 boxes' in f.message for f in found)
+    assert any('lies wholly outside' in f.message for f in found)
+    # usable boxes: no such error; an empty image says how it is treated
+    path, img_dir, coco = write_coco(root, [[(4, 4, 10, 10)], []])
+    assert checks.check_usable_boxes(coco) == []
+    found = checks.check_training_set(dict(
+        type='ConcatDataset', datasets=[dataset['dataset']]),
+        read_images=True)
+    assert [f.level for f in found] == ['info']
+    assert 'skipped in training' in found[0].message
+    big = checks.check_training_set(dataset['dataset'], max_ann_mb=1e-6)
+    assert big[0].level == 'info' and 'check_dataset.py' in big[0].message

@@ -440,3 +440,76 @@ def test_resume_4_to_8_equals_uninterrupted_8(tmp_path, monkeypatch,
     for key, value in straight.items():
         assert torch.equal(resumed[key], value), key
     assert no_network == []
+
+
+# ---------------------------------------------------------------------------
+# 4. Bad training data: a clear message naming the files and the fix.
+# ---------------------------------------------------------------------------
+def _break_tree_tiles(root: Path, case: str):
+    ann_file = root / 'annotations' / 'train.json'
+    coco = json.loads(ann_file.read_text())
+    if case == 'boxes_wholly_outside':
+        for ann in coco['annotations']:
+            ann['bbox'] = [200, 200, 10, 10]
+    elif case == 'no_annotations':
+        coco['annotations'] = []
+    elif case == 'corrupted_image':
+        (root / 'images' / 'tile_1.png').write_bytes(b'not a png')
+    else:  # 'imperfect': trains, and says what it skips and clips
+        coco['annotations'] = [a for a in coco['annotations']
+                               if a['image_id'] != 4]
+        coco['annotations'][0]['bbox'] = [50, 50, 30, 30]
+    ann_file.write_text(json.dumps(coco))
+
+
+@pytest.mark.parametrize('case', [
+    'boxes_wholly_outside', 'no_annotations', 'corrupted_image', 'imperfect'
+])
+def test_bad_training_data_names_the_files_and_the_fix(
+        tmp_path, monkeypatch, case):
+    """Through ``tools/train.py``'s path (build_runner +
+    train_with_data_diagnosis) on the shrunk demo detector. Before:
+    ``Cannot find valid image after 1000!``, ``need at least one array to
+    concatenate`` and ``failed to load image``, and images without
+    annotations silently never trained on."""
+    from mmengine.logging import MMLogger
+
+    from mmvlm.utils import build_runner, load_config
+    from mmvlm.utils.launch import (TrainingDataError,
+                                    train_with_data_diagnosis)
+    data = tmp_path / 'data'
+    write_tree_tiles(data / 'trees')
+    _break_tree_tiles(data / 'trees', case)
+    config = tiny_demo_config(tmp_path)
+    monkeypatch.setenv('MMVLM_DEMO_DATA', str(data))
+    monkeypatch.setenv('MMVLM_DEMO_ITERS', '2')
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(str(config), {'train_cfg.val_begin': 1000},
+                      str(tmp_path / 'work'))
+    runner = build_runner(cfg)
+    if case == 'imperfect':
+        train_with_data_diagnosis(runner, cfg)
+        for handler in MMLogger.get_current_instance().handlers:
+            handler.flush()
+        log = next((tmp_path / 'work').glob('*/*.log')).read_text()
+        assert 'Training data: what the pipeline skips' in log
+        assert ("image 'tile_4.png': has no annotations: it will be "
+                'skipped in training (filter_cfg.filter_empty_gt=True') in log
+        assert 'bbox [50, 50, 30, 30] extends outside the 64x64 image' in log
+        return
+    with pytest.raises(TrainingDataError) as err:
+        train_with_data_diagnosis(runner, cfg)
+    message = str(err.value)
+    assert 'Training stopped on its data' in message
+    assert 'check_dataset.py' in message
+    if case == 'boxes_wholly_outside':
+        assert 'Cannot find valid image' in message
+        assert 'bbox [200, 200, 10, 10] lies wholly outside the 64x64 ' \
+            'image' in message
+        assert 'none of its 8 boxes can be trained on' in message
+    elif case == 'no_annotations':
+        assert 'filter_empty_gt=False' in message
+        assert 'no image has an annotation' in message
+    else:
+        assert "image '" + str(data / 'trees' / 'images' / 'tile_1.png') \
+            + "': does not decode as an image" in message

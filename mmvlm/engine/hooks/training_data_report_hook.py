@@ -1,0 +1,81 @@
+"""Say at the start of training what the training data loses (issue 15).
+
+mmdet's ``filter_cfg.filter_empty_gt=True`` drops images without
+annotations when the dataset is built, and the pipeline clips boxes that
+extend outside their image and drops those wholly outside; all of it
+silently. :class:`TrainingDataReportHook` runs the checks of
+:mod:`mmvlm.datasets.checks` on the training set's annotations once, before
+the first iteration, and logs what will be skipped, clipped or dropped,
+with counts, examples and the fix. ``build_runner`` (``tools/train.py``)
+adds it to every run; it never changes the data.
+"""
+from collections import defaultdict
+from typing import List
+
+from mmengine.hooks import Hook
+
+from mmvlm.registry import HOOKS
+
+
+def summarise_findings(findings: List, examples: int = 3) -> List[str]:
+    """Findings grouped by level and kind: a count and a few examples.
+
+    Args:
+        findings (list[Finding]): Output of the data checks.
+        examples (int): Findings shown per group.
+
+    Returns:
+        list[str]: One line per group, errors first.
+    """
+    groups = defaultdict(list)
+    for finding in findings:
+        # the kind: the message up to its first number or quote
+        kind = finding.message.split("'")[0].split('[')[0][:60]
+        groups[(finding.level, kind)].append(finding)
+    order = {'error': 0, 'warning': 1, 'info': 2}
+    lines = []
+    for (level, _), group in sorted(groups.items(),
+                                    key=lambda kv: order[kv[0][0]]):
+        shown = '; '.join(f'{f.where}: {f.message}'
+                          for f in group[:examples])
+        more = (f' (and {len(group) - examples} more like it)'
+                if len(group) > examples else '')
+        lines.append(f'{level} x{len(group)}: {shown}{more}')
+    return lines
+
+
+@HOOKS.register_module()
+class TrainingDataReportHook(Hook):
+    """Log, before training, what happens to imperfect training data.
+
+    Args:
+        max_ann_mb (float): COCO jsons larger than this are not read
+            (``tools/analysis_tools/check_dataset.py`` checks them).
+            Defaults to 100.
+        examples (int): Findings shown per kind. Defaults to 3.
+    """
+    priority = 'VERY_LOW'
+
+    def __init__(self, max_ann_mb: float = 100., examples: int = 3):
+        self.max_ann_mb = max_ann_mb
+        self.examples = examples
+
+    def before_train(self, runner) -> None:
+        from mmvlm.datasets.checks import check_training_set
+        dataloader = runner.cfg.get('train_dataloader') or {}
+        dataset = dataloader.get('dataset')
+        if not dataset:
+            return
+        try:
+            findings = check_training_set(dataset,
+                                          max_ann_mb=self.max_ann_mb)
+        except (OSError, ValueError, KeyError) as err:
+            runner.logger.warning(f'Training data not checked: {err}')
+            return
+        if not findings:
+            return
+        lines = summarise_findings(findings, self.examples)
+        runner.logger.warning(
+            'Training data: what the pipeline skips, clips or drops (the '
+            'data is unchanged; tools/analysis_tools/check_dataset.py lists '
+            'every case):\n  ' + '\n  '.join(lines))
