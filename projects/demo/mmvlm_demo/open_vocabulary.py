@@ -38,6 +38,7 @@ import os
 import os.path as osp
 import sys
 import time
+import traceback
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -193,12 +194,17 @@ def probe_detector(model, data_root: str, out_dir: str,
         model, prompts, mode='each', cfg_options=trees_options(data_root),
         max_images=max_images)
     scores = _by_prompt(seen_rows, key)
-    held_file = write_trees_held_out_coco(
-        data_root, osp.join(out_dir, 'trees_held_out.json'))
-    held_rows = evaluate_prompts(
-        model, list(HELD_OUT[task]) + probes.chance_prompts(task) +
-        [f'{cls}={n}' for n in HELD_OUT[task]],
-        mode='together', cfg_options=trees_options(data_root, held_file))
+    held_rows, note = [], None
+    try:
+        held_file = write_trees_held_out_coco(
+            data_root, osp.join(out_dir, 'trees_held_out.json'))
+    except FileNotFoundError as err:  # data without Dead / Alive labels
+        held_file, note = None, str(err)
+    if held_file is not None:
+        held_rows = evaluate_prompts(
+            model, list(HELD_OUT[task]) + probes.chance_prompts(task) +
+            [f'{cls}={n}' for n in HELD_OUT[task]],
+            mode='together', cfg_options=trees_options(data_root, held_file))
     named = [r for r in held_rows if r['prompt'] == r['class']]
     chance = [r for r in held_rows if r['prompt'] in HELD_OUT[task]
               and r['prompt'] != r['class']]
@@ -210,6 +216,8 @@ def probe_detector(model, data_root: str, out_dir: str,
         held_out_with_seen_name=_by_class(seen_name, key),
         held_out_mode='together',
         seen_mode='each')
+    if note:
+        result['note'] = note
     result.update(_paraphrase_and_specificity(task, {cls: scores[cls]},
                                               scores))
     result['rows'] = dict(seen=seen_rows, held_out=held_rows)
@@ -361,8 +369,12 @@ def heatmaps_and_pictures(model, task: str, data_root: str,
         draw_segmentation(img_path, prediction, labels, out)
         return written + [out]
     from mmvlm.apis import detect, draw_detections
-    with open(write_trees_held_out_coco(
-            data_root, osp.join(out_dir, 'trees_held_out.json'))) as f:
+    try:
+        held_file = write_trees_held_out_coco(
+            data_root, osp.join(out_dir, 'trees_held_out.json'))
+    except FileNotFoundError:
+        return written
+    with open(held_file) as f:
         tile = json.load(f)['images'][0]['file_name']
     img_path = osp.join(data_root, 'trees', 'images', tile)
     prompts = list(HELD_OUT[task])
@@ -452,7 +464,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     out_dir = osp.join(args.work_dir, 'open_vocab')
     os.makedirs(out_dir, exist_ok=True)
-    results, skipped = {}, {}
+    results, skipped, failed = {}, {}, {}
     for entry in DEMO_MODELS:
         if entry['kind'] == 'stock' or (args.models and
                                         entry['key'] not in args.models):
@@ -462,8 +474,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             skipped[entry['key']] = 'not trained'
             print(f'[open_vocab] {entry["key"]}: not trained, skipped')
             continue
-        res = probe_model(entry, args.work_dir, args.data_root, out_dir,
-                          args.max_images)
+        try:
+            res = probe_model(entry, args.work_dir, args.data_root, out_dir,
+                              args.max_images)
+        except Exception as err:  # noqa: BLE001  (reported, not hidden)
+            failed[entry['key']] = f'{type(err).__name__}: {err}'
+            print(f'[open_vocab] ERROR: {entry["key"]}: probes failed: '
+                  f'{failed[entry["key"]]}', file=sys.stderr)
+            traceback.print_exc()
+            continue
         results[entry['key']] = res
         print(f'[open_vocab] {entry["key"]} ({res["seconds"]} s): '
               f'held-out {res["metric"]} {res["held_out"]}, chance '
@@ -471,9 +490,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f'{res["paraphrase_fraction"]}, unrelated/right '
               f'{res["unrelated_fraction"]}')
     with open(osp.join(out_dir, 'open_vocab.json'), 'w') as f:
-        json.dump(dict(models=results, skipped=skipped,
+        json.dump(dict(models=results, skipped=skipped, failed=failed,
                        seen_names=SEEN, held_out_names=HELD_OUT), f,
                   indent=1)
+    # failures are in open_vocab.json: the report states them at the top
+    # and its command then exits with 1 (the report is written first)
     return 0
 
 

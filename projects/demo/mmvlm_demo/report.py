@@ -159,6 +159,10 @@ def glance_lines(task: str, entries: Sequence[dict], metrics: dict,
             ov = ['closed set: cannot'] + ['-'] * 3
         elif p is None:
             ov = ['not run'] * 4
+        elif not p['held_out']:
+            ov = ['n/a: ' + p.get('note', 'not measured')[:60], 'n/a',
+                  _pct(p['paraphrase_fraction']),
+                  _pct(p['unrelated_fraction'])]
         else:
             ov = [_num(_mean(p['held_out'].values())),
                   _num(_mean(p['chance'].values())),
@@ -314,10 +318,11 @@ def build_report(work_dir: str, data_root: str,
     metrics = {m['key']: latest_test_metrics(osp.join(work_dir, m['key']))
                for m in models}
     ov_path = osp.join(work_dir, 'open_vocab', 'open_vocab.json')
-    probes = {}
+    probes, failed = {}, {}
     if osp.isfile(ov_path):
         with open(ov_path) as f:
-            probes = json.load(f).get('models', {})
+            ov = json.load(f)
+        probes, failed = ov.get('models', {}), ov.get('failed', {})
     lines: List[str] = [
         '# mmvlm demo report', '',
         f'Total time: **{_minutes(timings.get("total"))}**. Stock and '
@@ -327,7 +332,12 @@ def build_report(work_dir: str, data_root: str,
         'trained on. Every open-vocabulary number comes from '
         '`mmvlm.apis.evaluate_prompts` (the stock CocoMetric / IoUMetric '
         'per prompt, with a check that the model scored exactly the '
-        'prompts asked).', '', '## At a glance']
+        'prompts asked).']
+    if failed:
+        lines += ['', '**Open-vocabulary probes FAILED** for ' + '; '.join(
+            f'`{k}`: {v}' for k, v in failed.items()) + ' (see the '
+            'open_vocab step\'s output).']
+    lines += ['', '## At a glance']
     for task, title in TASKS:
         entries = [m for m in models if m['task'] == task]
         if not entries:
@@ -396,7 +406,8 @@ def main(argv=None) -> int:
     with open(out, 'w') as f:
         f.write(text)
     print(text)
-    return 0
+    # a failed probe is a failed demo, once the report says so
+    return 1 if 'probes FAILED' in text else 0
 
 
 if __name__ == '__main__':

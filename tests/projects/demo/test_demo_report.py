@@ -145,3 +145,20 @@ def test_read_scalars_splits_losses_and_validation(tmp_path):
     assert losses == [(5, 1.5)]
     assert vals == [(5, {'mIoU': 40.0, 'aAcc': 90.0, 'step': 5})]
     assert plots.read_scalars(str(tmp_path / 'none')) == ([], [])
+
+
+def test_report_states_failed_and_unmeasured_probes(tmp_path):
+    work = tmp_path / 'work'
+    (work / 'open_vocab').mkdir(parents=True)
+    key = next(m['key'] for m in DEMO_MODELS
+               if m['kind'] == 'lg-frozen' and m['task'] == 'trees')
+    unmeasured = dict(_probe('trees', 0.0, 0.0, 0.9, 0.1), held_out={},
+                      chance={}, note='No test crown is labelled Dead')
+    (work / 'open_vocab' / 'open_vocab.json').write_text(json.dumps(dict(
+        models={key: unmeasured}, failed={'seg_lg': 'RuntimeError: x'})))
+    text = report.build_report(str(work), str(tmp_path))
+    assert '**Open-vocabulary probes FAILED** for `seg_lg`: ' \
+        'RuntimeError: x' in text
+    assert 'n/a: No test crown is labelled Dead' in text
+    assert report.main(['--work-dir', str(work)]) == 1
+    assert (work / 'report.md').is_file()
