@@ -158,7 +158,10 @@ class PromptTokenizer:
                     f'Prompt {prompt[:60]!r}... is {len(seq)} tokens long; '
                     f'the model takes {self.max_length} per sequence '
                     f'({num_reserved} taken by prefix / visual tokens), so it '
-                    'and other long prompts are truncated. This warning is '
+                    f'is truncated to its first {budget} tokens, and so is '
+                    'every other prompt longer than that. Shorten the '
+                    'prompts, or give the text encoder a larger max_length '
+                    "(up to the language model's positions). This warning is "
                     'shown once.',
                     UserWarning,
                     stacklevel=4)
