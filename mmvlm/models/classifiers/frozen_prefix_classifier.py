@@ -34,8 +34,8 @@ from mmvlm.models.layers.visual_prefix import VisualPrefixProjector
 from mmvlm.registry import CLS_MODELS
 from mmvlm.structures import (Vocabulary, VocabularyLike,
                               select_batch_vocabulary)
-from .label_mapping import (entry_labels_to_dataset, entry_scores_to_dataset,
-                            single_label_targets)
+from .label_mapping import (dataset_vocabulary, entry_labels_to_dataset,
+                            entry_scores_to_dataset, single_label_targets)
 
 MODES = ('embedding', 'generative')
 
@@ -64,7 +64,10 @@ class FrozenPrefixClassifier(ImageClassifier):
         init_logit_scale (float): Embedding mode: initial log similarity
             scale. Default ``log(1 / 0.07)``.
         vocabulary (VocabularyLike, optional): Classes scored at inference
-            (default: ``dataset_meta['classes']``); an entry may be a tuple
+            (default: ``dataset_meta['classes']``; an mmpretrain dataset
+            name such as ``'ImageNet'`` gives its classes; mmengine's
+            runner gives models no dataset classes, so configs name them);
+            an entry may be a tuple
             of synonyms (generative: the best synonym's score; training
             uses the first).
         vocabulary_label_ids (Sequence[int], optional): Dataset id of each
@@ -125,10 +128,11 @@ class FrozenPrefixClassifier(ImageClassifier):
             names_per_chunk=names_per_chunk) if mode == 'generative' else None
         self.logit_scale = nn.Parameter(torch.tensor(float(init_logit_scale)))
         self._configured_vocabulary = (
-            Vocabulary.parse(vocabulary, vocabulary_label_ids)
+            Vocabulary.parse(dataset_vocabulary(vocabulary),
+                             vocabulary_label_ids)
             if vocabulary is not None else None)
         self._train_vocabulary = (
-            Vocabulary.parse(train_vocabulary)
+            Vocabulary.parse(dataset_vocabulary(train_vocabulary))
             if train_vocabulary is not None else None)
         self._vocabulary_override: Optional[Vocabulary] = None
 

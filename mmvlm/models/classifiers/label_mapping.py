@@ -136,3 +136,34 @@ def entry_labels_to_dataset(labels: Tensor, label_ids: Sequence[int],
     mapped = ids[labels.long()]
     other = labels.long() if fill is None else torch.full_like(mapped, fill)
     return torch.where(mapped >= 0, mapped, other)
+
+
+def dataset_vocabulary(spec, registry=None):
+    """A vocabulary spelled as an mmpretrain dataset type name.
+
+    mmpretrain's datasets are named without the ``Dataset`` suffix that
+    :meth:`Vocabulary.parse` recognises (``'ImageNet'``, ``'CIFAR10'``,
+    ``'VOC'``): a plain string that names a registered dataset with
+    ``METAINFO['classes']`` becomes that class list; anything else is
+    returned unchanged (parsed by :meth:`Vocabulary.parse`).
+
+    Args:
+        spec: A vocabulary spelling.
+        registry: The dataset registry (default: mmpretrain's, when
+            installed).
+
+    Returns:
+        The class list, or ``spec`` unchanged.
+    """
+    if not isinstance(spec, str) or not spec.isidentifier():
+        return spec
+    if registry is None:
+        try:
+            from mmpretrain.registry import DATASETS as registry
+        except ImportError:
+            return spec
+    name = spec.split('.')[-1]
+    dataset = registry.get(name)
+    classes = getattr(dataset, 'METAINFO', {}).get('classes') \
+        if dataset is not None else None
+    return list(classes) if classes else spec

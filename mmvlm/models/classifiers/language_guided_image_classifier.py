@@ -9,7 +9,8 @@ from torch import Tensor
 from mmvlm.models.utils import LanguageGuidedModelMixin
 from mmvlm.registry import CLS_MODELS
 from mmvlm.structures import BatchVocabulary, VocabularyLike
-from .label_mapping import (entry_labels_to_dataset, entry_scores_to_dataset,
+from .label_mapping import (dataset_vocabulary, entry_labels_to_dataset,
+                            entry_scores_to_dataset,
                             multi_label_targets, score_targets,
                             single_label_targets)
 
@@ -34,7 +35,10 @@ class LanguageGuidedImageClassifier(LanguageGuidedModelMixin,
 
     Args:
         vocabulary (VocabularyLike, optional): Vocabulary of batches whose
-            samples carry no ``text``.
+            samples carry no ``text``; also an mmpretrain dataset name
+            (``'ImageNet'``, ``'CIFAR10'``: its classes). mmengine's runner
+            does not give models the dataset's classes, so configs name
+            the vocabulary (or put ``LoadClassTexts`` in the pipeline).
         vocabulary_label_ids (Sequence[int], optional): Dataset id of each
             ``vocabulary`` entry.
         train_vocabulary (VocabularyLike, optional): Vocabulary of training
@@ -56,8 +60,9 @@ class LanguageGuidedImageClassifier(LanguageGuidedModelMixin,
                 f'{type(self).__name__} needs a language-guided head '
                 '(LanguageGuidedClsHead or LanguageGuidedMultiLabelClsHead), '
                 f'got {type(self.head).__name__}.')
-        self._init_vocabulary(vocabulary, vocabulary_label_ids,
-                              train_vocabulary)
+        self._init_vocabulary(dataset_vocabulary(vocabulary),
+                              vocabulary_label_ids,
+                              dataset_vocabulary(train_vocabulary))
 
     @property
     def language_guided_heads(self) -> list:

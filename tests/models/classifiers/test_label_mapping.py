@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mmvlm.models.classifiers.label_mapping import (
-    dataset_to_entries, entry_labels_to_dataset, entry_scores_to_dataset,
+    dataset_to_entries, dataset_vocabulary, entry_labels_to_dataset, entry_scores_to_dataset,
     multi_label_targets, score_targets, single_label_targets)
 
 
@@ -39,3 +39,17 @@ def test_labels_and_soft_targets():
     torch.testing.assert_close(
         score_targets(soft, [3, 0, -1]), torch.tensor([[0.4, 0.1, 0.0]]))
     assert dataset_to_entries([2, 0], 4).tolist() == [1, -1, 0, -1]
+
+
+def test_dataset_vocabulary_reads_registered_classes():
+    from mmengine.registry import Registry
+    registry = Registry('test datasets')
+
+    @registry.register_module()
+    class Flowers:
+        METAINFO = dict(classes=('rose', 'tulip'))
+
+    assert dataset_vocabulary('Flowers', registry) == ['rose', 'tulip']
+    assert dataset_vocabulary('a rose. a tulip', registry) == \
+        'a rose. a tulip'
+    assert dataset_vocabulary(['rose'], registry) == ['rose']
