@@ -5,8 +5,10 @@ segmentors and text encoders (``onnx_export``), and the numpy runtime
 Importing this package imports torch (through ``mmvlm``); a deployed
 process imports the runtime from the export folder instead.
 """
-from .onnx_export import (export_onnx, export_text_encoder, load_model,
-                          RUNTIME_FILE)
+from .onnx_export import (RUNTIME_FILE, export_onnx, export_text_encoder,
+                          export_text_encoder_folder, load_model)
 
-__all__ = ['export_onnx', 'export_text_encoder', 'load_model',
-           'RUNTIME_FILE']
+__all__ = [
+    'RUNTIME_FILE', 'export_onnx', 'export_text_encoder',
+    'export_text_encoder_folder', 'load_model'
+]

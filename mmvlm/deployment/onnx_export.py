@@ -297,6 +297,38 @@ def export_text_encoder(encoder: nn.Module,
     return spec
 
 
+def export_text_encoder_folder(encoder: nn.Module, out_dir: str) -> dict:
+    """A self-contained export of a text encoder alone: the ONNX file,
+    ``tokenizer.json``, ``meta.json`` and the runtime module.
+
+    Args:
+        encoder (nn.Module): A built ``HFTextEncoder``.
+        out_dir (str): Output folder (created).
+
+    Returns:
+        dict: The written ``meta.json`` content.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    meta = dict(format_version=runtime.FORMAT_VERSION,
+                task='text_encoder',
+                mode='text',
+                text_encoder=export_text_encoder(encoder, out_dir))
+    _write_folder(meta, out_dir)
+    return meta
+
+
+def _write_folder(meta: dict, out_dir: str) -> None:
+    """Record file sizes, write ``meta.json``, copy the runtime module."""
+    meta['files'] = {
+        name: osp.getsize(osp.join(out_dir, name))
+        for name in sorted(os.listdir(out_dir)) if name.endswith('.onnx')
+    }
+    shutil.copyfile(runtime.__file__, osp.join(out_dir, RUNTIME_FILE))
+    with open(osp.join(out_dir, runtime.META_FILE), 'w',
+              encoding='utf-8') as f:
+        json.dump(meta, f, indent=1)
+
+
 # ------------------------------------------------------------- export
 def _onnx_export(graph: nn.Module, args: tuple, path: str,
                  input_names: List[str], output_names: List[str],
@@ -418,14 +450,7 @@ def export_onnx(config: Union[str, Config],
         _onnx_export(graph, args, path, input_names, names, axes,
                      opset_version)
     meta['onnx_check'] = check_raw_outputs(graph, path, args, atol)
-    meta['files'] = {
-        name: osp.getsize(osp.join(out_dir, name))
-        for name in sorted(os.listdir(out_dir)) if name.endswith('.onnx')
-    }
-    shutil.copyfile(runtime.__file__, osp.join(out_dir, RUNTIME_FILE))
-    with open(osp.join(out_dir, runtime.META_FILE), 'w',
-              encoding='utf-8') as f:
-        json.dump(meta, f, indent=1)
+    _write_folder(meta, out_dir)
     return meta
 
 

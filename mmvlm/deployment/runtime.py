@@ -524,6 +524,26 @@ def decode_segmentation(logits: np.ndarray,
     return maps
 
 
+# ------------------------------------------------------------- sessions
+def inference_session(path: str,
+                      providers: Optional[List[str]] = None,
+                      threads: Optional[int] = None):
+    """An onnxruntime session (CPU unless ``providers`` say otherwise).
+
+    Args:
+        path (str): ``.onnx`` file.
+        providers (list[str], optional): Execution providers.
+        threads (int, optional): Intra-op threads (default: onnxruntime's).
+    """
+    import onnxruntime
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(
+        path, options, providers=providers or ['CPUExecutionProvider'])
+
+
 # ------------------------------------------------------------ text side
 def expand_prompts(vocabulary: Sequence[VocabEntry],
                    templates: Sequence[str]) -> Tuple[List[str], List[int]]:
@@ -560,11 +580,13 @@ class TextEncoder:
     Args:
         folder (str): Export folder with ``text_encoder.onnx``.
         providers (list[str], optional): onnxruntime execution providers.
+        threads (int, optional): Intra-op threads.
     """
 
-    def __init__(self, folder: str,
-                 providers: Optional[List[str]] = None) -> None:
-        import onnxruntime
+    def __init__(self,
+                 folder: str,
+                 providers: Optional[List[str]] = None,
+                 threads: Optional[int] = None) -> None:
         from tokenizers import Tokenizer
         self.meta = load_meta(folder)
         spec = self.meta.get('text_encoder')
@@ -576,9 +598,8 @@ class TextEncoder:
             osp.join(folder, spec['tokenizer']))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        self.session = onnxruntime.InferenceSession(
-            osp.join(folder, spec['onnx']),
-            providers=providers or ['CPUExecutionProvider'])
+        self.session = inference_session(osp.join(folder, spec['onnx']),
+                                         providers, threads)
 
     def token_ids(self, prompts: Sequence[str]) -> List[List[int]]:
         """Token ids cut to the model's budget (mmvlm's PromptTokenizer)."""
@@ -625,18 +646,23 @@ class TextEncoder:
         return sums / np.maximum(norms, 1e-12)
 
 
-# ------------------------------------------------------------- sessions
 class _Session:
-    """An onnxruntime session of an exported detector / segmentor."""
+    """An onnxruntime session of an exported detector / segmentor.
 
-    def __init__(self, folder: str,
-                 providers: Optional[List[str]] = None) -> None:
-        import onnxruntime
+    Args:
+        folder (str): The export folder.
+        providers (list[str], optional): onnxruntime execution providers.
+        threads (int, optional): Intra-op threads.
+    """
+
+    def __init__(self,
+                 folder: str,
+                 providers: Optional[List[str]] = None,
+                 threads: Optional[int] = None) -> None:
         self.folder = folder
         self.meta = load_meta(folder)
-        self.session = onnxruntime.InferenceSession(
-            osp.join(folder, self.meta['onnx']),
-            providers=providers or ['CPUExecutionProvider'])
+        self.session = inference_session(
+            osp.join(folder, self.meta['onnx']), providers, threads)
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     @property
@@ -711,9 +737,9 @@ class Segmentor(_Session):
 
 
 def load_model(folder: str,
-               providers: Optional[List[str]] = None
-               ) -> Union[Detector, Segmentor]:
+               providers: Optional[List[str]] = None,
+               threads: Optional[int] = None) -> Union[Detector, Segmentor]:
     """The :class:`Detector` or :class:`Segmentor` of an export folder."""
     task = load_meta(folder)['task']
-    return Detector(folder, providers) if task == 'detection' else \
-        Segmentor(folder, providers)
+    model = Detector if task == 'detection' else Segmentor
+    return model(folder, providers, threads)
