@@ -33,7 +33,7 @@ import os
 import os.path as osp
 import shutil
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -530,6 +530,9 @@ def new_project(task: str,
             f.write(f'_base_ = {_base_path(base, out_dir)!r}\n')
             f.write(body_of(dict(settings, negatives=negatives)))
         written.append(path)
+    from mmengine.config import Config
+    for path in written:  # the traps cannot occur: checked, not assumed
+        findings += check_config(Config.fromfile(path))
     commands = [
         f'python tools/train.py {p} --work-dir work_dirs/{name}/{w}'
         for p, w in zip(written, ('lg', 'stock'))
@@ -577,3 +580,223 @@ def _negatives(task: str) -> str:
         max_pool=NUM_POOL_NEGATIVES[1], extra=extra)
     return (block + 'train_pipeline = __with_step(train_pipeline, '
             '__negatives)')
+
+
+# ------------------------------------------------- checks of a config ---
+_LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def _leaves(dataset: dict) -> List[dict]:
+    """The leaf dataset configs of a (wrapped / concatenated) dataset."""
+    if 'datasets' in dataset:
+        return [leaf for d in dataset['datasets'] for leaf in _leaves(d)]
+    if 'dataset' in dataset and 'ann_file' not in dataset:
+        return _leaves(dataset['dataset'])
+    return [dataset]
+
+
+def _resolve(root: str, path: str) -> str:
+    return path if not root or osp.isabs(path) else osp.join(root, path)
+
+
+def check_config(cfg, max_images: int = 200) -> List[Finding]:
+    """The three traps of issue 13 in any config, with the fix.
+
+    1. A COCO data set (or the COCO evaluator) whose json does not have
+       the classes of the dataset's ``metainfo``, or that is not found:
+       mmdet then loads no annotation of those classes and evaluation fails
+       with ``IndexError`` in ``results2json``. Typical cause: a trailing
+       ``train_dataloader = dict(dataset=dict(pipeline=...))`` copied from a
+       demo config replaced the data section, and a relative ``data_root``
+       is resolved against the working directory.
+    2. ``metainfo.palette`` with another number of colours than
+       ``metainfo.classes`` (a base config's palette merged into yours).
+    3. A segmentation ``data_preprocessor.size`` (the fixed pad size)
+       smaller than the images the training pipeline produces (computed
+       from the pipeline's resize / crop steps and the image sizes).
+
+    Args:
+        cfg (Config | dict): The config (e.g. ``Config.fromfile``).
+        max_images (int): At most this many training images are read for
+            their sizes (trap 3).
+
+    Returns:
+        list[Finding]: One error per trap found, naming the fix.
+    """
+    findings: List[Finding] = []
+    for loader in _LOADERS:
+        if not cfg.get(loader):
+            continue
+        for leaf in _leaves(dict(cfg[loader]['dataset'])):
+            findings += _check_classes_in_json(leaf, loader)
+            findings += _check_palette(leaf, loader)
+    findings += _check_same_classes(cfg)
+    findings += _check_evaluator(cfg)
+    findings += _check_pad_size(cfg, max_images)
+    return findings
+
+
+def _check_classes_in_json(leaf: dict, loader: str) -> List[Finding]:
+    ann_file = str(leaf.get('ann_file') or '')
+    if not ann_file.endswith('.json'):
+        return []
+    path = _resolve(leaf.get('data_root') or '', ann_file)
+    classes = list((leaf.get('metainfo') or {}).get('classes') or [])
+    return _classes_vs_json(classes, path, f'{loader}.dataset')
+
+
+def _classes_vs_json(classes: Sequence[str], path: str,
+                     where: str) -> List[Finding]:
+    if not osp.isfile(path):
+        return [Finding(
+            'error', where,
+            f'annotation file {path!r} not found (a relative data_root is '
+            f'resolved against the working directory {os.getcwd()!r}): '
+            'give an absolute data_root / ann_file, and check that no '
+            'later `train_dataloader = dict(dataset=dict(...))` line (as '
+            'at the end of the demo configs) replaced your data section.')]
+    if not classes:
+        return []
+    names = coco_category_names(load_coco(path))
+    missing = [c for c in classes if c not in names]
+    if not missing:
+        return []
+    return [Finding(
+        'error', where,
+        f'classes {missing} of metainfo are not categories of {path} '
+        f'({names[:10]}{" ..." if len(names) > 10 else ""}): mmdet loads no '
+        'annotation of them and evaluation fails with IndexError in '
+        "results2json. Fix: set metainfo=dict(classes=<the json's category "
+        'names>) (the words the model reads go in the prompts file / '
+        'LoadClassTexts), and check that no later `train_dataloader = '
+        'dict(dataset=dict(...))` line replaced your data section.')]
+
+
+def _classes_of(cfg, loader: str) -> Optional[tuple]:
+    if not cfg.get(loader):
+        return None
+    leaf = _leaves(dict(cfg[loader]['dataset']))[0]
+    classes = (leaf.get('metainfo') or {}).get('classes')
+    return tuple(classes) if classes else None
+
+
+def _check_same_classes(cfg) -> List[Finding]:
+    """Training and evaluation on the same classes (else one of the data
+    sections was replaced, e.g. by a base config's)."""
+    reference = _classes_of(cfg, 'val_dataloader')
+    train = _classes_of(cfg, 'train_dataloader')
+    if reference is None or train is None or train == reference:
+        return []
+    return [Finding(
+        'error', 'train_dataloader.dataset',
+        f'trains on the classes {list(train)[:10]} but validates on '
+        f'{list(reference)[:10]}: one data section is not yours. Typical '
+        'cause: a trailing `train_dataloader = dict(dataset=dict('
+        'pipeline=...))` (as at the end of the demo configs) below your '
+        'data section replaced it, and the base config\'s data came back. '
+        'Fix: set the pipeline inside your own train_dataloader (or '
+        'generate the config with tools/misc/new_project.py).')]
+
+
+def _check_evaluator(cfg) -> List[Finding]:
+    findings = []
+    for key, loader in (('val_evaluator', 'val_dataloader'),
+                        ('test_evaluator', 'test_dataloader')):
+        evaluator = cfg.get(key)
+        if not isinstance(evaluator, dict) or not cfg.get(loader):
+            continue
+        ann_file = str(evaluator.get('ann_file') or '')
+        if not ann_file.endswith('.json'):
+            continue
+        leaves = _leaves(dict(cfg[loader]['dataset']))
+        classes = list((leaves[0].get('metainfo') or {}).get('classes')
+                       or [])
+        findings += _classes_vs_json(classes, ann_file, key)
+    return findings
+
+
+def _check_palette(leaf: dict, loader: str) -> List[Finding]:
+    meta = leaf.get('metainfo') or {}
+    classes, palette = meta.get('classes'), meta.get('palette')
+    if not classes or palette is None or isinstance(palette, str):
+        return []
+    if len(palette) == len(classes):
+        return []
+    return [Finding(
+        'error', f'{loader}.dataset.metainfo',
+        f'palette has {len(palette)} colours for {len(classes)} classes '
+        f'{list(classes)[:10]} (mmengine merges a base config\'s palette '
+        'into your metainfo dict; the dataset then fails with "palette '
+        'does not match classes"). Fix: give one colour per class, '
+        'metainfo=dict(classes=..., palette=[(r, g, b), ...]), or '
+        "metainfo=dict(_delete_=True, classes=...) to drop the base's.")]
+
+
+def _largest_after_resize(pipeline: Sequence[dict],
+                          sizes: Sequence[Tuple[int, int]]
+                          ) -> Optional[Tuple[int, int]]:
+    """Largest (h, w) the pipeline makes of images of the given sizes."""
+    if not sizes:
+        return None
+    out = [tuple(float(v) for v in s) for s in sizes]
+    for step in pipeline:
+        kind = step.get('type', '')
+        if kind in ('Resize', 'RandomResize') and step.get('scale'):
+            scale = step['scale']
+            if isinstance(scale, (int, float)):
+                scale = (scale, scale)
+            ratio = max(step.get('ratio_range') or (1.0, 1.0))
+            w, h = float(scale[0]) * ratio, float(scale[1]) * ratio
+            if step.get('keep_ratio', kind == 'RandomResize'):
+                long, short = max(w, h), min(w, h)
+                out = [(sh * f, sw * f) for sh, sw in out
+                       for f in [min(long / max(sh, sw), short / min(sh, sw))]]
+            else:
+                out = [(h, w) for _ in out]
+        elif kind == 'RandomCrop' and step.get('crop_size'):
+            ch, cw = step['crop_size']
+            out = [(min(sh, ch), min(sw, cw)) for sh, sw in out]
+    return (int(math.ceil(max(h for h, _ in out) - 1e-6)),
+            int(math.ceil(max(w for _, w in out) - 1e-6)))
+
+
+def _check_pad_size(cfg, max_images: int) -> List[Finding]:
+    model = cfg.get('model') or {}
+    pre = model.get('data_preprocessor') or {}
+    size = pre.get('size')
+    loader = cfg.get('train_dataloader')
+    if not size or not loader:
+        return []
+    findings = []
+    for leaf in _leaves(dict(loader['dataset'])):
+        prefix = leaf.get('data_prefix') or {}
+        if 'img_path' not in prefix:
+            continue
+        img_dir = _resolve(leaf.get('data_root') or '', prefix['img_path'])
+        if not osp.isdir(img_dir):
+            continue
+        sizes = image_sizes_of_folder(img_dir, max_images)
+        largest = _largest_after_resize(leaf.get('pipeline') or [], sizes)
+        if largest is None:
+            continue
+        pad_h, pad_w = int(size[0]), int(size[1])
+        if largest[0] > pad_h or largest[1] > pad_w:
+            need = [int(math.ceil(v / 32) * 32) for v in largest]
+            findings.append(Finding(
+                'error', 'model.data_preprocessor.size',
+                f'pads to {(pad_h, pad_w)} (h, w) but the training pipeline '
+                f'makes images of up to {largest} from {img_dir}: the pad '
+                'size must change with the data (a base config pads to '
+                'its own images). Fix: model=dict(data_preprocessor=dict('
+                f'size=({need[0]}, {need[1]}))) or resize smaller.'))
+    return findings
+
+
+def image_sizes_of_folder(folder: str, limit: int = 200) -> List[tuple]:
+    """``(height, width)`` of up to ``limit`` images of a folder."""
+    sizes = []
+    for rel in list(_stems(folder, None).values())[:limit]:
+        array = _read_image(osp.join(folder, rel))
+        if array is not None:
+            sizes.append(tuple(array.shape[:2]))
+    return sizes

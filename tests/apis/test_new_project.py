@@ -17,6 +17,7 @@ from mmengine.config import Config
 from mmvlm.apis.new_project import DataCheckError, new_project
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+BRAIN = osp.join(ROOT, 'projects', 'demo', 'configs', 'fpn_r18-tiny_brain.py')
 
 BOXES = [[(4, 4, 20, 20)], [(30, 10, 20, 30)], [(8, 30, 16, 16)],
          [(40, 40, 20, 20), (4, 4, 12, 12)]]
@@ -246,3 +247,86 @@ def test_seg_walkthrough_trains_two_iterations(tmp_path, twin):
     assert 'Iter(train) [2/2]' in log
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
     assert 'mIoU' in log
+
+
+# --------------------------------------------------------------------------
+# The three traps of issue 13 in hand-written configs: check_config names
+# each and its fix; the generated configs are free of them by construction.
+def test_generated_configs_pass_check_config(det_project, seg_project):
+    from mmvlm.apis.new_project import check_config
+    for project in (det_project, seg_project):
+        assert not [f for f in project.findings if f.level == 'error']
+        for path in (project.lg_config, project.stock_config):
+            assert check_config(Config.fromfile(path)) == []
+
+
+def test_trap1_replaced_data_section_is_caught(det_project, tmp_path):
+    """The demo's trailing `train_dataloader = dict(dataset=dict(
+    pipeline=...))` copied below the user's data section."""
+    from mmvlm.apis.new_project import check_config
+    text = _text(det_project.lg_config)
+    user = tmp_path / 'user.py'
+    user.write_text(text.replace("'{{fileDirname}}/", repr(
+        osp.dirname(det_project.lg_config) + '/')[:-1]) +
+        '\ntrain_dataloader = dict(dataset=dict(pipeline=train_pipeline))\n')
+    findings = check_config(Config.fromfile(str(user)))
+    errors = [f for f in findings if f.level == 'error']
+    # (and, where the demo data is absent, its json is named as missing)
+    assert {f.where for f in errors} == {'train_dataloader.dataset'}
+    message = ' '.join(f.message for f in errors)
+    assert "trains on the classes ['tree'] but validates on ['nucleus']" \
+        in message
+    assert 'below your data section replaced it' in message
+    # the prompts file and the json disagree: named, with the fix
+    bad = tmp_path / 'prompts.yaml'
+    bad.write_text('classes: [{name: cell, prompt: cell nucleus}]\n')
+    ann, img_dir = make_det(str(tmp_path / 'd'))
+    from mmvlm.structures import PromptsFileMismatchError
+    with pytest.raises(PromptsFileMismatchError,
+                       match=r"missing from the file: \['nucleus'\]"):
+        new_project('det', str(tmp_path / 'p'), train=ann, val=ann,
+                    img_dir=img_dir, prompts=str(bad), check_tokens=False)
+    assert not (tmp_path / 'p').exists()
+
+
+def test_trap2_inherited_palette_is_caught(tmp_path):
+    """Inheriting the brain config with a 2-class metainfo keeps its
+    13-colour palette."""
+    from mmvlm.apis.new_project import check_config
+    user = tmp_path / 'user.py'
+    user.write_text(
+        f"_base_ = {str(BRAIN)!r}\n"
+        "metainfo = dict(classes=('background', 'nucleus'))\n"
+        'train_dataloader = dict(dataset=dict(metainfo=metainfo))\n')
+    cfg = Config.fromfile(str(user))
+    errors = [f for f in check_config(cfg) if 'palette' in f.message]
+    assert errors and errors[0].where == 'train_dataloader.dataset.metainfo'
+    assert '13 colours for 2 classes' in errors[0].message
+    assert '_delete_=True' in errors[0].message
+
+
+def test_trap3_pad_size_of_the_base_is_caught(tmp_path):
+    """The brain config pads to 256 x 224; the user's images are larger."""
+    from mmvlm.apis.new_project import check_config
+    dirs = make_seg(str(tmp_path), n=2, size=(300, 200))
+    img_dir, ann_dir = dirs['train']
+    user = tmp_path / 'user.py'
+    user.write_text(
+        f"_base_ = {str(BRAIN)!r}\n"
+        "metainfo = dict(classes=('background', 'nucleus'),\n"
+        "                palette=[(0, 0, 0), (255, 0, 0)])\n"
+        'train_dataloader = dict(dataset=dict(\n'
+        "    data_root='', metainfo=metainfo, img_suffix='.png',\n"
+        f"    data_prefix=dict(img_path={img_dir!r},\n"
+        f"                     seg_map_path={ann_dir!r}),\n"
+        '    pipeline=[\n'
+        "        dict(type='LoadImageFromFile'),\n"
+        "        dict(type='RandomResize', scale=(300, 300),\n"
+        "             ratio_range=(0.9, 1.1), keep_ratio=True)]))\n")
+    errors = [f for f in check_config(Config.fromfile(str(user)))
+              if f.where == 'model.data_preprocessor.size']
+    assert len(errors) == 1
+    # 300 x 200 images -> long side 300 * 1.1 = 330 -> pad to 352 x 224
+    assert 'pads to (256, 224)' in errors[0].message
+    assert 'up to (330, 220)' in errors[0].message
+    assert 'size=(352, 224)' in errors[0].message
