@@ -290,9 +290,34 @@ def detail_lines(task: str, entries: Sequence[dict],
     return lines
 
 
-def picture_lines(work_dir: str, probes: dict) -> List[str]:
-    """Embedded PNGs (paths relative to the report)."""
+def test_picture(run_dir: str) -> Optional[str]:
+    """One prediction PNG ``tools/test.py --show-dir`` wrote for a run.
+
+    Args:
+        run_dir (str): The run's work dir (PNGs under ``vis/``).
+
+    Returns:
+        str | None: The test tile with dead / living crowns when there is
+        one, else the middle PNG (a mid-brain slice); None without PNGs.
+    """
+    found = sorted(glob.glob(osp.join(run_dir, 'vis', '**', '*.png'),
+                             recursive=True))
+    preferred = [p for p in found if 'SOAP_061' in osp.basename(p)]
+    if preferred:
+        return preferred[0]
+    return found[len(found) // 2] if found else None
+
+
+def picture_lines(work_dir: str, probes: dict,
+                  models: Sequence[dict] = ()) -> List[str]:
+    """Embedded PNGs (paths relative to the report): one test prediction
+    per run, then the open-vocabulary pictures and heat-maps."""
     lines = []
+    for m in models:
+        png = test_picture(osp.join(work_dir, m['key']))
+        if png:
+            lines.append(f'![{_label(m)}: test prediction]'
+                         f'({osp.relpath(png, work_dir)})')
     for key, p in probes.items():
         for path in p.get('images', []):
             rel = osp.relpath(path, work_dir)
@@ -361,7 +386,7 @@ def build_report(work_dir: str, data_root: str,
     if curves:
         lines += ['', '![training loss and validation metric per model]'
                   '(training_curves.png)']
-    pictures = picture_lines(work_dir, probes)
+    pictures = picture_lines(work_dir, probes, models)
     if pictures:
         lines += ['', '## Pictures: predictions labelled with their prompts,'
                   ' similarity per held-out prompt', ''] + pictures
