@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The mmvlm demo: real images, a real pretrained language model, CPU only.
+# The mmvlm demo: real images, ImageNet-pretrained backbones, real language
+# models, CPU only.
 #
 #   bash tools/run_demo.sh                        # full demo (~15 min, 2 cores)
 #   MMVLM_DEMO_ITERS=20 bash tools/run_demo.sh    # shorter training (smoke run)
@@ -12,21 +13,26 @@
 #      + AAL atlas -> mmseg slices): projects/demo/mmvlm_demo/{trees,brain}.py,
 #      docs/demo_data.md;
 #   3. trains and tests, with the stock mmdet / mmseg runners (tools/train.py,
-#      tools/test.py), a language-guided ATSS detector and a language-guided
-#      FPN segmentor (MiniLM text model + learnable prefix) and their stock
-#      closed-set twins (same iterations, same seed): projects/demo/configs/,
-#      with prediction PNGs labelled with their prompts;
-#   4. runs open-vocabulary inference with prompts never trained on, through
-#      mmvlm.apis: projects/demo/mmvlm_demo/open_vocabulary.py;
+#      tools/test.py), the models of projects/demo/mmvlm_demo/demo_models.py
+#      on the seen names of vocabulary_splits.py: per task a stock closed-set
+#      model and its language-guided twins (frozen MiniLM + learnable prefix;
+#      MiniLM fine-tuned too; brain: frozen SmolLM2-135M + prefix), all on
+#      the ImageNet-pretrained EfficientNet-Lite0, same iterations and seed,
+#      two trainings at a time; prediction PNGs labelled with their prompts;
+#   4. runs the open-vocabulary probes (held-out names, paraphrases, unrelated
+#      prompts) through mmvlm.apis: projects/demo/mmvlm_demo/open_vocabulary.py;
 #   5. writes $MMVLM_DEMO_WORK_DIR/report.md (metrics side by side, time,
 #      files): projects/demo/mmvlm_demo/report.py.
 #
 # Environment variables:
 #   MMVLM_DEMO_ITERS     training iterations of every model (default: the
-#                        configs' own, 300 detection / 200 segmentation)
+#                        configs' own, 150)
 #   MMVLM_DEMO_WORK_DIR  output folder (default: work_dirs/demo)
 #   MMVLM_DEMO_DATA      data folder (default: data/demo)
 #   MMVLM_DEMO_THREADS   torch threads per process (default: 1)
+#   MMVLM_DEMO_JOBS      trainings run at the same time (default: 2)
+#   MMVLM_DEMO_SCRATCH   1: also train the from-scratch twins of the stock
+#                        models (docs/demo.md's pretrained-vs-scratch rows)
 # The configs read MMVLM_DEMO_DATA and MMVLM_DEMO_ITERS themselves (mmengine
 # substitutes environment variables when it reads a config).
 set -euo pipefail
@@ -35,17 +41,18 @@ PROJECT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$PROJECT/../.." && pwd)"
 cd "$ROOT"
 PY="$ROOT/.venv/bin/python"
-CONFIGS="projects/demo/configs"
 WORK="${MMVLM_DEMO_WORK_DIR:-work_dirs/demo}"
 export MMVLM_DEMO_DATA="${MMVLM_DEMO_DATA:-data/demo}"
 DATA="$MMVLM_DEMO_DATA"
+JOBS="${MMVLM_DEMO_JOBS:-2}"
 if [ -z "${MMVLM_DEMO_ITERS:-}" ]; then
     unset MMVLM_DEMO_ITERS  # an empty value would replace the default
 fi
 
-# One compute thread per process by default: these small models gain little
-# from a second thread, and on a busy machine OpenMP threads waiting for
-# each other made a training step up to 30x slower (measured on 2 cores).
+# One compute thread per process by default, two trainings at a time: these
+# small models gain little from a second thread, and on a busy machine
+# OpenMP threads waiting for each other made a training step up to 30x
+# slower (measured on 2 cores).
 export OMP_NUM_THREADS="${MMVLM_DEMO_THREADS:-1}"
 export MKL_NUM_THREADS="$OMP_NUM_THREADS"
 
@@ -77,26 +84,60 @@ timed prepare_data "$PY" -m projects.demo.mmvlm_demo.prepare_data \
     --data-root "$DATA" || die "data preparation failed (see the message above)"
 "$PY" -m projects.demo.mmvlm_demo.prepare_data --data-root "$DATA" --check
 
-run_model() {  # run_model NAME CONFIG: train, then test with PNGs
-    local name="$1" cfg="$CONFIGS/$2" wd ckpt
-    wd="$WORK/$name"
+run_model() {  # run_model KEY CONFIG: train, then test with PNGs
+    local key="$1" cfg="$2" wd ckpt
+    wd="$WORK/$key"
     # No validation during training: the test split is evaluated once below.
-    timed "train_$name" "$PY" tools/train.py "$cfg" --work-dir "$wd" \
-        --cfg-options train_cfg.val_interval=1000000
-    ckpt="$wd/$(cat "$wd/last_checkpoint" | xargs basename)"
-    [ -f "$ckpt" ] || die "no checkpoint after training $name ($ckpt)"
+    timed "train_$key" "$PY" tools/train.py "$cfg" --work-dir "$wd" \
+        --cfg-options train_cfg.val_interval=1000000 || return 1
+    ckpt="$wd/$(xargs basename <"$wd/last_checkpoint")"
+    [ -f "$ckpt" ] || { echo "no checkpoint after training $key" >&2; return 1; }
     # prediction PNGs (labelled with the class prompts) go to <run>/vis/
-    timed "test_$name" "$PY" tools/test.py "$cfg" "$ckpt" \
-        --work-dir "$wd/test" --show-dir "$(cd "$wd" && pwd)/vis"
+    timed "test_$key" "$PY" tools/test.py "$cfg" "$ckpt" \
+        --work-dir "$wd/test" --show-dir "$(cd "$wd" && pwd)/vis" || return 1
 }
 
-say "3/5 detection: tree crowns (stock ATSS, then language-guided ATSS + MiniLM)"
-run_model det_stock atss_r18-tiny_trees.py
-run_model det_lg lg-atss_r18-tiny_minilm_trees.py
+# The runs, from demo_models.py (one table for this script and the report):
+# "key config" per line, the costliest first so that two slots stay busy.
+tables="DEMO_MODELS"
+if [ "${MMVLM_DEMO_SCRATCH:-0}" = 1 ]; then
+    tables="DEMO_MODELS + SCRATCH_MODELS"
+fi
+mapfile -t RUNS < <("$PY" -c "
+from projects.demo.mmvlm_demo.demo_models import DEMO_MODELS, SCRATCH_MODELS
+cost = {'lg-smollm2': 0, 'lg-unfrozen': 1, 'lg-frozen': 2}
+for m in sorted($tables, key=lambda m: cost.get(m['kind'], 3)):
+    print(m['key'], m['config'])
+")
+[ "${#RUNS[@]}" -gt 0 ] || die "no demo models found in demo_models.py"
 
-say "3/5 segmentation: brain regions (stock FPN, then language-guided FPN + MiniLM)"
-run_model seg_stock fpn_r18-tiny_brain.py
-run_model seg_lg lg-fpn_r18-tiny_minilm_brain.py
+say "3/5 training and testing ${#RUNS[@]} models, $JOBS at a time (logs: $WORK/<run>/run.log)"
+for run in "${RUNS[@]}"; do
+    key="${run%% *}"
+    cfg="${run#* }"
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do
+        wait -n || true  # each run records its own exit status below
+    done
+    mkdir -p "$WORK/$key"
+    rm -f "$WORK/$key/.status"
+    echo "[demo] start $key ($cfg)"
+    # each line of the run's output is shown prefixed with its key
+    (
+        set +e
+        run_model "$key" "$cfg" 2>&1 | tee "$WORK/$key/run.log" |
+            sed -u "s/^/[$key] /"
+        echo "${PIPESTATUS[0]}" >"$WORK/$key/.status"
+    ) &
+done
+wait
+failed=""
+for run in "${RUNS[@]}"; do
+    key="${run%% *}"
+    if [ "$(cat "$WORK/$key/.status" 2>/dev/null)" != 0 ]; then
+        failed="$failed $WORK/$key/run.log"
+    fi
+done
+[ -z "$failed" ] || die "a training or test failed; see$failed"
 
 say "4/5 open vocabulary: prompts never trained on"
 timed open_vocab "$PY" -m projects.demo.mmvlm_demo.open_vocabulary \

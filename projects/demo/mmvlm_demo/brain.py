@@ -12,11 +12,12 @@ import json
 import os
 import os.path as osp
 import shutil
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
 
+from . import vocabulary_splits
 from .fetching import (RegistryUnreachableError, run_download, stamp_matches,
                        write_stamp)
 
@@ -197,6 +198,38 @@ def fetch_mricron_templates(cache_dir: str) -> str:
     return templates
 
 
+def split_label_names(regions: Sequence[str],
+                      heldout: Sequence[str],
+                      seen: Optional[Sequence[str]] = None
+                      ) -> Tuple[tuple, tuple]:
+    """Class names of ``ann_dir_all`` and ``ann_dir_seen``.
+
+    Args:
+        regions (Sequence[str]): AAL names of the trained regions of
+            ``ann_dir``.
+        heldout (Sequence[str]): AAL names held out of ``ann_dir``.
+        seen (Sequence[str], optional): Readable names of ``ann_dir_seen``
+            in label order, background first. Default:
+            ``vocabulary_splits.SEEN['brain']``.
+
+    Returns:
+        tuple[tuple, tuple]: All names (background, then the readable names
+        of ``regions`` and ``heldout`` in that order: for the demo's regions
+        ``vocabulary_splits.CLASSES['brain']``) and the seen names.
+    """
+    all_names = (BRAIN_BACKGROUND, ) + tuple(
+        aal_readable_name(r) for r in (*regions, *heldout))
+    seen = tuple(vocabulary_splits.SEEN['brain'] if seen is None else seen)
+    unknown = [n for n in seen if n not in all_names]
+    if unknown or not seen or seen[0] != BRAIN_BACKGROUND:
+        raise ValueError(
+            f'The seen names {list(seen)} must start with '
+            f'{BRAIN_BACKGROUND!r} and name converted regions; not '
+            f'converted: {unknown}. Converted: {list(all_names)}. Change '
+            'vocabulary_splits.SEEN or pass seen=.')
+    return all_names, seen
+
+
 # --------------------------------------------------------------- slices
 def brain_split_of_slices(num_slices: int, block: int, test: int,
                           gap: int) -> Dict[int, str]:
@@ -248,6 +281,7 @@ def convert_brain(mri_path: str,
                   out_dir: str,
                   regions: Sequence[str] = BRAIN_REGIONS,
                   heldout: Sequence[str] = BRAIN_HELDOUT,
+                  seen: Optional[Sequence[str]] = None,
                   block: int = 20,
                   test: int = 3,
                   gap: int = 3,
@@ -258,7 +292,12 @@ def convert_brain(mri_path: str,
     test}/*.png`` (class index per pixel: 0 background, ``i + 1`` for
     ``regions[i]``; held-out regions are 255 = ignored) and
     ``ann_dir_heldout/test/*.png`` (held-out regions labelled after the
-    trained ones) and ``meta.json`` with the class names.
+    trained ones), ``ann_dir_all/{train,test}`` (value ``i`` is
+    ``vocabulary_splits.CLASSES['brain'][i]``: every region labelled),
+    ``ann_dir_seen/{train,test}`` (value ``i`` is
+    ``vocabulary_splits.SEEN['brain'][i]``, held-out regions 255 = ignored;
+    what the demo configs train and test on) and ``meta.json`` with the
+    class names.
 
     Args:
         mri_path (str): NIfTI T1 volume.
@@ -267,6 +306,9 @@ def convert_brain(mri_path: str,
         out_dir (str): Output folder.
         regions (Sequence[str]): AAL names of the trained classes.
         heldout (Sequence[str]): AAL names held out of training.
+        seen (Sequence[str], optional): Readable names of the
+            ``ann_dir_seen`` classes, background first (default
+            ``vocabulary_splits.SEEN['brain']``).
         block (int): Slices per split block, see
             :func:`brain_split_of_slices`.
         test (int): Test slices per block.
@@ -308,9 +350,20 @@ def convert_brain(mri_path: str,
         lut[by_name[r]] = IGNORE_INDEX
         lut_heldout[by_name[r]] = len(regions) + 1 + j
     labels, labels_heldout = lut[atlas], lut_heldout[atlas]
+    # every region labelled (CLASSES['brain'] order) and the seen-only
+    # maps (SEEN['brain'] order, held-out regions ignored)
+    all_names, seen_names = split_label_names(regions, heldout, seen)
+    lut_all = np.zeros_like(lut)
+    lut_seen = np.zeros_like(lut)
+    for aal in (*regions, *heldout):
+        name = aal_readable_name(aal)
+        lut_all[by_name[aal]] = all_names.index(name)
+        lut_seen[by_name[aal]] = (seen_names.index(name) if name
+                                  in seen_names else IGNORE_INDEX)
+    labels_all, labels_seen = lut_all[atlas], lut_seen[atlas]
     image = _to_uint8(mri)
     split_of = brain_split_of_slices(mri.shape[2], block, test, gap)
-    for sub in ('img_dir', 'ann_dir'):
+    for sub in ('img_dir', 'ann_dir', 'ann_dir_all', 'ann_dir_seen'):
         for split in ('train', 'test'):
             os.makedirs(osp.join(out_dir, sub, split), exist_ok=True)
     os.makedirs(osp.join(out_dir, 'ann_dir_heldout', 'test'), exist_ok=True)
@@ -323,6 +376,10 @@ def convert_brain(mri_path: str,
         Image.fromarray(_axial(image, z)).save(
             osp.join(out_dir, 'img_dir', split, name))
         Image.fromarray(lab).save(osp.join(out_dir, 'ann_dir', split, name))
+        Image.fromarray(_axial(labels_all, z)).save(
+            osp.join(out_dir, 'ann_dir_all', split, name))
+        Image.fromarray(_axial(labels_seen, z)).save(
+            osp.join(out_dir, 'ann_dir_seen', split, name))
         if split == 'test':
             Image.fromarray(_axial(labels_heldout, z)).save(
                 osp.join(out_dir, 'ann_dir_heldout', 'test', name))
@@ -330,6 +387,9 @@ def convert_brain(mri_path: str,
     meta = dict(
         classes=[BRAIN_BACKGROUND] + [aal_readable_name(r) for r in regions],
         heldout_classes=[aal_readable_name(r) for r in heldout],
+        all_classes=list(all_names),
+        seen_classes=list(seen_names),
+        heldout_names=[n for n in all_names if n not in seen_names],
         aal_names=list(regions),
         aal_heldout=list(heldout),
         ignore_index=IGNORE_INDEX,
@@ -369,7 +429,7 @@ def check_brain(out_dir: str) -> List[str]:
     for split, zs in (('train', train), ('test', test)):
         for z in zs:
             name = f'colin27_axial_z{z:03d}.png'
-            for sub in ('img_dir', 'ann_dir'):
+            for sub in ('img_dir', 'ann_dir', 'ann_dir_all', 'ann_dir_seen'):
                 if not osp.isfile(osp.join(out_dir, sub, split, name)):
                     problems.append(f'missing {sub}/{split}/{name}')
         if zs:
@@ -381,6 +441,17 @@ def check_brain(out_dir: str) -> List[str]:
             if bad:
                 problems.append(f'label values {sorted(bad)} outside the '
                                 f'{num_classes} classes')
+    for sub, key in (('ann_dir_all', 'all_classes'),
+                     ('ann_dir_seen', 'seen_classes')):
+        names = tuple(meta.get(key, ()))
+        expected = (vocabulary_splits.CLASSES['brain'] if key == 'all_classes'
+                    else vocabulary_splits.SEEN['brain'])
+        if meta.get('aal_names') != list(BRAIN_REGIONS):
+            continue  # not the demo's regions (a custom conversion)
+        if names != expected:
+            problems.append(f'meta.json {key} {list(names)} differ from '
+                            f'vocabulary_splits ({list(expected)}); rebuild '
+                            'with prepare_data --force')
     return problems
 
 
@@ -397,8 +468,9 @@ def prepare_brain(data_root: str, cache_dir: str,
         str: The data set folder.
     """
     out_dir = osp.join(data_root, 'brain')
-    options = dict(version=1, source=MRICRON_PACKAGE,
-                   regions=list(BRAIN_REGIONS), heldout=list(BRAIN_HELDOUT))
+    options = dict(version=2, source=MRICRON_PACKAGE,
+                   regions=list(BRAIN_REGIONS), heldout=list(BRAIN_HELDOUT),
+                   seen=list(vocabulary_splits.SEEN['brain']))
     if not force and stamp_matches(out_dir, options):
         print(f'[prepare_demo_data] brain: up to date in {out_dir}')
         return out_dir

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from projects.demo.mmvlm_demo import brain, fetching, prepare_data, trees
+from projects.demo.mmvlm_demo import (brain, fetching, prepare_data, trees,
+                                      vocabulary_splits)
 
 
 def _write_voc(path, filename, width, height, objects):
@@ -141,6 +142,7 @@ def test_convert_brain_synthetic(tmp_path):
         str(tmp_path / 't1.nii.gz'), str(tmp_path / 'atlas.nii.gz'),
         str(tmp_path / 'names.txt'), str(out),
         regions=('Precentral_L', 'Precentral_R'), heldout=('Hippocampus_L', ),
+        seen=('background', 'right precentral gyrus'),
         block=10, test=2, gap=2, min_labelled=1)
     assert meta['classes'] == [
         'background', 'left precentral gyrus', 'right precentral gyrus']
@@ -157,10 +159,37 @@ def test_convert_brain_synthetic(tmp_path):
     held = np.asarray(Image.open(out / 'ann_dir_heldout' / 'test' /
                                  'colin27_axial_z006.png'))
     np.testing.assert_array_equal(held[-3:], 3)
+    # every region labelled in ann_dir_all (order: background, regions,
+    # held-out); ann_dir_seen indexes the seen names, the rest ignored
+    assert meta['all_classes'] == [
+        'background', 'left precentral gyrus', 'right precentral gyrus',
+        'left hippocampus']
+    assert meta['seen_classes'] == ['background', 'right precentral gyrus']
+    assert meta['heldout_names'] == ['left precentral gyrus',
+                                     'left hippocampus']
+    for split, z in (('train', 0), ('test', 6)):
+        name = f'colin27_axial_z{z:03d}.png'
+        every = np.asarray(Image.open(out / 'ann_dir_all' / split / name))
+        seen = np.asarray(Image.open(out / 'ann_dir_seen' / split / name))
+        np.testing.assert_array_equal(every[0], [1] * 6 + [2] * 6)
+        np.testing.assert_array_equal(every[-3:], 3)
+        np.testing.assert_array_equal(seen[0], [255] * 6 + [1] * 6)
+        np.testing.assert_array_equal(seen[-3:], 255)
     img = np.asarray(Image.open(out / 'img_dir' / 'test' /
                                 'colin27_axial_z006.png'))
     assert img.shape == (10, 12) and img.dtype == np.uint8
     assert brain.check_brain(str(out)) == []
+
+
+def test_brain_seen_names_must_be_converted():
+    with pytest.raises(ValueError, match="'left hippocampus'"):
+        brain.split_label_names(('Precentral_L', ), (),
+                                seen=('background', 'left hippocampus'))
+    all_names, seen = brain.split_label_names(brain.BRAIN_REGIONS,
+                                              brain.BRAIN_HELDOUT)
+    # the demo's regions are exactly the names fixed in vocabulary_splits
+    assert all_names == vocabulary_splits.CLASSES['brain']
+    assert seen == vocabulary_splits.SEEN['brain']
 
 
 def test_convert_brain_bad_region(tmp_path):

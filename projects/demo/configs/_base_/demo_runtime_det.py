@@ -1,0 +1,17 @@
+# mmdet's default runtime with the demo's logging, checkpointing and seed.
+_base_ = 'mmdet::_base_/default_runtime.py'
+
+custom_imports = dict(imports=['mmvlm'], allow_failed_imports=False)
+# stop at the first non-finite loss or gradient; never checkpoint NaN weights
+custom_hooks = [dict(type='FiniteCheckHook')]
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    # boxes drawn by test.py --show-dir: a model trained for minutes scores
+    # below mmdet's default 0.3
+    visualization=dict(type='DetVisualizationHook', score_thr=0.3),
+    # one checkpoint, after the last iteration (save_last)
+    checkpoint=dict(
+        type='CheckpointHook', by_epoch=False, interval=-1, save_last=True,
+        max_keep_ckpts=1))
+log_processor = dict(by_epoch=False, window_size=10)
+randomness = dict(seed=0)
