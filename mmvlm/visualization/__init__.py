@@ -3,6 +3,7 @@ regions drawn to be read (enlarged, labels without overlap, a legend when
 crowded, fonts with the prompts' glyphs), and rendered pipeline samples."""
 from .dataset_browser import browse_dataset, render_sample
 from .prompt_detections import draw_prompt_detections
+from .prompt_maps import prompt_similarity_maps, save_prompt_heatmaps
 from .prompt_mask_overlay import (DEFAULT_PALETTE, draw_prompt_segmentation,
                                   prompt_mask_overlay,
                                   save_prompt_mask_overlay)
@@ -15,7 +16,8 @@ __all__ = [
     'DEFAULT_PALETTE', 'browse_dataset', 'draw_legend',
     'draw_prompt_detections', 'draw_prompt_heatmap',
     'draw_prompt_segmentation', 'find_font', 'place_labels',
-    'prompt_mask_overlay', 'prompt_slug', 'render_sample',
-    'save_prompt_mask_overlay', 'save_similarity_heatmaps',
+    'prompt_mask_overlay', 'prompt_similarity_maps', 'prompt_slug',
+    'render_sample', 'save_prompt_heatmaps', 'save_prompt_mask_overlay',
+    'save_similarity_heatmaps',
     'similarity_heatmap', 'visualize_prompts'
 ]
