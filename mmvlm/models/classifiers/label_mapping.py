@@ -152,6 +152,11 @@ def dataset_vocabulary(spec, registry=None):
         registry: The dataset registry (default: mmpretrain's, when
             installed).
 
+    Repeated names (ImageNet has two classes called ``'crane'``, the bird
+    and the machine) stay separate classes: a repeat becomes
+    ``'<name>, class <id>'`` (a vocabulary drops repeated entries, which
+    would leave a class without an entry).
+
     Returns:
         The class list, or ``spec`` unchanged.
     """
@@ -166,4 +171,11 @@ def dataset_vocabulary(spec, registry=None):
     dataset = registry.get(name)
     classes = getattr(dataset, 'METAINFO', {}).get('classes') \
         if dataset is not None else None
-    return list(classes) if classes else spec
+    if not classes:
+        return spec
+    seen, names = set(), []
+    for index, name in enumerate(classes):
+        key = str(name).strip().lower()
+        names.append(f'{name}, class {index}' if key in seen else name)
+        seen.add(key)
+    return names

@@ -47,9 +47,10 @@ def test_dataset_vocabulary_reads_registered_classes():
 
     @registry.register_module()
     class Flowers:
-        METAINFO = dict(classes=('rose', 'tulip'))
+        METAINFO = dict(classes=('rose', 'tulip', 'Rose'))
 
-    assert dataset_vocabulary('Flowers', registry) == ['rose', 'tulip']
+    assert dataset_vocabulary('Flowers', registry) == [
+        'rose', 'tulip', 'Rose, class 2']
     assert dataset_vocabulary('a rose. a tulip', registry) == \
         'a rose. a tulip'
     assert dataset_vocabulary(['rose'], registry) == ['rose']
