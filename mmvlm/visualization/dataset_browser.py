@@ -19,6 +19,8 @@ from mmengine.registry import DATASETS, init_default_scope
 from mmengine.utils import import_modules_from_strings
 from mmengine.visualization import Visualizer
 
+from .label_text import font_properties
+
 PANEL_WIDTH = 420
 #: With ``--scale 0`` (auto), small images are enlarged to about this size.
 AUTO_SCALE_SIZE = 256
@@ -163,6 +165,7 @@ def render_sample(inputs, data_sample, scale: int = 1) -> np.ndarray:
                 boxes[:, :2].cpu().numpy(),
                 colors=box_colors,
                 font_sizes=FONT_SIZE,
+                font_properties=font_properties(names),
                 bboxes=[{
                     'facecolor': 'black',
                     'alpha': 0.6,
@@ -190,7 +193,11 @@ def render_sample(inputs, data_sample, scale: int = 1) -> np.ndarray:
         else:
             line_colors.append((0, 0, 0))
     panel_vis.draw_texts(
-        lines, positions, colors=line_colors, font_sizes=FONT_SIZE)
+        lines,
+        positions,
+        colors=line_colors,
+        font_sizes=FONT_SIZE,
+        font_properties=font_properties(lines))
     panel = panel_vis.get_image()
     canvas = np.full((height, drawn.shape[1] + PANEL_WIDTH, 3),
                      255,

@@ -137,6 +137,27 @@ def font_for(text: str, size: int = FONT_SIZE) -> Tuple[object, str]:
     return _load_font(find_font(escaped), size), escaped
 
 
+def font_properties(texts: Sequence[str]) -> list:
+    """matplotlib ``FontProperties`` per text, with the text's glyphs.
+
+    For mmengine's ``Visualizer.draw_texts(..., font_properties=...)``,
+    which otherwise draws non-Latin labels as empty boxes.
+
+    Args:
+        texts (Sequence[str]): The labels.
+
+    Returns:
+        list[FontProperties]: One per text (DejaVu Sans when no installed
+        font has all its glyphs).
+    """
+    from matplotlib.font_manager import FontProperties
+    found = []
+    for text in texts:
+        path = find_font(text) or _font_files()[0]
+        found.append(FontProperties(fname=path))
+    return found
+
+
 def upscale_factor(height: int,
                    width: int,
                    min_size: int = MIN_DRAW_SIZE) -> int:

@@ -66,3 +66,11 @@ def test_non_latin_labels_draw_real_glyphs_or_escape(monkeypatch):
                         label_text._font_files()[0])
     drawn = label_text.text_pixels('血液')
     assert drawn['shown'] == '\\u8840\\u6db2'
+
+
+def test_dataset_browser_fonts_have_the_glyphs():
+    from mmvlm.visualization.label_text import _code_points, font_properties
+    latin, cjk = font_properties(['cell', '0 + 细胞 (id 0)'])
+    assert ord('c') in _code_points(latin.get_file())
+    if find_font('细胞') is not None:
+        assert ord('细') in _code_points(cjk.get_file())
