@@ -330,3 +330,23 @@ def test_trap3_pad_size_of_the_base_is_caught(tmp_path):
     assert 'pads to (256, 224)' in errors[0].message
     assert 'up to (330, 220)' in errors[0].message
     assert 'size=(352, 224)' in errors[0].message
+
+
+def test_generated_recipe_trains_with_negative_prompts(det_project):
+    """Item 6: each training sample also carries names of other things
+    (LVIS / COCO, offline), never a word of the class's own prompts."""
+    from mmvlm.visualization.dataset_browser import build_dataset
+    cfg = Config.fromfile(det_project.lg_config)
+    np.random.seed(0)
+    sample = build_dataset(cfg, 'train')[0]['data_samples']
+    texts, ids = sample.metainfo['text'], sample.metainfo['text_label_ids']
+    valid = [t for t, m in zip(texts, sample.metainfo['text_mask']) if m]
+    assert 'cell nucleus' in valid and 9 <= len(valid) <= 17
+    negatives = [t for t, i in zip(texts, ids) if t and i == -1]
+    assert len(negatives) == len(valid) - 1
+    assert not any({'cell', 'nucleus'} & set(t.split()) for t in negatives)
+    own = texts.index('cell nucleus')
+    assert set(sample.gt_instances.labels.tolist()) == {own}
+    stock = Config.fromfile(det_project.stock_config)
+    assert 'RandomSampleNegativeTexts' not in str(
+        stock.train_dataloader.dataset.pipeline)

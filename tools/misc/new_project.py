@@ -18,6 +18,16 @@ Examples::
         --classes "background. cell nucleus" \\
         --out-dir configs/cells_seg
 
+    # names, synonyms and templates per class from a prompts file (its
+    # names must be the json's categories / the label values' classes)
+    python tools/misc/new_project.py det --train data/cells/train.json \\
+        --val data/cells/val.json --img-dir data/cells/images \\
+        --prompts my_prompts.yaml --out-dir configs/cells
+
+Next to the two configs it writes ``prompts_<name>.yaml``, the prompts
+file both configs read and ``tools/misc/image_demo.py --prompts-file``
+queries with. The language-guided config trains with negative prompts.
+
 The data checks run first (tools/analysis_tools/check_dataset.py); on an
 error nothing is written and the exit status is 1.
 """
@@ -49,7 +59,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'label value 0 first')
     parser.add_argument('--prompts', default=None,
                         help='one prompt per class, separated by full stops'
-                        ' (default: the class names)')
+                        ' (default: the class names), or a prompts file '
+                        '(.yaml / .yml / .json: names, synonyms and '
+                        'templates per class)')
     parser.add_argument('--batch-size', type=int, default=None)
     parser.add_argument('--max-iters', type=int, default=None)
     return parser.parse_args(argv)
@@ -76,7 +88,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"classes {s['classes']} prompted as {s['prompts']}; image size "
           f"{s['image_size']}, batch {s['batch_size']}, "
           f"{s['max_iters']} iterations")
-    print(f'wrote {project.lg_config}\n      {project.stock_config}')
+    print(f'wrote {project.lg_config}\n      {project.stock_config}\n'
+          f'      {project.prompts_file} (the prompts both configs and '
+          'image_demo.py --prompts-file read)')
     print('train the language-guided model and its stock twin:')
     for command in project.commands:
         print('  ' + command)
