@@ -1,6 +1,11 @@
-"""Training-loop components of mmvlm (mmengine hooks)."""
-from .hooks import (FiniteCheckHook, NonFiniteTrainingError,
+"""Training-loop components of mmvlm (mmengine hooks, adversarial
+attacks)."""
+from .adversarial_attack import perturb
+from .hooks import (AdversarialTestHook, AdversarialTrainingHook,
+                    FiniteCheckHook, NonFiniteTrainingError,
                     TrainingDataReportHook)
 
-__all__ = ['FiniteCheckHook', 'NonFiniteTrainingError',
-           'TrainingDataReportHook']
+__all__ = [
+    'AdversarialTestHook', 'AdversarialTrainingHook', 'FiniteCheckHook',
+    'NonFiniteTrainingError', 'TrainingDataReportHook', 'perturb'
+]
