@@ -13,7 +13,15 @@ import torch
 from mmvlm.testing.tiny_models import tiny_text_encoder_cfg
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / 'projects' / 'demo' / 'configs'
+
+
+def demo_config(task: str, kind: str) -> str:
+    """The demo's config of a task and kind (projects/demo/configs)."""
+    from projects.demo.mmvlm_demo.demo_models import DEMO_MODELS
+    rel = next(m['config'] for m in DEMO_MODELS
+               if m['task'] == task and m['kind'] == kind)
+    return str(ROOT / rel)
+
 SEG_CLASSES = ('background', 'left region', 'right region')
 DET_CLASSES = ('tree', 'car')
 TEXT = dict(_delete_=True, **tiny_text_encoder_cfg('bert', embed_dims=64))
@@ -41,6 +49,8 @@ def seg_options(root: Path) -> dict:
         'model.neck.text_encoder': TEXT,
         'model.data_preprocessor.size': (64, 64),
         'test_dataloader.dataset.data_root': str(root),
+        'test_dataloader.dataset.data_prefix': dict(
+            img_path='img_dir/test', seg_map_path='ann_dir/test'),
         'test_dataloader.dataset.metainfo': dict(
             classes=SEG_CLASSES, palette=[(0, 0, 0)] * 3),
     }
@@ -84,7 +94,7 @@ def segmentor(tmp_path_factory):
     root = write_seg_split(tmp_path_factory.mktemp('brain'))
     torch.manual_seed(0)
     return init_language_guided_segmentor(
-        str(DEMO / 'lg-fpn_r18-tiny_minilm_brain.py'),
+        demo_config('brain', 'lg-frozen'),
         cfg_options=seg_options(root))
 
 
@@ -126,7 +136,7 @@ def test_bad_prompts_and_closed_set_models_are_errors(segmentor, tmp_path):
     options = seg_options(root)
     del options['model.neck.text_encoder']
     stock = init_language_guided_segmentor(
-        str(DEMO / 'fpn_r18-tiny_brain.py'), cfg_options=options)
+        demo_config('brain', 'stock'), cfg_options=options)
     with pytest.raises(TypeError, match='cannot take prompts'):
         evaluate_prompts(stock, 'left region')
 
@@ -137,7 +147,7 @@ def test_detection_from_config_and_checkpoint(tmp_path):
 
     from mmvlm.apis import evaluate_prompts, init_language_guided_detector
     ann = write_coco_split(tmp_path / 'trees')
-    config = str(DEMO / 'lg-atss_r18-tiny_minilm_trees.py')
+    config = demo_config('trees', 'lg-frozen')
     torch.manual_seed(0)
     model = init_language_guided_detector(config,
                                           cfg_options=det_options(ann))

@@ -16,7 +16,15 @@ import torch
 from mmvlm.testing.tiny_models import tiny_text_encoder_cfg
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / 'projects' / 'demo' / 'configs'
+
+
+def demo_config(task: str, kind: str) -> str:
+    """The demo's config of a task and kind (projects/demo/configs)."""
+    from projects.demo.mmvlm_demo.demo_models import DEMO_MODELS
+    rel = next(m['config'] for m in DEMO_MODELS
+               if m['task'] == task and m['kind'] == kind)
+    return str(ROOT / rel)
+
 SEG_CLASSES = ('background', 'left region', 'right region')
 TEXT = dict(_delete_=True, **tiny_text_encoder_cfg('bert', embed_dims=64))
 
@@ -42,11 +50,14 @@ def test_test_py_prompts_prints_and_saves_one_row_per_prompt(tmp_path):
     data = write_seg_split(tmp_path / 'brain')
     config = tmp_path / 'tiny_lg_brain.py'
     config.write_text('\n'.join([
-        f'_base_ = {str(DEMO / "lg-fpn_r18-tiny_minilm_brain.py")!r}',
+        f'_base_ = {demo_config("brain", "lg-frozen")!r}',
         f'model = dict(neck=dict(text_encoder={TEXT!r}),',
         '    data_preprocessor=dict(size=(64, 64)))',
         'test_dataloader = dict(num_workers=0, persistent_workers=False,',
-        f'    dataset=dict(data_root={str(data)!r}, metainfo=dict(',
+        f'    dataset=dict(data_root={str(data)!r},',
+        "        data_prefix=dict(img_path='img_dir/test',",
+        "                         seg_map_path='ann_dir/test'),",
+        '        metainfo=dict(',
         f'        classes={SEG_CLASSES!r}, palette=[(0, 0, 0)] * 3)))',
     ]) + '\n')
     torch.manual_seed(0)
