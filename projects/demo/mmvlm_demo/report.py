@@ -30,6 +30,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from . import probes as probes_mod
 from .demo_models import DEMO_MODELS
 from .plots import plot_training_curves
 from .vocabulary_splits import HELD_OUT, UNRELATED
@@ -277,16 +278,27 @@ def detail_lines(task: str, entries: Sequence[dict],
         lines.append(f'| `{prompt}` ({tag}) | ' + ' | '.join(
             _num(probes[e['key']]['specificity'].get(prompt)) for e in lg)
             + ' |')
-    lines += ['', f'Paraphrases of the seen names ({m} under the '
-              'paraphrase; the name it stands for in brackets):', '',
-              '| paraphrase | ' + ' | '.join(_label(e) for e in lg) + ' |',
+    lines += ['', f'Paraphrases of the seen names ({m} under the name / '
+              'under each paraphrase, never trained on):', '',
+              '| seen name: paraphrases | ' + ' | '.join(
+                  _label(e) for e in lg) + ' |',
               '| --- | ' + ' | '.join('---:' for _ in lg) + ' |']
-    for k, values in first['paraphrases'].items():
-        for prompt in values:
-            lines.append(f'| {prompt} | ' + ' | '.join(
-                _num(probes[e['key']]['paraphrases'].get(
-                    k, probes[e['key']]['paraphrases'].get(str(k), {})
-                ).get(prompt)) for e in lg) + ' |')
+    for name in first['seen']:
+        alts = [probes_mod.paraphrase(task, name, k)
+                for k in range(probes_mod.NUM_PARAPHRASE_SETS)]
+        if None in alts:
+            continue
+        cells = []
+        for e in lg:
+            p = probes[e['key']]
+            sets = [p['paraphrases'].get(k, p['paraphrases'].get(str(k),
+                                                                  {}))
+                    for k in range(len(alts))]
+            values = [p['seen'].get(name)] + [
+                sets[k].get(f'{alt} ({name})') for k, alt in enumerate(alts)]
+            cells.append(' / '.join(_num(v) for v in values))
+        lines.append(f'| {name}: ' + '; '.join(alts) + ' | ' +
+                     ' | '.join(cells) + ' |')
     return lines
 
 
@@ -389,7 +401,12 @@ def build_report(work_dir: str, data_root: str,
     pictures = picture_lines(work_dir, probes, models)
     if pictures:
         lines += ['', '## Pictures: predictions labelled with their prompts,'
-                  ' similarity per held-out prompt', ''] + pictures
+                  ' similarity per held-out prompt', '',
+                  'Heat-maps (`open_vocab/*_heatmap_*.png`): segmentation: '
+                  'cosine similarity of each pixel embedding with the '
+                  'prompt (-1 blue to 1 red); detection: the best score of '
+                  'a box of the prompt at each pixel (0 to 1).', ''
+                  ] + pictures
     lines += ['', '## Time of each step', '', '| step | time |',
               '| --- | ---: |']
     lines += [f'| {k} | {_minutes(v)} |' for k, v in timings.items()]

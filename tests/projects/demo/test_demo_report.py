@@ -81,9 +81,11 @@ def test_paraphrase_and_specificity_fractions():
 def _probe(task, held, chance, para, unrelated):
     right = 50.0
     spec = {u: unrelated * right for u in UNRELATED[task]}
-    return dict(held_out={n: held for n in HELD_OUT[task]},
+    return dict(seen={'tree': right},
+                held_out={n: held for n in HELD_OUT[task]},
                 chance={n: chance for n in HELD_OUT[task]},
-                paraphrases={'0': {'x (y)': 20.0}},
+                paraphrases={'0': {'tree crown (tree)': 20.0},
+                             '1': {'canopy (tree)': 40.0}},
                 paraphrase_fraction=para, specificity_class='tree',
                 right=right, specificity=spec,
                 unrelated_fraction=unrelated, near_fraction=0.9,
@@ -130,6 +132,7 @@ def test_report_table_sentences_retention_and_curves(tmp_path):
     assert '(training_curves.png)' in text
     assert (work / 'training_curves.png').stat().st_size > 1000
     assert 'training took' in text  # cost relative to MiniLM
+    assert '| tree: tree crown; canopy | 50.0 / 20.0 / 40.0 |' in text
     assert report.main(['--work-dir', str(work), '--data-root',
                         str(tmp_path)]) == 0
     assert (work / 'report.md').read_text() == text
