@@ -20,10 +20,11 @@ AP50 for detection, IoU / Dice for segmentation)::
     python tools/test.py CONFIG CKPT --prompts "..." --prompt-mode replace
 
 ``prompt=class`` maps a prompt to a dataset class; a prompt without ``=``
-must be a class name. ``--prompt-mode``: ``together`` (one vocabulary of all
-prompts, default), ``each`` (every prompt alone) or ``replace`` (every
-prompt in place of its class's name among the dataset's classes). The
-rows are also written to ``<work-dir>/prompts.json`` (default work dir:
+must be a class name; a prompts file (``.yaml`` / ``.json``, the one the
+config reads) scores each prompt and synonym of every class.
+``--prompt-mode``: ``together`` (one vocabulary of all prompts, default),
+``each`` (every prompt alone) or ``replace`` (every prompt in place of its
+class's name among the dataset's classes). The rows are also written to ``<work-dir>/prompts.json`` (default work dir:
 ``work_dirs/<config name>``).
 """
 import argparse
@@ -70,7 +71,7 @@ def parse_args() -> argparse.Namespace:
         '--prompts',
         help='evaluate with exactly these prompts, one metric per prompt: '
         '"a. b=class. c" (full stops between prompts; prompt=class maps a '
-        'prompt to a dataset class)')
+        'prompt to a dataset class) or a prompts file (.yaml/.json)')
     parser.add_argument(
         '--prompt-mode',
         choices=['together', 'each', 'replace'],

@@ -8,7 +8,9 @@ the dataset class each prompt should find::
 Pieces are separated by full stops; ``prompt=class`` maps a prompt to a
 class of the dataset, a piece without ``=`` must be a class name itself.
 The Python API also takes a list of such pieces, ``(prompt, class)`` pairs
-or a ``{prompt: class}`` dict.
+or a ``{prompt: class}`` dict; and a prompts file (``.yaml`` / ``.yml`` /
+``.json``, :mod:`mmvlm.structures.prompts_file`, the one the configs read)
+gives every prompt and synonym of each class as a prompt of that class.
 """
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple, Union
@@ -33,6 +35,10 @@ class PromptForClass:
 
 def _pieces(prompts: PromptsLike) -> List[Tuple[str, str]]:
     """``(prompt, class or '')`` pairs of every accepted spelling."""
+    from mmvlm.structures import is_prompts_file, load_prompts_file
+    if is_prompts_file(prompts):
+        spec = load_prompts_file(prompts.strip())
+        return [(p, c.name) for c in spec.classes for p in c.prompts]
     if isinstance(prompts, str):
         items = [p for p in prompts.split('.')]
     elif isinstance(prompts, dict):
@@ -68,8 +74,9 @@ def parse_prompts_for_classes(prompts: PromptsLike,
     Args:
         prompts (str | Sequence | dict): ``'a. b=c'`` (full stops between
             pieces; ``prompt=class``; a piece without ``=`` must be a class
-            name), a list of such pieces or ``(prompt, class)`` pairs, or a
-            ``{prompt: class}`` dict.
+            name), a list of such pieces or ``(prompt, class)`` pairs, a
+            ``{prompt: class}`` dict, or the path of a prompts file (each
+            class's prompt and synonyms, without its templates).
         classes (Sequence[str]): The dataset's class names.
 
     Returns:

@@ -1,6 +1,8 @@
 """mmvlm.evaluation.prompt_mapping / prompt_evaluation: prompts mapped to
 classes, the vocabularies of each mode, and per-prompt scores by the stock
 CocoMetric / IoUMetric on hand-made predictions."""
+import json
+
 import pytest
 import torch
 
@@ -25,6 +27,17 @@ def test_parse_prompts_for_classes_all_spellings():
     assert parse_prompts_for_classes({'hippocampal formation':
                                       'left hippocampus'}, CLASSES) == [
         PromptForClass('hippocampal formation', 'left hippocampus', 1)]
+
+
+def test_parse_prompts_for_classes_reads_a_prompts_file(tmp_path):
+    path = tmp_path / 'prompts.json'
+    path.write_text(json.dumps(dict(classes=[
+        dict(name='tree', prompt='tree crown', synonyms=['canopy']),
+        dict(name='background')])))
+    rows = parse_prompts_for_classes(str(path), CLASSES)
+    assert [(r.prompt, r.class_name) for r in rows] == [
+        ('tree crown', 'tree'), ('canopy', 'tree'),
+        ('background', 'background')]
 
 
 @pytest.mark.parametrize('spec, match', [
