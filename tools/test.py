@@ -24,8 +24,8 @@ must be a class name; a prompts file (``.yaml`` / ``.json``, the one the
 config reads) scores each prompt and synonym of every class.
 ``--prompt-mode``: ``together`` (one vocabulary of all prompts, default),
 ``each`` (every prompt alone) or ``replace`` (every prompt in place of its
-class's name among the dataset's classes). The rows are also written to ``<work-dir>/prompts.json`` (default work dir:
-``work_dirs/<config name>``).
+class's name among the dataset's classes). The rows are also written to
+``<work-dir>/prompts.json`` (default work dir: ``work_dirs/<config name>``).
 """
 import argparse
 import os
