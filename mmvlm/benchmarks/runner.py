@@ -1,0 +1,209 @@
+"""One benchmark run: every pair of issue 16, one JSON.
+
+:func:`run_benchmark` measures the detection pairs
+(:mod:`mmvlm.benchmarks.detection`), the segmentation pairs
+(:mod:`mmvlm.benchmarks.segmentation`) and, when importable, the deployment
+benchmark (:mod:`mmvlm.benchmarks.deployment`), in one process on the
+device present; the GLIP / Grounding-DINO side runs in the reference
+environment's worker (:mod:`mmvlm.benchmarks.references`). A missing
+reference environment leaves its keys None with a message naming the
+command that builds it; the run still succeeds.
+"""
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Optional, Tuple
+
+import torch
+
+#: Each JSON key with its goal: (comparison, bound).
+GOALS = {
+    'p1_train_ratio_vs_atss': ('<=', 1.10),
+    'p2_train_ratio_vs_glip': ('<=', 0.40),
+    'p2_infer_ratio_vs_glip': ('<=', 0.40),
+    'p2_lvis_infer_ratio_vs_gdino': ('<=', 0.10),
+    'p3_infer_ratio_1203_vs_80': ('<=', 1.30),
+    'p4_baked_infer_ratio_vs_atss': ('<=', 1.05),
+    'p5_lm_calls_per_eval': ('==', 1),
+    'p6_ckpt_ratio': ('<=', 1.05),
+    's1_train_ratio_vs_fpn': ('<=', 1.10),
+    's2_infer_ratio_847_vs_150_256px': ('<=', 1.30),
+    's2_infer_ratio_847_vs_150_512px': ('<=', 1.30),
+}
+
+
+@dataclass
+class BenchmarkSettings:
+    """Sizes of one run (``quick`` or the full run the doc reports).
+
+    Args:
+        quick (bool): Smaller images and depths, the same pairs.
+        depth (int): ResNet depth of every detector.
+        size (int): Detection image side.
+        batch (int): Images per step.
+        repeats (int): Timed runs per side (median reported, >= 5).
+        warmup (int): Untimed runs per side first.
+        eval_batches (int): Batches of the p5 evaluation epoch.
+        seg_train_size (int): Segmentation train image side (s1).
+        seg_sizes (tuple[int]): Segmentation inference sides (s2).
+        glip_lm_layers (int): Layers of GLIP's random BERT-base.
+        glip_blocks (int, optional): GLIP's DyHead blocks (None: 6).
+        gdino_layers (int, optional): Grounding-DINO encoder / decoder
+            layers (None: 6).
+        gdino_queries (int, optional): Grounding-DINO queries (None: 900).
+        tiny_lm (bool): A tiny random text encoder instead of MiniLM
+            (tests only: no timing meaning).
+        device (str): ``'cpu'`` or ``'cuda'``.
+        threads (int): torch CPU threads.
+    """
+    quick: bool = False
+    depth: int = 50
+    size: int = 512
+    batch: int = 2
+    repeats: int = 5
+    warmup: int = 1
+    eval_batches: int = 3
+    seg_train_size: int = 512
+    seg_sizes: Tuple[int, ...] = (256, 512)
+    glip_lm_layers: int = 12
+    glip_blocks: Optional[int] = None
+    gdino_layers: Optional[int] = None
+    gdino_queries: Optional[int] = None
+    tiny_lm: bool = False
+    device: str = 'cpu'
+    threads: int = field(default_factory=torch.get_num_threads)
+
+    @classmethod
+    def make(cls, quick: bool, device: Optional[str] = None,
+             threads: Optional[int] = None) -> 'BenchmarkSettings':
+        """The quick or the full settings on ``device`` (default: CUDA
+        when present)."""
+        device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+        extra = dict(device=device)
+        if threads:
+            extra['threads'] = threads
+        if not quick:
+            return cls(**extra)
+        return cls(quick=True,
+                   depth=18,
+                   size=128,
+                   seg_train_size=128,
+                   glip_lm_layers=2,
+                   glip_blocks=1,
+                   gdino_layers=1,
+                   gdino_queries=100,
+                   **extra)
+
+
+def machine() -> dict:
+    """Where the numbers come from."""
+    info = dict(platform=platform.platform(),
+                processor=platform.processor() or platform.machine(),
+                cpu_count=os.cpu_count(),
+                torch=torch.__version__,
+                torch_threads=torch.get_num_threads())
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    info['cpu'] = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    if torch.cuda.is_available():
+        info['gpu'] = torch.cuda.get_device_name(0)
+    return info
+
+
+def goal_met(key: str, value) -> Optional[bool]:
+    """Whether ``value`` meets the goal of ``key`` (None: not measured)."""
+    if value is None or key not in GOALS:
+        return None
+    op, bound = GOALS[key]
+    return value == bound if op == '==' else value <= bound
+
+
+def run_benchmark(quick: bool = True,
+                  device: Optional[str] = None,
+                  threads: Optional[int] = None,
+                  reference: bool = True,
+                  deployment: bool = True,
+                  sections: Tuple[str, ...] = ('detection', 'segmentation'),
+                  settings: Optional[BenchmarkSettings] = None) -> dict:
+    """Measure every pair and return the JSON of ``docs/benchmarks.md``.
+
+    Args:
+        quick (bool): The quick settings (< 4 min on 2 CPU cores).
+        device (str, optional): Default CUDA when present, else CPU.
+        threads (int, optional): torch CPU threads (both environments).
+        reference (bool): Run GLIP / Grounding-DINO (when the reference
+            environment exists).
+        deployment (bool): Add :func:`run_deployment_benchmark`.
+        sections (tuple[str]): ``'detection'`` and / or ``'segmentation'``.
+        settings (BenchmarkSettings, optional): Overrides the quick / full
+            settings (tests use tiny ones).
+
+    Returns:
+        dict: ``keys`` (every key of :data:`GOALS` and the ``mem_*``
+        ratios; None when not measured), ``goals``, ``met``, ``details``,
+        ``settings``, ``machine``, ``messages``, ``deployment`` and
+        ``seconds`` (wall time of the run).
+    """
+    from mmvlm.benchmarks.timing import configure_memory
+    start = time.perf_counter()
+    if threads:
+        torch.set_num_threads(threads)
+    settings = settings or BenchmarkSettings.make(quick, device, threads)
+    configure_memory()
+    keys = {k: None for k in GOALS}
+    details, messages = {}, []
+    if 'detection' in sections:
+        from mmvlm.benchmarks.detection import run_detection
+        session, why = None, None
+        if reference:
+            from mmvlm.benchmarks.references import (ReferenceSession,
+                                                     ReferenceUnavailable)
+            try:
+                session = ReferenceSession(threads=settings.threads)
+            except ReferenceUnavailable as error:
+                why = str(error)
+        else:
+            why = 'the reference side was not asked for (--no-reference).'
+        try:
+            out = run_detection(settings, session, why)
+        finally:
+            if session is not None:
+                session.close()
+        keys.update(out['keys'])
+        details.update(out['details'])
+        messages += out['messages']
+    if 'segmentation' in sections:
+        from mmvlm.benchmarks.segmentation import run_segmentation
+        out = run_segmentation(settings)
+        keys.update(out['keys'])
+        details.update(out['details'])
+        messages += out['messages']
+    deploy = None
+    if deployment:
+        try:
+            from mmvlm.benchmarks.deployment import run_deployment_benchmark
+        except ImportError as error:
+            messages.append(f'deployment: not run ({error}).')
+        else:
+            try:
+                deploy = run_deployment_benchmark(quick=settings.quick)
+            except ImportError as error:
+                messages.append(f'deployment: not run ({error}).')
+    return dict(keys=keys,
+                goals={k: f'{op} {bound}'
+                       for k, (op, bound) in GOALS.items()},
+                met={k: goal_met(k, keys.get(k))
+                     for k in GOALS},
+                details=details,
+                settings=asdict(settings),
+                machine=machine(),
+                messages=messages,
+                deployment=deploy,
+                seconds=time.perf_counter() - start)
+
