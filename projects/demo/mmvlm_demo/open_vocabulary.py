@@ -457,7 +457,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--models', nargs='+', default=None,
         help='run keys to probe (default: every trained language-guided '
         'model of demo_models.DEMO_MODELS)')
+    parser.add_argument(
+        '--jobs', type=int,
+        default=int(os.environ.get('MMVLM_DEMO_JOBS', '2')),
+        help='models probed at the same time, one process each (default: '
+        '$MMVLM_DEMO_JOBS, else 2, as the run script trains)')
     return parser.parse_args(argv)
+
+
+def _probe_job(entry: dict, args: argparse.Namespace, out_dir: str):
+    """One model's probes (in a worker process): ``(result, None)`` or
+    ``(None, error)``; the traceback is printed, never hidden."""
+    try:
+        return probe_model(entry, args.work_dir, args.data_root, out_dir,
+                           args.max_images), None
+    except Exception as err:  # noqa: BLE001  (reported, not hidden)
+        traceback.print_exc()
+        return None, f'{type(err).__name__}: {err}'
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -465,6 +481,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out_dir = osp.join(args.work_dir, 'open_vocab')
     os.makedirs(out_dir, exist_ok=True)
     results, skipped, failed = {}, {}, {}
+    todo = []
     for entry in DEMO_MODELS:
         if entry['kind'] == 'stock' or (args.models and
                                         entry['key'] not in args.models):
@@ -474,14 +491,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             skipped[entry['key']] = 'not trained'
             print(f'[open_vocab] {entry["key"]}: not trained, skipped')
             continue
-        try:
-            res = probe_model(entry, args.work_dir, args.data_root, out_dir,
-                              args.max_images)
-        except Exception as err:  # noqa: BLE001  (reported, not hidden)
-            failed[entry['key']] = f'{type(err).__name__}: {err}'
+        todo.append(entry)
+    if args.jobs > 1 and len(todo) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(args.jobs,
+                                 mp_context=mp.get_context('spawn')) as pool:
+            futures = [(e, pool.submit(_probe_job, e, args, out_dir))
+                       for e in todo]
+            outcomes = [(e, f.result()) for e, f in futures]
+    else:
+        outcomes = [(e, _probe_job(e, args, out_dir)) for e in todo]
+    for entry, (res, error) in outcomes:
+        if error is not None:
+            failed[entry['key']] = error
             print(f'[open_vocab] ERROR: {entry["key"]}: probes failed: '
-                  f'{failed[entry["key"]]}', file=sys.stderr)
-            traceback.print_exc()
+                  f'{error}', file=sys.stderr)
             continue
         results[entry['key']] = res
         print(f'[open_vocab] {entry["key"]} ({res["seconds"]} s): '

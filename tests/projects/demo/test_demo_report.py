@@ -165,3 +165,17 @@ def test_report_states_failed_and_unmeasured_probes(tmp_path):
     assert 'n/a: No test crown is labelled Dead' in text
     assert report.main(['--work-dir', str(work)]) == 1
     assert (work / 'report.md').is_file()
+
+
+def test_open_vocabulary_main_records_skipped_and_failed(tmp_path):
+    work = tmp_path / 'work'
+    key = next(m['key'] for m in DEMO_MODELS if m['kind'] == 'lg-frozen')
+    (work / key).mkdir(parents=True)
+    (work / key / 'last_checkpoint').write_text('gone.pth')
+    assert open_vocabulary.main(['--work-dir', str(work), '--data-root',
+                                 str(tmp_path), '--jobs', '1']) == 0
+    out = json.loads((work / 'open_vocab' / 'open_vocab.json').read_text())
+    assert out['models'] == {}
+    assert 'FileNotFoundError' in out['failed'][key]
+    lg = [m['key'] for m in DEMO_MODELS if m['kind'] != 'stock']
+    assert set(out['skipped']) == set(lg) - {key}
