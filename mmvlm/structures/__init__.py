@@ -15,10 +15,10 @@ from .vocabulary import (DATASET_NAME, STUFF_SUFFIXES, BatchVocabulary,
 __all__ = [
     'BatchVocabulary', 'DATASET_NAME', 'MissingVocabularyError',
     'PROMPTS_FILE_SUFFIXES', 'PromptClass', 'PromptsFile',
-    'PromptsFileMismatchError', 'STUFF_SUFFIXES', 'VocabEntry', 'Vocabulary', 'VocabularyLike',
-    'check_synonyms', 'clean_class_name', 'dataset_texts', 'deduplicate',
-    'expand_prompts', 'image_name', 'is_prompts_file', 'load_prompts_file',
-    'normalize_templates',
-    'normalize_vocabulary', 'select_batch_vocabulary', 'split_batch_texts',
-    'split_prompts', 'write_prompts_file'
+    'PromptsFileMismatchError', 'STUFF_SUFFIXES', 'VocabEntry', 'Vocabulary',
+    'VocabularyLike', 'check_synonyms', 'clean_class_name', 'dataset_texts',
+    'deduplicate', 'expand_prompts', 'image_name', 'is_prompts_file',
+    'load_prompts_file', 'normalize_templates', 'normalize_vocabulary',
+    'select_batch_vocabulary', 'split_batch_texts', 'split_prompts',
+    'write_prompts_file'
 ]

@@ -50,8 +50,8 @@ def is_prompts_file(spec) -> bool:
     Returns:
         bool: True for a string ending in ``.yaml`` / ``.yml`` / ``.json``.
     """
-    return isinstance(spec, str) and spec.strip().lower().endswith(
-        PROMPTS_FILE_SUFFIXES)
+    return isinstance(
+        spec, str) and spec.strip().lower().endswith(PROMPTS_FILE_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,8 @@ class PromptsFile:
             'model to read under `prompt` / `synonyms`), or regenerate it '
             'with tools/misc/new_project.py.')
 
-    def vocabulary(self, classes: Optional[Sequence[str]] = None,
+    def vocabulary(self,
+                   classes: Optional[Sequence[str]] = None,
                    where: str = 'the dataset') -> Vocabulary:
         """The file as a vocabulary.
 
@@ -174,8 +175,8 @@ def _where(path: str, i: int, name: Optional[str] = None) -> str:
     return f'{path!r}, class {i}' + (f' ({name!r})' if name else '')
 
 
-def _parse_class(raw, i: int, path: str,
-                 templates: Tuple[str, ...]) -> PromptClass:
+def _parse_class(raw, i: int, path: str, templates: Tuple[str,
+                                                          ...]) -> PromptClass:
     if isinstance(raw, str):
         raw = dict(name=raw)
     if not isinstance(raw, dict):
@@ -280,8 +281,7 @@ def load_prompts_file(path: str) -> PromptsFile:
                 'once and put other words under its `synonyms`.')
         seen[c.name] = i
     negatives = data.get('negatives') or {}
-    if not isinstance(negatives, dict) or set(negatives) - set(
-            _NEGATIVE_KEYS):
+    if not isinstance(negatives, dict) or set(negatives) - set(_NEGATIVE_KEYS):
         raise ValueError(f'Prompts file {path!r}: `negatives` takes '
                          f'{list(_NEGATIVE_KEYS)}, got {negatives!r}.')
     exclude = negatives.get('exclude') or []
@@ -290,11 +290,13 @@ def load_prompts_file(path: str) -> PromptsFile:
     return PromptsFile(path, classes, tuple(str(e) for e in exclude))
 
 
-def write_prompts_file(path: str,
-                       classes: Sequence[str],
-                       prompts: Optional[Sequence] = None,
-                       templates: Optional[Sequence[str]] = None,
-                       negative_exclude: Sequence[str] = ()) -> str:
+def write_prompts_file(
+    path: str,
+    classes: Sequence[str],
+    prompts: Optional[Sequence] = None,
+    templates: Optional[Sequence[str]] = None,
+    negative_exclude: Sequence[str] = ()
+) -> str:
     """Write a prompts file (YAML, or JSON for a ``.json`` path).
 
     Args:

@@ -18,6 +18,5 @@ __all__ = [
     'draw_prompt_segmentation', 'find_font', 'place_labels',
     'prompt_mask_overlay', 'prompt_similarity_maps', 'prompt_slug',
     'render_sample', 'save_prompt_heatmaps', 'save_prompt_mask_overlay',
-    'save_similarity_heatmaps',
-    'similarity_heatmap', 'visualize_prompts'
+    'save_similarity_heatmaps', 'similarity_heatmap', 'visualize_prompts'
 ]

@@ -62,8 +62,9 @@ def _font_files() -> Tuple[str, ...]:
         system = sorted(font_manager.findSystemFonts())
     except Exception:  # no fontconfig: the candidates above only
         system = []
-    files += [f for f in system if f.lower().endswith(('.ttf', '.ttc',
-                                                       '.otf'))]
+    files += [
+        f for f in system if f.lower().endswith(('.ttf', '.ttc', '.otf'))
+    ]
     return tuple(dict.fromkeys(files))
 
 
@@ -188,16 +189,17 @@ def _overlaps(a: Box, b: Box) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def _text_size(draw: ImageDraw.ImageDraw, text: str, font) -> Tuple[int,
-                                                                   int]:
+def _text_size(draw: ImageDraw.ImageDraw, text: str, font) -> Tuple[int, int]:
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     return int(right - left) + 4, int(bottom - min(top, 0)) + 4
 
 
-def place_labels(image: np.ndarray,
-                 labels: Sequence[Tuple[str, Box, Color]],
-                 font_size: int = FONT_SIZE,
-                 avoid: Sequence[Box] = ()) -> Tuple[np.ndarray, List[int]]:
+def place_labels(
+    image: np.ndarray,
+    labels: Sequence[Tuple[str, Box, Color]],
+    font_size: int = FONT_SIZE,
+    avoid: Sequence[Box] = ()
+) -> Tuple[np.ndarray, List[int]]:
     """Draw labels next to their anchors, never on top of each other.
 
     Each label is tried above its anchor box's top-left corner, inside it

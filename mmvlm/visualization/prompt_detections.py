@@ -14,17 +14,16 @@ from .similarity_heatmap import _to_numpy
 MAX_DRAWN_BOXES = 30
 
 
-def draw_prompt_detections(
-        image: np.ndarray,
-        bboxes: Union[np.ndarray, torch.Tensor],
-        scores: Union[np.ndarray, torch.Tensor],
-        labels: Union[np.ndarray, torch.Tensor],
-        prompts: Sequence[Union[str, Sequence[str]]],
-        score_thr: float = 0.3,
-        max_boxes: int = MAX_DRAWN_BOXES,
-        palette: Optional[Sequence[Sequence[int]]] = None,
-        min_size: int = MIN_DRAW_SIZE,
-        legend: Union[bool, str] = 'auto') -> np.ndarray:
+def draw_prompt_detections(image: np.ndarray,
+                           bboxes: Union[np.ndarray, torch.Tensor],
+                           scores: Union[np.ndarray, torch.Tensor],
+                           labels: Union[np.ndarray, torch.Tensor],
+                           prompts: Sequence[Union[str, Sequence[str]]],
+                           score_thr: float = 0.3,
+                           max_boxes: int = MAX_DRAWN_BOXES,
+                           palette: Optional[Sequence[Sequence[int]]] = None,
+                           min_size: int = MIN_DRAW_SIZE,
+                           legend: Union[bool, str] = 'auto') -> np.ndarray:
     """Draw the boxes scoring at least ``score_thr``, labelled
     ``"<prompt> <score>"``, so that the picture stays readable.
 

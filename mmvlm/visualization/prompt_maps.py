@@ -40,8 +40,8 @@ def _prepare(model, image: ImageType):
             dict(img=image) if isinstance(image, np.ndarray) else dict(
                 img_path=image))
     data = model.data_preprocessor(
-        dict(inputs=[sample['inputs']],
-             data_samples=[sample['data_samples']]), False)
+        dict(inputs=[sample['inputs']], data_samples=[sample['data_samples']]),
+        False)
     return data['inputs'], data['data_samples']
 
 
@@ -144,10 +144,14 @@ def save_prompt_heatmaps(model,
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for i, (sim, name) in enumerate(zip(maps, names)):
-        picture = draw_prompt_heatmap(rgb, sim, name,
-                                      value_range=value_range, **kwargs)
-        path = osp.join(out_dir, f'{prefix or stem}_heatmap_{i}_'
-                        f'{prompt_slug(name)}.png')
+        picture = draw_prompt_heatmap(rgb,
+                                      sim,
+                                      name,
+                                      value_range=value_range,
+                                      **kwargs)
+        path = osp.join(
+            out_dir, f'{prefix or stem}_heatmap_{i}_'
+            f'{prompt_slug(name)}.png')
         cv2.imwrite(path, np.ascontiguousarray(picture[..., ::-1]))
         paths.append(path)
     return paths

@@ -114,8 +114,9 @@ def draw_prompt_segmentation(image: np.ndarray,
     ]
     factor = upscale_factor(*image.shape[:2], min_size)
     out = upscale(image, factor).astype(np.float32)
-    masks = np.stack([upscale(m, factor) for m in masks]) if len(
-        masks) else np.zeros((0, ) + out.shape[:2], bool)
+    masks = np.stack([upscale(m, factor)
+                      for m in masks]) if len(masks) else np.zeros(
+                          (0, ) + out.shape[:2], bool)
     for mask, color in zip(masks, colors):
         out[mask] = out[mask] * (1 - alpha) + np.float32(color) * alpha
     out = out.astype(np.uint8)
@@ -126,8 +127,8 @@ def draw_prompt_segmentation(image: np.ndarray,
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL,
                                        cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, colors[i], max(1, factor // 3))
-        distance = cv2.distanceTransform(np.pad(mask, 1), cv2.DIST_L2,
-                                         3)[1:-1, 1:-1]
+        distance = cv2.distanceTransform(np.pad(mask, 1), cv2.DIST_L2, 3)[1:-1,
+                                                                          1:-1]
         y, x = np.unravel_index(int(distance.argmax()), distance.shape)
         labels.append((label_of(prompts[i]), (x, y, x, y), colors[i]))
     # larger regions first: they keep their on-image label

@@ -9,8 +9,7 @@ import numpy as np
 import torch
 
 from .label_text import (FONT_SIZE, MIN_DRAW_SIZE, draw_title, font_for,
-                         label_of, place_labels, upscale,
-                         upscale_factor)
+                         label_of, place_labels, upscale, upscale_factor)
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -110,7 +109,9 @@ def save_similarity_heatmaps(image: np.ndarray,
     return paths
 
 
-def _colour_bar(height: int, low: float, high: float,
+def _colour_bar(height: int,
+                low: float,
+                high: float,
                 width: int = 18) -> np.ndarray:
     """A vertical jet colour bar (high on top) with its two end values."""
     from PIL import Image, ImageDraw
@@ -190,6 +191,7 @@ def draw_prompt_heatmap(image: np.ndarray,
     blended = similarity_heatmap(big, sim, None, alpha, (low, high))
     bar = _colour_bar(blended.shape[0], low, high)
     picture = np.concatenate(
-        [blended, np.full((blended.shape[0], 6, 3), 255, np.uint8), bar],
+        [blended,
+         np.full((blended.shape[0], 6, 3), 255, np.uint8), bar],
         axis=1)
     return draw_title(picture, label_of(prompt))

@@ -44,11 +44,12 @@ def test_short_spellings_and_json_round_trip(tmp_path):
                     'dust speck}\n')
     assert Vocabulary.parse(str(path)).entries == (('cell nucleus', 'nuclei'),
                                                    'dust speck')
-    written = write_prompts_file(str(tmp_path / 'w.json'),
-                                 ['细胞', 'dust'], [['cell', '细胞'], 'dust'],
+    written = write_prompts_file(str(tmp_path / 'w.json'), ['细胞', 'dust'],
+                                 [['cell', '细胞'], 'dust'],
                                  negative_exclude=['cells'])
     data = json.loads(open(written, encoding='utf-8').read())
-    assert data['classes'][0] == dict(name='细胞', prompt='cell',
+    assert data['classes'][0] == dict(name='细胞',
+                                      prompt='cell',
                                       synonyms=['细胞'])
     again = load_prompts_file(written)
     assert again.entries == (('cell', '细胞'), 'dust')

@@ -11,10 +11,12 @@ from mmvlm.visualization import label_text
 def test_boxes_below_threshold_are_not_drawn_and_counted():
     image = np.zeros((40, 60, 3), np.uint8)
     boxes = np.array([[5, 5, 20, 20], [30, 5, 55, 35], [6, 6, 21, 21]])
-    out = draw_prompt_detections(image, boxes, np.array([0.9, 0.5, 0.2]),
+    out = draw_prompt_detections(image,
+                                 boxes,
+                                 np.array([0.9, 0.5, 0.2]),
                                  np.array([0, 1, 0]), ['cell', 'dust'],
-                                 score_thr=0.3, palette=[(255, 0, 0),
-                                                         (0, 0, 255)])
+                                 score_thr=0.3,
+                                 palette=[(255, 0, 0), (0, 0, 255)])
     zoom = 11  # ceil(640 / 60)
     title = out.shape[0] - 40 * zoom
     body = out[title:title + 40 * zoom, :60 * zoom]
@@ -27,9 +29,11 @@ def test_boxes_below_threshold_are_not_drawn_and_counted():
         draw_prompt_detections(image, boxes, np.ones(3), np.array([0, 1, 2]),
                                ['cell', 'dust'])
     # at most max_boxes, the rest reported in the title
-    many = draw_prompt_detections(image, np.repeat(boxes[:1], 50, 0),
+    many = draw_prompt_detections(image,
+                                  np.repeat(boxes[:1], 50, 0),
                                   np.linspace(0.4, 0.9, 50),
-                                  np.zeros(50, int), ['cell'], max_boxes=5,
+                                  np.zeros(50, int), ['cell'],
+                                  max_boxes=5,
                                   min_size=0)
     assert many.shape[1] >= 60
 
@@ -45,8 +49,9 @@ def test_labels_without_a_free_spot_are_reported_and_go_to_a_legend():
     assert unplaced == [0]
     masks = np.zeros((3, 20, 30), bool)
     masks[0, :10], masks[1, 10:, :15], masks[2, 10:, 15:] = True, True, True
-    plain = draw_prompt_segmentation(np.zeros((20, 30, 3), np.uint8), masks,
-                                     ['a', 'b', 'c'], legend=False)
+    plain = draw_prompt_segmentation(np.zeros((20, 30, 3), np.uint8),
+                                     masks, ['a', 'b', 'c'],
+                                     legend=False)
     assert plain.shape == (20 * 22, 30 * 22, 3)  # enlarged to 660 px
     crowded = draw_prompt_segmentation(
         np.zeros((20, 30, 3), np.uint8), masks,
@@ -60,10 +65,9 @@ def test_non_latin_labels_draw_real_glyphs_or_escape(monkeypatch):
         assert drawn['shown'] == '细胞' and drawn['distinct'] == 2
         assert drawn['ink'] > 40
     # with no font for the script: escaped ASCII, never empty boxes
-    monkeypatch.setattr(label_text, 'find_font',
-                        lambda text: None if any(
-                            ord(c) > 127 for c in text) else
-                        label_text._font_files()[0])
+    monkeypatch.setattr(
+        label_text, 'find_font', lambda text: None
+        if any(ord(c) > 127 for c in text) else label_text._font_files()[0])
     drawn = label_text.text_pixels('血液')
     assert drawn['shown'] == '\\u8840\\u6db2'
 

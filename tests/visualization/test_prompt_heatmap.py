@@ -23,7 +23,10 @@ def test_draw_prompt_heatmap_enlarges_titles_and_colours():
     # the title strip carries dark text pixels (the prompt)
     assert (out[:title, :200] < 100).any()
     # a fixed value range shared by prompts; no enlarging with min_size=0
-    same = draw_prompt_heatmap(image, sim[None], 'x', value_range=(0, 4),
+    same = draw_prompt_heatmap(image,
+                               sim[None],
+                               'x',
+                               value_range=(0, 4),
                                min_size=0)
     assert same.shape[1] > 50 and same.shape[0] - title < 30 + 5
 

@@ -26,14 +26,15 @@ def test_save_prompt_heatmaps_one_png_per_prompt(tmp_path, task):
     torch.manual_seed(0)
     if task == 'det':
         config = 'lg-atss_r18-tiny_minilm_trees.py'
-        model = init_language_guided_detector(
-            str(ROOT / 'projects/demo/configs' / config), cfg_options=TINY)
+        model = init_language_guided_detector(str(
+            ROOT / 'projects/demo/configs' / config),
+                                              cfg_options=TINY)
     else:
         config = 'lg-fpn_r18-tiny_minilm_brain.py'
         model = init_language_guided_segmentor(
             str(ROOT / 'projects/demo/configs' / config),
-            cfg_options=dict(TINY, **{'model.data_preprocessor.size':
-                                      (64, 64)}))
+            cfg_options=dict(TINY,
+                             **{'model.data_preprocessor.size': (64, 64)}))
     model.set_vocabulary('a dead tree')
     image = np.random.default_rng(0).integers(0, 255, (50, 60, 3), np.uint8)
     path = tmp_path / 'img.png'
@@ -41,14 +42,12 @@ def test_save_prompt_heatmaps_one_png_per_prompt(tmp_path, task):
     maps, names = prompt_similarity_maps(model, str(path),
                                          'tree crown. a red car')
     assert names == ['tree crown', 'a red car']
-    assert maps.shape[0] == 2 and maps.ndim == 3 and torch.isfinite(
-        maps).all()
+    assert maps.shape[0] == 2 and maps.ndim == 3 and torch.isfinite(maps).all()
     # the two prompts give different maps; the model's prompts are kept
     assert not torch.allclose(maps[0], maps[1])
     assert list(model.vocabulary.entries) == ['a dead tree']
     paths = save_prompt_heatmaps(model, str(path), ['tree crown', 'canopy'],
                                  str(tmp_path / 'out'))
-    assert [Path(p).name for p in paths] == [
-        'img_heatmap_0_tree-crown.png', 'img_heatmap_1_canopy.png'
-    ]
+    assert [Path(p).name for p in paths
+            ] == ['img_heatmap_0_tree-crown.png', 'img_heatmap_1_canopy.png']
     assert cv2.imread(paths[0]).shape[0] > 50 * 10
