@@ -481,6 +481,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out_dir = osp.join(args.work_dir, 'open_vocab')
     os.makedirs(out_dir, exist_ok=True)
     results, skipped, failed = {}, {}, {}
+    json_path = osp.join(out_dir, 'open_vocab.json')
+    if args.models and osp.isfile(json_path):
+        # probing some models again keeps the others' results
+        with open(json_path) as f:
+            previous = json.load(f)
+        results = {k: v for k, v in previous.get('models', {}).items()
+                   if k not in args.models}
     todo = []
     for entry in DEMO_MODELS:
         if entry['kind'] == 'stock' or (args.models and
@@ -514,7 +521,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f'{res["chance"]}, paraphrase fraction '
               f'{res["paraphrase_fraction"]}, unrelated/right '
               f'{res["unrelated_fraction"]}')
-    with open(osp.join(out_dir, 'open_vocab.json'), 'w') as f:
+    with open(json_path, 'w') as f:
         json.dump(dict(models=results, skipped=skipped, failed=failed,
                        seen_names=SEEN, held_out_names=HELD_OUT), f,
                   indent=1)

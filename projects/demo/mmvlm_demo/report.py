@@ -185,9 +185,11 @@ def glance_sentence(task: str, entries: Sequence[dict], metrics: dict,
     """
     m = OV_METRIC[task]
     stock = next((e for e in entries if e['kind'] == 'stock'), None)
-    main = next((e for e in entries if e['kind'] == 'lg-frozen'), None)
-    if main is None or main['key'] not in probes:
+    probed = sorted((e for e in entries if e['key'] in probes),
+                    key=lambda e: e['kind'] != 'lg-frozen')
+    if not probed:
         return 'No language-guided model of this task was probed.'
+    main = probed[0]  # the frozen LM + prefix when it was probed
     parts = []
     if stock is not None and metrics.get(stock['key']) is not None and \
             metrics.get(main['key']) is not None:
