@@ -28,7 +28,6 @@ import copy
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
-import numpy as np
 from torch import nn
 
 from .prompt_mapping import PromptForClass
