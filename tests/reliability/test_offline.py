@@ -11,12 +11,12 @@ by hand (docs/reliability.md). A short train, resume and test run under the
 same guard is ``tests/tools/test_train_reliability.py::
 test_resume_4_to_8_equals_uninterrupted_8``.
 """
+import importlib
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip('mmdet')
-pytest.importorskip('mmseg')
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIRS = (ROOT / 'configs', ROOT / 'projects' / 'demo' / 'configs')
@@ -55,7 +55,10 @@ def test_config_builds_with_the_network_disabled(path, no_network):
     from mmvlm.models.text_encoders.model_sources import \
         resolve_model_source
     from mmvlm.utils import load_config
-    cfg = load_config(str(path), work_dir='/tmp/unused')
+    try:
+        cfg = load_config(str(path), work_dir='/tmp/unused')
+    except ModuleNotFoundError as err:  # e.g. mmpretrain for classification
+        pytest.skip(f'{path.name}: {err}')
     encoders = _text_encoders(cfg.model)
     sources = [resolve_model_source(e['name_or_path'], e.get('gguf_file'),
                                     e.get('local_files_only', True))
@@ -67,11 +70,8 @@ def test_config_builds_with_the_network_disabled(path, no_network):
         return  # built by hand: ~40 s of GGUF dequantisation (see above)
     init_default_scope(cfg.default_scope)
     try:
-        if cfg.default_scope == 'mmdet':
-            from mmdet.registry import MODELS
-        else:
-            from mmseg.registry import MODELS
-        model = MODELS.build(cfg.model)
+        registry = importlib.import_module(f'{cfg.default_scope}.registry')
+        model = registry.MODELS.build(cfg.model)
     finally:
         DefaultScope._instance_dict.clear()
     assert sum(p.numel() for p in model.parameters()) > 0
