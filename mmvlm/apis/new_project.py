@@ -200,7 +200,9 @@ def __with_step(pipeline, step):
 
 _PROMPTS_BLOCK = '''
 # Class names, prompts, synonyms and templates: the prompts file next to
-# this config, read by the inference tools too (--prompts-file).
+# this config, read by the inference tools too (--prompts-file). Keep the
+# import below `_base_` (mmengine reads a config whose first statement is
+# an import as a lazy-import config).
 from mmvlm.structures import load_prompts_file as __load_prompts_file
 prompts_file = '{{{{fileDirname}}}}/{prompts_file}'
 __prompts = __load_prompts_file(prompts_file)
