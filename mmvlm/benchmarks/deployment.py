@@ -84,9 +84,16 @@ torch_runner(model, image)()
 
 
 def build_model(config: str) -> torch.nn.Module:
-    """The model of a config, randomly initialised, in eval mode."""
+    """The model of a config, randomly initialised (no pretrained backbone
+    download), in eval mode."""
     from mmvlm.deployment import load_model
-    return load_model(osp.join(ROOT, config))[0]
+    from mmvlm.deployment.onnx_export import is_segmentor_config
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    options = {}
+    if not is_segmentor_config(cfg):
+        options['model.backbone.init_cfg'] = None
+    return load_model(cfg, cfg_options=options)[0]
 
 
 def torch_runner(model: torch.nn.Module,
@@ -146,10 +153,13 @@ def interleaved_medians(runs: Dict[str, Callable[[], object]],
 def peak_rss(code: str, args: List[str]) -> Optional[float]:
     """Peak resident memory (MiB) of a fresh Python process running
     ``code`` (None when it fails)."""
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep +
-               os.environ.get('PYTHONPATH', ''))
+    env = dict(os.environ,
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
     out = subprocess.run([sys.executable, '-c', code] + args,
-                         capture_output=True, text=True, cwd=ROOT, env=env,
+                         capture_output=True,
+                         text=True,
+                         cwd=ROOT,
+                         env=env,
                          timeout=900)
     if out.returncode != 0:
         return None
@@ -178,20 +188,19 @@ def benchmark_model(name: str, config: str, shape: Tuple[int, int],
         dict(pytorch=torch_runner(model, image),
              onnxruntime=lambda: session(image)), repeats)
     args = [str(shape[0]), str(shape[1]), str(threads)]
-    return dict(name=name,
-                config=config,
-                task=meta['task'],
-                image_hw=list(shape),
-                vocabulary_size=len(meta['classes']),
-                pytorch_ms=round(medians['pytorch'], 1),
-                onnxruntime_ms=round(medians['onnxruntime'], 1),
-                speedup=round(medians['pytorch'] / medians['onnxruntime'],
-                              2),
-                pytorch_peak_rss_mb=_round(
-                    peak_rss(_TORCH_PROCESS, [config] + args)),
-                onnxruntime_peak_rss_mb=_round(
-                    peak_rss(_ONNX_PROCESS, [folder] + args)),
-                onnx_mb=round(meta['files'][meta['onnx']] / 2**20, 2))
+    return dict(
+        name=name,
+        config=config,
+        task=meta['task'],
+        image_hw=list(shape),
+        vocabulary_size=len(meta['classes']),
+        pytorch_ms=round(medians['pytorch'], 1),
+        onnxruntime_ms=round(medians['onnxruntime'], 1),
+        speedup=round(medians['pytorch'] / medians['onnxruntime'], 2),
+        pytorch_peak_rss_mb=_round(peak_rss(_TORCH_PROCESS, [config] + args)),
+        onnxruntime_peak_rss_mb=_round(peak_rss(_ONNX_PROCESS,
+                                                [folder] + args)),
+        onnx_mb=round(meta['files'][meta['onnx']] / 2**20, 2))
 
 
 def benchmark_text_encoder(config: str, repeats: int, threads: int,
@@ -221,8 +230,7 @@ def benchmark_text_encoder(config: str, repeats: int, threads: int,
                 vocabulary_size=len(vocab),
                 pytorch_ms=round(medians['pytorch'], 1),
                 onnxruntime_ms=round(medians['onnxruntime'], 1),
-                speedup=round(medians['pytorch'] / medians['onnxruntime'],
-                              2),
+                speedup=round(medians['pytorch'] / medians['onnxruntime'], 2),
                 onnx_mb=round(
                     osp.getsize(osp.join(folder, spec['onnx'])) / 2**20, 2))
 
@@ -258,8 +266,8 @@ def run_deployment_benchmark(quick: bool = True,
                 rows.append(
                     benchmark_model(name, config, shape, repeats, threads,
                                     osp.join(tmp, str(index))))
-            text = benchmark_text_encoder(DEMO_MODELS[1][1], repeats,
-                                          threads, osp.join(tmp, 'text'))
+            text = benchmark_text_encoder(DEMO_MODELS[1][1], repeats, threads,
+                                          osp.join(tmp, 'text'))
     finally:
         torch.set_num_threads(saved_threads)
     return dict(models=rows,

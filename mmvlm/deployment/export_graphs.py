@@ -110,9 +110,10 @@ def make_traceable(graph: nn.Module) -> nn.Module:
     for parent in list(graph.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, Upsample) and not child.size:
-                setattr(parent, name,
-                        TraceableUpsample(child.scale_factor, child.mode,
-                                          child.align_corners))
+                setattr(
+                    parent, name,
+                    TraceableUpsample(child.scale_factor, child.mode,
+                                      child.align_corners))
     return graph
 
 
@@ -212,16 +213,14 @@ class TextEncoderGraph(nn.Module):
             mask = attention_mask
             if prefix is not None:
                 head = self.head_length
-                rows = prefix.unsqueeze(0).expand(num, -1, -1).to(
-                    tokens.dtype)
+                rows = prefix.unsqueeze(0).expand(num, -1, -1).to(tokens.dtype)
                 ones = torch.ones(num,
                                   prefix.shape[0],
                                   dtype=mask.dtype,
                                   device=mask.device)
-                tokens = torch.cat(
-                    [tokens[:, :head], rows, tokens[:, head:]], dim=1)
-                mask = torch.cat([mask[:, :head], ones, mask[:, head:]],
-                                 dim=1)
+                tokens = torch.cat([tokens[:, :head], rows, tokens[:, head:]],
+                                   dim=1)
+                mask = torch.cat([mask[:, :head], ones, mask[:, head:]], dim=1)
             inputs = dict(inputs_embeds=tokens)
         feats = pooled_lm_features(enc.lm, inputs, mask, enc.pooling,
                                    enc._lm_kwargs, None)

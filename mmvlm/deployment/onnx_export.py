@@ -72,21 +72,31 @@ def load_model(config: Union[str, Config],
     if checkpoint is not None and checkpoint.lower() == 'none':
         checkpoint = None
     segmentor = is_segmentor_config(cfg)
-    model = init_language_guided_model(cfg, 'mmseg' if segmentor else 'mmdet',
-                                       checkpoint, 'cpu', cfg_options,
+    model = init_language_guided_model(cfg,
+                                       'mmseg' if segmentor else 'mmdet',
+                                       checkpoint,
+                                       'cpu',
+                                       cfg_options,
                                        meta_from_config=True)
-    if checkpoint is None:
-        model.init_weights()
     return model.eval(), 'segmentation' if segmentor else 'detection'
 
 
 def default_vocabulary(model: nn.Module) -> Tuple[List, List[int]]:
-    """The model's vocabulary: baked / configured, else dataset classes.
+    """The model's vocabulary: baked / configured, else the dataset classes
+    of the checkpoint, else those of the config's test dataset (its
+    ``metainfo``, else the registered dataset type's).
 
     Returns:
         tuple[list, list[int]]: Entries and their label ids.
     """
     vocab = getattr(model, 'vocabulary', None)
+    if vocab is None:
+        dataset = test_dataset_cfg(getattr(model, 'cfg', None) or Config())
+        if dataset.get('type'):
+            try:
+                vocab = Vocabulary.parse(dataset['type'])
+            except (KeyError, ValueError):
+                vocab = None
     if vocab is None:
         raise ValueError(
             'The model has no vocabulary (no configured vocabulary, no '
@@ -110,8 +120,8 @@ def _check_text_neck(model: nn.Module) -> Optional[nn.Module]:
 
 # ------------------------------------------------------------ detectors
 def _dense_head(model: nn.Module) -> nn.Module:
-    if getattr(model, 'roi_head', None) is not None or not hasattr(
-            model, 'bbox_head'):
+    if getattr(model, 'roi_head',
+               None) is not None or not hasattr(model, 'bbox_head'):
         raise NotImplementedError(
             f'{type(model).__name__} is not a one-stage detector; the ONNX '
             'export supports dense heads (ATSS, RetinaNet, FCOS). Two-stage '
@@ -121,8 +131,8 @@ def _dense_head(model: nn.Module) -> nn.Module:
 
 
 def detector_graph(model: nn.Module, mode: str, vocabulary: Optional[List],
-                   label_ids: Optional[List[int]], atol: float
-                   ) -> Tuple[DenseDetectorGraph, dict]:
+                   label_ids: Optional[List[int]],
+                   atol: float) -> Tuple[DenseDetectorGraph, dict]:
     """The detector graph and its vocabulary metadata.
 
     Args:
@@ -143,8 +153,10 @@ def detector_graph(model: nn.Module, mode: str, vocabulary: Optional[List],
         if not model.with_text_neck:
             raise ValueError('--mode text needs a language-guided model (with '
                              'LLMPrefixNeck); this one is baked.')
-        graph = DenseDetectorGraph(model.backbone, _check_text_neck(model),
-                                   head, text_input=True)
+        graph = DenseDetectorGraph(model.backbone,
+                                   _check_text_neck(model),
+                                   head,
+                                   text_input=True)
         return graph, info
     if model.with_text_neck:
         if vocabulary is None:
@@ -163,19 +175,24 @@ def detector_graph(model: nn.Module, mode: str, vocabulary: Optional[List],
     elif vocabulary is not None:
         raise ValueError('The model is already baked; its vocabulary '
                          f'{class_names(model)} cannot be changed.')
+    entries = list(model.vocabulary.entries)
     info.update(classes=class_names(model),
-                label_ids=vocabulary_label_ids(model) or list(
-                    range(len(class_names(model)))))
+                vocabulary=_json_entries(entries),
+                label_ids=vocabulary_label_ids(model)
+                or list(range(len(entries))))
     neck = model.neck if getattr(model, 'with_neck', False) else None
     return DenseDetectorGraph(model.backbone, neck, _dense_head(model)), info
 
 
 # ----------------------------------------------------------- segmentors
 @torch.no_grad()
-def segmentor_graph(model: nn.Module, mode: str, vocabulary: Optional[List],
-                    label_ids: Optional[List[int]], atol: float,
-                    size: Tuple[int, int] = (96, 80)
-                    ) -> Tuple[SegmentorGraph, dict]:
+def segmentor_graph(
+    model: nn.Module,
+    mode: str,
+    vocabulary: Optional[List],
+    label_ids: Optional[List[int]],
+    atol: float,
+    size: Tuple[int, int] = (96, 80)) -> Tuple[SegmentorGraph, dict]:
     """The segmentor graph; baked mode bakes a copy of the decode head and
     checks that the graph's logits equal the model's on a random image.
 
@@ -184,7 +201,9 @@ def segmentor_graph(model: nn.Module, mode: str, vocabulary: Optional[List],
     """
     neck = _check_text_neck(model)
     if mode == 'text':
-        return SegmentorGraph(model.backbone, neck, model.decode_head,
+        return SegmentorGraph(model.backbone,
+                              neck,
+                              model.decode_head,
                               text_input=True), {}
     if vocabulary is None:
         vocabulary, label_ids = default_vocabulary(model)
@@ -206,8 +225,14 @@ def segmentor_graph(model: nn.Module, mode: str, vocabulary: Optional[List],
                            'not exported.')
     names = [e if isinstance(e, str) else e[0] for e in entries]
     return graph, dict(classes=names,
+                       vocabulary=_json_entries(entries),
                        label_ids=ids,
                        bake_check=dict(max_logit_diff=diff))
+
+
+def _json_entries(entries: Sequence) -> List:
+    """Vocabulary entries as JSON values (a synonym tuple -> a list)."""
+    return [e if isinstance(e, str) else list(e) for e in entries]
 
 
 # ---------------------------------------------------------- text encoder
@@ -288,12 +313,21 @@ def export_text_encoder(encoder: nn.Module,
     for i, seq in enumerate(ids):
         input_ids[i, :len(seq)] = torch.tensor(seq)
         mask[i, :len(seq)] = 1
-    _onnx_export(graph, (input_ids, mask), osp.join(out_dir, spec['onnx']),
-                 ['input_ids', 'attention_mask'], ['prompt_embeds'], {
-                     'input_ids': {0: 'prompts', 1: 'tokens'},
-                     'attention_mask': {0: 'prompts', 1: 'tokens'},
-                     'prompt_embeds': {0: 'prompts'}
-                 }, opset_version)
+    _onnx_export(
+        graph, (input_ids, mask), osp.join(out_dir, spec['onnx']),
+        ['input_ids', 'attention_mask'], ['prompt_embeds'], {
+            'input_ids': {
+                0: 'prompts',
+                1: 'tokens'
+            },
+            'attention_mask': {
+                0: 'prompts',
+                1: 'tokens'
+            },
+            'prompt_embeds': {
+                0: 'prompts'
+            }
+        }, opset_version)
     return spec
 
 
@@ -332,8 +366,9 @@ def _write_folder(meta: dict, out_dir: str) -> None:
 # ------------------------------------------------------------- export
 def _onnx_export(graph: nn.Module, args: tuple, path: str,
                  input_names: List[str], output_names: List[str],
-                 dynamic_axes: Dict[str, Dict[int, str]],
-                 opset_version: int) -> None:
+                 dynamic_axes: Dict[str,
+                                    Dict[int,
+                                         str]], opset_version: int) -> None:
     """``torch.onnx.export`` with the TorchScript exporter.
 
     The torch.export-based exporter (the default since torch 2.9) needs the
@@ -415,14 +450,12 @@ def export_onnx(config: Union[str, Config],
                 checkpoint=checkpoint,
                 preprocess=preprocess_meta(model, cfg))
     if task == 'detection':
-        graph, info = detector_graph(model, mode, vocabulary, label_ids,
-                                     atol)
+        graph, info = detector_graph(model, mode, vocabulary, label_ids, atol)
         meta['head'] = dense_head_meta(graph.head, _num_groups(graph, meta))
         names = dense_output_names(_num_groups(graph, meta),
                                    meta['head']['num_levels'])
     else:
-        graph, info = segmentor_graph(model, mode, vocabulary, label_ids,
-                                      atol)
+        graph, info = segmentor_graph(model, mode, vocabulary, label_ids, atol)
         meta['head'] = decode_head_meta(graph.head)
         names = ['seg_logits']
     meta.update(info)
@@ -433,15 +466,14 @@ def export_onnx(config: Union[str, Config],
     if mode == 'text':
         encoder = model.neck.text_encoder
         entries = vocabulary or default_vocabulary(model)[0]
-        meta['default_vocabulary'] = [
-            e if isinstance(e, str) else list(e) for e in entries
-        ]
+        meta['default_vocabulary'] = _json_entries(entries)
         with torch.no_grad():
             text = model.vocabulary_embeddings(entries)
         args += (text, )
         input_names.append('text_embeds')
         axes['text_embeds'] = {0: 'classes'}
-        meta['text_encoder'] = export_text_encoder(encoder, out_dir,
+        meta['text_encoder'] = export_text_encoder(encoder,
+                                                   out_dir,
                                                    opset_version=opset_version)
     for name in names:
         axes[name] = {0: 'batch', 2: f'{name}_height', 3: f'{name}_width'}
@@ -460,8 +492,9 @@ def _num_groups(graph: DenseDetectorGraph, meta: dict) -> int:
         size = _sample_size(meta)
         text = None
         if graph.text_input:
-            text = torch.nn.functional.normalize(
-                torch.rand(2, graph.head.classifier.embed_dims), dim=-1)
+            text = torch.nn.functional.normalize(torch.rand(
+                2, graph.head.classifier.embed_dims),
+                                                 dim=-1)
         with torch.no_grad():
             graph.eval()
             feats = graph.backbone(torch.zeros(1, 3, *size))
@@ -501,8 +534,8 @@ def check_raw_outputs(graph: nn.Module, path: str, args: tuple,
         call += (text, )
     ref = graph(*call)
     ref = [ref] if isinstance(ref, torch.Tensor) else list(ref)
-    session = onnxruntime.InferenceSession(
-        path, providers=['CPUExecutionProvider'])
+    session = onnxruntime.InferenceSession(path,
+                                           providers=['CPUExecutionProvider'])
     outs = session.run(None, feeds)
     diff = 0.0
     for got, want in zip(outs, ref):

@@ -39,16 +39,25 @@ def load_runtime(export_dir: str) -> ModuleType:
     return module
 
 
+def _vocabulary(meta: dict, prompts: Optional[Sequence]) -> tuple:
+    """Entries and label ids the PyTorch model is run with."""
+    if prompts is not None:
+        return [p if isinstance(p, str) else tuple(p) for p in prompts], None
+    entries = meta.get('vocabulary') or meta['default_vocabulary']
+    return ([e if isinstance(e, str) else tuple(e) for e in entries],
+            meta.get('label_ids'))
+
+
 def _torch_detections(model: nn.Module, image_rgb: np.ndarray,
-                      prompts: Optional[Sequence]) -> dict:
+                      vocabulary: tuple) -> dict:
     from mmvlm.apis import detect
     from mmvlm.apis.model_vocabulary import temporary_vocabulary
     bgr = np.ascontiguousarray(image_rgb[..., ::-1])
-    if prompts is None or getattr(model, 'is_baked', False):
+    if getattr(model, 'is_baked', False):
         sample, _ = detect(model, bgr)
     else:
-        with temporary_vocabulary(model, list(prompts)):
-            sample, _ = detect(model, bgr, list(prompts))
+        with temporary_vocabulary(model, *vocabulary):
+            sample, _ = detect(model, bgr)
     pred = sample.pred_instances
     return dict(bboxes=pred.bboxes.numpy(),
                 scores=pred.scores.numpy(),
@@ -81,19 +90,20 @@ def detection_parity(model: nn.Module,
         text = runtime.TextEncoder(export_dir)(prompts)
     got = detector(image_rgb, text)
     with torch.no_grad():
-        want = _torch_detections(model, image_rgb, prompts)
+        want = _torch_detections(model, image_rgb,
+                                 _vocabulary(detector.meta, prompts))
     report = dict(num=(len(want['scores']), len(got['scores'])))
     same = report['num'][0] == report['num'][1]
-    report['same_labels'] = bool(same and np.array_equal(
-        want['labels'], got['labels']))
+    report['same_labels'] = bool(
+        same and np.array_equal(want['labels'], got['labels']))
     if same and len(got['scores']):
         report['max_box_diff'] = float(
             np.abs(want['bboxes'] - got['bboxes']).max())
         report['max_score_diff'] = float(
             np.abs(want['scores'] - got['scores']).max())
     else:
-        report['max_box_diff'] = report['max_score_diff'] = (
-            0.0 if same else float('inf'))
+        report['max_box_diff'] = report['max_score_diff'] = (0.0 if same else
+                                                             float('inf'))
     report['ok'] = (report['same_labels']
                     and report['max_box_diff'] <= BOX_ATOL
                     and report['max_score_diff'] <= SCORE_ATOL)
@@ -119,9 +129,9 @@ def segmentation_parity(model: nn.Module,
         text = runtime.TextEncoder(export_dir)(prompts)
     got = segmentor(image_rgb, text)
     bgr = np.ascontiguousarray(image_rgb[..., ::-1])
-    vocab = prompts or list(segmentor.meta['classes'])
-    with torch.no_grad(), temporary_vocabulary(model, list(vocab)):
-        sample, _ = segment(model, bgr, list(vocab))
+    with torch.no_grad(), temporary_vocabulary(
+            model, *_vocabulary(segmentor.meta, prompts)):
+        sample, _ = segment(model, bgr)
     want = sample.pred_sem_seg.data[0].numpy()
     agreement = float((want == got).mean()) if want.shape == got.shape \
         else 0.0

@@ -91,9 +91,9 @@ def rescale_size(width: int, height: int,
     return int(width * factor + 0.5), int(height * factor + 0.5)
 
 
-def _linear_weights(out_size: int, in_size: int, align_corners: bool,
-                    clamp_low: bool) -> Tuple[np.ndarray, np.ndarray,
-                                              np.ndarray]:
+def _linear_weights(
+        out_size: int, in_size: int, align_corners: bool,
+        clamp_low: bool) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source indices and weights of a 1-d linear resize."""
     dst = np.arange(out_size, dtype=np.float64)
     if align_corners:
@@ -352,12 +352,12 @@ def nms(boxes: np.ndarray, scores: np.ndarray,
             continue
         i = order[pos]
         rest = order[pos + 1:]
-        width = np.maximum(zero,
-                           np.minimum(x2[i], x2[rest]) -
-                           np.maximum(x1[i], x1[rest]))
-        height = np.maximum(zero,
-                            np.minimum(y2[i], y2[rest]) -
-                            np.maximum(y1[i], y1[rest]))
+        width = np.maximum(
+            zero,
+            np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
+        height = np.maximum(
+            zero,
+            np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
         inter = width * height
         overlap = inter / (areas[i] + areas[rest] - inter)
         selected[pos + 1:] &= ~(overlap > threshold)
@@ -377,9 +377,9 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
     return nms(boxes + offsets[:, None], scores, iou_threshold)
 
 
-def filter_scores_and_topk(scores: np.ndarray, score_thr: float,
-                           topk: int) -> Tuple[np.ndarray, np.ndarray,
-                                               np.ndarray]:
+def filter_scores_and_topk(
+        scores: np.ndarray, score_thr: float,
+        topk: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scores above ``score_thr``, best ``topk`` (mmdet's function).
 
     Args:
@@ -398,10 +398,12 @@ def filter_scores_and_topk(scores: np.ndarray, score_thr: float,
     return kept[order], cols[order], rows[order]
 
 
-def decode_detections(outputs: Dict[str, np.ndarray], image_metas: List[dict],
-                      meta: dict,
-                      label_ids: Optional[Sequence[int]] = None
-                      ) -> List[Dict[str, np.ndarray]]:
+def decode_detections(
+        outputs: Dict[str, np.ndarray],
+        image_metas: List[dict],
+        meta: dict,
+        label_ids: Optional[Sequence[int]] = None
+) -> List[Dict[str, np.ndarray]]:
     """Boxes, scores and labels from a dense head's raw outputs.
 
     Args:
@@ -486,11 +488,11 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------- segmentation
-def decode_segmentation(logits: np.ndarray,
-                        image_metas: List[dict],
-                        meta: dict,
-                        label_ids: Optional[Sequence[int]] = None
-                        ) -> List[np.ndarray]:
+def decode_segmentation(
+        logits: np.ndarray,
+        image_metas: List[dict],
+        meta: dict,
+        label_ids: Optional[Sequence[int]] = None) -> List[np.ndarray]:
     """Label maps from segmentation logits (mmseg's ``postprocess_result``).
 
     Args:
@@ -512,8 +514,8 @@ def decode_segmentation(logits: np.ndarray,
         item = logits[index, :, :height, :width]
         size = tuple(image_meta['ori_shape'])
         if item.shape[-2:] != size:
-            item = resize_bilinear(item, size, head.get('align_corners',
-                                                       False))
+            item = resize_bilinear(item, size,
+                                   head.get('align_corners', False))
         if item.shape[0] > 1:
             pred = item.argmax(axis=0)
             if label_ids is not None:
@@ -540,8 +542,10 @@ def inference_session(path: str,
     if threads:
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(
-        path, options, providers=providers or ['CPUExecutionProvider'])
+    return onnxruntime.InferenceSession(path,
+                                        options,
+                                        providers=providers
+                                        or ['CPUExecutionProvider'])
 
 
 # ------------------------------------------------------------ text side
@@ -637,8 +641,7 @@ class TextEncoder:
 
     def __call__(self, vocabulary: Sequence[VocabEntry]) -> np.ndarray:
         """``[K, D]`` L2-normalised embedding per vocabulary entry."""
-        prompts, owners = expand_prompts(vocabulary,
-                                         self.spec['templates'])
+        prompts, owners = expand_prompts(vocabulary, self.spec['templates'])
         embeds = self.encode_prompts(prompts)
         sums = np.zeros((len(vocabulary), embeds.shape[1]), np.float32)
         np.add.at(sums, np.asarray(owners), embeds)
@@ -661,8 +664,8 @@ class _Session:
                  threads: Optional[int] = None) -> None:
         self.folder = folder
         self.meta = load_meta(folder)
-        self.session = inference_session(
-            osp.join(folder, self.meta['onnx']), providers, threads)
+        self.session = inference_session(osp.join(folder, self.meta['onnx']),
+                                         providers, threads)
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     @property
@@ -670,9 +673,9 @@ class _Session:
         """Class names of the baked vocabulary (None in text mode)."""
         return self.meta.get('classes')
 
-    def run(self, batch: np.ndarray,
-            text_embeds: Optional[np.ndarray] = None
-            ) -> Dict[str, np.ndarray]:
+    def run(self,
+            batch: np.ndarray,
+            text_embeds: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
         """Raw outputs by name for a preprocessed ``[B, 3, H, W]`` batch."""
         feeds = {'inputs': batch.astype(np.float32, copy=False)}
         if self.meta['mode'] == 'text':
@@ -697,10 +700,11 @@ class _Session:
 class Detector(_Session):
     """An exported dense detector: image(s) -> boxes, scores, labels."""
 
-    def __call__(self,
-                 images: Union[np.ndarray, Sequence[np.ndarray]],
-                 text_embeds: Optional[np.ndarray] = None
-                 ) -> Union[dict, List[dict]]:
+    def __call__(
+            self,
+            images: Union[np.ndarray, Sequence[np.ndarray]],
+            text_embeds: Optional[np.ndarray] = None
+    ) -> Union[dict, List[dict]]:
         """Detect objects.
 
         Args:
@@ -723,10 +727,11 @@ class Detector(_Session):
 class Segmentor(_Session):
     """An exported segmentor: image(s) -> label maps."""
 
-    def __call__(self,
-                 images: Union[np.ndarray, Sequence[np.ndarray]],
-                 text_embeds: Optional[np.ndarray] = None
-                 ) -> Union[np.ndarray, List[np.ndarray]]:
+    def __call__(
+        self,
+        images: Union[np.ndarray, Sequence[np.ndarray]],
+        text_embeds: Optional[np.ndarray] = None
+    ) -> Union[np.ndarray, List[np.ndarray]]:
         """``[H, W]`` label map per image (see :class:`Detector`)."""
         single = isinstance(images, np.ndarray) and images.ndim == 3
         batch, image_metas = preprocess(images, self.meta)

@@ -47,8 +47,8 @@ def test_resize(cfg: Config) -> Optional[dict]:
     scale = resize['scale']
     if isinstance(scale, int):
         scale = (scale, scale)
-    return dict(scale=list(scale), keep_ratio=bool(resize.get(
-        'keep_ratio', False)))
+    return dict(scale=list(scale),
+                keep_ratio=bool(resize.get('keep_ratio', False)))
 
 
 def preprocess_meta(model: nn.Module, cfg: Config) -> dict:
@@ -95,8 +95,8 @@ def dense_head_meta(head: nn.Module, num_groups: int) -> dict:
     Returns:
         dict: ``meta['head']``.
     """
-    from mmdet.models.task_modules.prior_generators import (
-        AnchorGenerator, MlvlPointGenerator)
+    from mmdet.models.task_modules.prior_generators import (AnchorGenerator,
+                                                            MlvlPointGenerator)
     gen = head.prior_generator
     strides = [list(s) for s in gen.strides]
     if isinstance(gen, AnchorGenerator):

@@ -19,8 +19,7 @@ import pytest
 
 from mmvlm.deployment import export_onnx, load_model
 from mmvlm.deployment.parity import (detection_parity, load_runtime,
-                                     segmentation_parity,
-                                     text_encoder_parity)
+                                     segmentation_parity, text_encoder_parity)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(ROOT, 'projects', 'demo', 'configs')
@@ -56,7 +55,9 @@ def detector_exports(tmp_path_factory):
                           cfg_options={'model.test_cfg.score_thr': 0.0})
     root = tmp_path_factory.mktemp('det')
     baked = export_onnx(DET_CONFIG, str(root / 'baked'), model=model)
-    text = export_onnx(DET_CONFIG, str(root / 'text'), model=model,
+    text = export_onnx(DET_CONFIG,
+                       str(root / 'text'),
+                       model=model,
                        mode='text')
     return model, root, baked, text
 
@@ -76,8 +77,7 @@ def test_baked_detector_equals_mmdet(detector_exports):
     both = detector([image, image[:300, :256].copy()])
     single = detector(image)
     assert len(both) == 2
-    np.testing.assert_allclose(both[0]['bboxes'], single['bboxes'],
-                               atol=1e-2)
+    np.testing.assert_allclose(both[0]['bboxes'], single['bboxes'], atol=1e-2)
     with pytest.raises(ValueError, match='baked vocabulary'):
         detector(image, np.zeros((2, 64), np.float32))
 
@@ -112,11 +112,16 @@ def test_run_onnx_script_without_torch(detector_exports, tmp_path):
     env = dict(os.environ, PYTHONPATH='')
     for folder, extra in ((root / 'baked', []),
                           (root / 'text', ['--prompts', 'tree', 'car'])):
-        out = subprocess.run(
-            [sys.executable, '-c', code, script, str(folder),
-             str(tmp_path / 'tile.png'), '--score-thr', '0'] + extra,
-            capture_output=True, text=True, env=env, cwd=str(tmp_path),
-            timeout=120)
+        out = subprocess.run([
+            sys.executable, '-c', code, script,
+            str(folder),
+            str(tmp_path / 'tile.png'), '--score-thr', '0'
+        ] + extra,
+                             capture_output=True,
+                             text=True,
+                             env=env,
+                             cwd=str(tmp_path),
+                             timeout=120)
         assert out.returncode == 0, out.stderr
         lines = out.stdout.strip().splitlines()
         assert lines[-1] == 'TORCH_LOADED False'

@@ -33,15 +33,17 @@ def test_batched_nms_equals_mmcv():
 @pytest.mark.parametrize('stds', [(0.1, 0.1, 0.2, 0.2), (1., 1., 1., 1.)])
 def test_delta2bbox_equals_mmdet(stds):
     from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
-    coder = DeltaXYWHBBoxCoder(target_means=(0., 0., 0., 0.),
-                               target_stds=stds)
+    coder = DeltaXYWHBBoxCoder(target_means=(0., 0., 0., 0.), target_stds=stds)
     rois = _boxes(50)
     deltas = np.random.RandomState(2).randn(50, 4).astype(np.float32) * 3
-    want = coder.decode(torch.from_numpy(rois), torch.from_numpy(deltas),
+    want = coder.decode(torch.from_numpy(rois),
+                        torch.from_numpy(deltas),
                         max_shape=(120, 150))
     got = runtime.delta2bbox(
         rois, deltas,
-        dict(means=[0.] * 4, stds=list(stds), wh_ratio_clip=16 / 1000,
+        dict(means=[0.] * 4,
+             stds=list(stds),
+             wh_ratio_clip=16 / 1000,
              clip_border=True), (120, 150))
     # numpy's and torch's exp differ in the last bit
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-6, atol=1e-4)
@@ -60,11 +62,14 @@ def test_distance2bbox_equals_mmdet():
 
 
 def test_grid_priors_equal_mmdet():
-    from mmdet.models.task_modules.prior_generators import (
-        AnchorGenerator, MlvlPointGenerator)
-    gen = AnchorGenerator(strides=[8, 16], ratios=[0.5, 1.0, 2.0],
-                          octave_base_scale=4, scales_per_octave=2)
-    meta = dict(type='anchor', strides=[list(s) for s in gen.strides],
+    from mmdet.models.task_modules.prior_generators import (AnchorGenerator,
+                                                            MlvlPointGenerator)
+    gen = AnchorGenerator(strides=[8, 16],
+                          ratios=[0.5, 1.0, 2.0],
+                          octave_base_scale=4,
+                          scales_per_octave=2)
+    meta = dict(type='anchor',
+                strides=[list(s) for s in gen.strides],
                 base_anchors=[b.tolist() for b in gen.base_anchors])
     for level, size in enumerate([(7, 9), (4, 5)]):
         want = gen.single_level_grid_priors(size, level, device='cpu')
@@ -72,16 +77,18 @@ def test_grid_priors_equal_mmdet():
         assert np.array_equal(got, want.numpy())
     points = MlvlPointGenerator([8], offset=0.5)
     want = points.single_level_grid_priors((5, 6), 0, device='cpu')
-    got = runtime.grid_priors(dict(type='point', strides=[[8, 8]],
-                                   offset=0.5), 0, 5, 6)
+    got = runtime.grid_priors(dict(type='point', strides=[[8, 8]], offset=0.5),
+                              0, 5, 6)
     assert np.array_equal(got, want.numpy())
 
 
 @pytest.mark.parametrize('align_corners', [False, True])
 def test_resize_bilinear_equals_torch(align_corners):
     logits = np.random.RandomState(5).randn(3, 13, 11).astype(np.float32)
-    want = F.interpolate(torch.from_numpy(logits)[None], size=(29, 17),
-                         mode='bilinear', align_corners=align_corners)[0]
+    want = F.interpolate(torch.from_numpy(logits)[None],
+                         size=(29, 17),
+                         mode='bilinear',
+                         align_corners=align_corners)[0]
     got = runtime.resize_bilinear(logits, (29, 17), align_corners)
     np.testing.assert_allclose(got, want.numpy(), atol=1e-5)
 
@@ -90,10 +97,11 @@ def test_preprocess_and_rescale_size_follow_mmcv():
     import mmcv
     assert runtime.rescale_size(300, 200, (400, 400)) == \
         mmcv.rescale_size((300, 200), (400, 400))
-    meta = dict(preprocess=dict(mean=[1., 2., 3.], std=[2., 2., 2.],
-                                channel_order='bgr', size_divisor=32,
-                                resize=dict(scale=[64, 64],
-                                            keep_ratio=True)))
+    meta = dict(preprocess=dict(mean=[1., 2., 3.],
+                                std=[2., 2., 2.],
+                                channel_order='bgr',
+                                size_divisor=32,
+                                resize=dict(scale=[64, 64], keep_ratio=True)))
     image = np.random.RandomState(6).randint(0, 255, (40, 30, 3), np.uint8)
     batch, metas = runtime.preprocess(image, meta)
     assert batch.shape == (1, 3, 64, 64)

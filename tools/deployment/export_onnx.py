@@ -31,20 +31,26 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='its checkpoint (or "none")')
     parser.add_argument('--out-dir', required=True, help='export folder')
     parser.add_argument(
-        '--mode', choices=('baked', 'text'), default='baked',
+        '--mode',
+        choices=('baked', 'text'),
+        default='baked',
         help='baked: vocabulary folded into the graph; text: class '
         'embeddings are an input and the text encoder is exported too')
     parser.add_argument(
         '--vocabulary',
         help='prompts separated by full stops ("a cat. a dog"); default: '
         'the model\'s vocabulary / dataset classes')
-    parser.add_argument('--atol', type=float, default=1e-4,
+    parser.add_argument('--atol',
+                        type=float,
+                        default=1e-4,
                         help='tolerance of the baking and ONNX checks')
     parser.add_argument(
         '--check-image',
         help='compare the export with mmdet / mmseg on this image')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='key=value overrides of the config (as in tools/train.py)')
     return parser.parse_args(argv)
 
@@ -55,20 +61,23 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     try:
         model, task = load_model(args.config, args.checkpoint,
                                  args.cfg_options)
-        meta = export_onnx(args.config, args.out_dir, args.checkpoint,
-                           args.mode, args.vocabulary, atol=args.atol,
+        meta = export_onnx(args.config,
+                           args.out_dir,
+                           args.checkpoint,
+                           args.mode,
+                           args.vocabulary,
+                           atol=args.atol,
                            model=model)
     except (ValueError, RuntimeError, NotImplementedError) as e:
         raise SystemExit(str(e))
-    print(f'exported {task} ({args.mode}) to {args.out_dir}: '
-          + ', '.join(f'{k} {v / 2**20:.1f} MiB'
-                      for k, v in meta['files'].items())
-          + f'; ONNX vs PyTorch raw outputs: '
+    print(f'exported {task} ({args.mode}) to {args.out_dir}: ' +
+          ', '.join(f'{k} {v / 2**20:.1f} MiB'
+                    for k, v in meta['files'].items()) +
+          f'; ONNX vs PyTorch raw outputs: '
           f'{meta["onnx_check"]["max_rel_diff"]:.1e} (relative)')
     if args.check_image:
         from mmvlm.deployment import parity
-        image = parity.load_runtime(args.out_dir).read_image(
-            args.check_image)
+        image = parity.load_runtime(args.out_dir).read_image(args.check_image)
         check = (parity.detection_parity
                  if task == 'detection' else parity.segmentation_parity)
         report = check(model, args.out_dir, image)

@@ -17,15 +17,16 @@ model = rt.load_model(args.export_dir)
 text_mode = model.meta['mode'] == 'text'
 names = args.prompts or model.meta.get('default_vocabulary') or model.classes
 text = rt.TextEncoder(args.export_dir)(names) if text_mode else None
-name_of = dict(zip(range(len(names)) if text_mode else
-                   model.meta['label_ids'], names))
+name_of = dict(
+    zip(range(len(names)) if text_mode else model.meta['label_ids'], names))
 out = model(rt.read_image(args.image), text)
 if isinstance(out, dict):  # detector: one JSON line per box
     for box, score, label in zip(out['bboxes'], out['scores'], out['labels']):
         if score >= args.score_thr:
-            print(json.dumps(dict(box=[round(float(v), 1) for v in box],
-                                  score=round(float(score), 4),
-                                  label=name_of[int(label)])))
+            row = dict(box=[round(float(v), 1) for v in box],
+                       score=round(float(score), 4),
+                       label=name_of[int(label)])
+            print(json.dumps(row))
 else:  # segmentor: pixels per class
-    labels, counts = rt.np.unique(out, return_counts=True)
-    print(json.dumps({name_of[int(k)]: int(c) for k, c in zip(labels, counts)}))
+    ids, counts = rt.np.unique(out, return_counts=True)
+    print(json.dumps({name_of[int(i)]: int(c) for i, c in zip(ids, counts)}))
