@@ -220,6 +220,8 @@ def probe_detector(model, data_root: str, out_dir: str,
         result['note'] = note
     result.update(_paraphrase_and_specificity(task, {cls: scores[cls]},
                                               scores))
+    result['specificity_predicted'] = {
+        r['prompt']: int(r['predicted']) for r in seen_rows}
     result['rows'] = dict(seen=seen_rows, held_out=held_rows)
     return result
 
@@ -267,6 +269,10 @@ def probe_segmentor(model, data_root: str,
     result.update(_paraphrase_and_specificity(
         task, {n: by_class[n] for n in probes.seen_regions(task)},
         para_scores))
+    result['specificity_predicted'] = dict(
+        {r['prompt']: int(r['predicted']) for r in spec_rows},
+        **{cls: int(next(r['predicted'] for r in named
+                         if r['class'] == cls))})
     result['rows'] = dict(names=names_rows, paraphrases=para_rows,
                           specificity=spec_rows)
     return result
@@ -419,9 +425,10 @@ def probe_model(entry: dict, work_dir: str, data_root: str, out_dir: str,
         dict: ``metric``, ``seen`` / ``held_out`` / ``chance`` (name ->
         metric), ``paraphrases``, ``paraphrase_fraction``,
         ``specificity``, ``right``, ``unrelated_fraction``,
-        ``near_fraction``, ``images``, ``seconds`` and the raw ``rows`` of
-        :func:`mmvlm.apis.evaluate_prompts` (prompts and vocabularies
-        really scored).
+        ``near_fraction``, ``specificity_predicted`` (boxes / pixels each
+        specificity prompt labelled), ``images``, ``seconds`` and the raw
+        ``rows`` of :func:`mmvlm.apis.evaluate_prompts` (prompts and
+        vocabularies really scored).
     """
     from mmvlm.apis import (init_language_guided_detector,
                             init_language_guided_segmentor)

@@ -268,18 +268,25 @@ def detail_lines(task: str, entries: Sequence[dict],
         return []
     first = probes[lg[0]['key']]
     cls = first['specificity_class']
+    unit = 'boxes' if task == 'trees' else 'pixels'
+
+    def cell(e, prompt, value):
+        count = probes[e['key']].get('specificity_predicted', {}).get(prompt)
+        return _num(value) + ('' if count is None else f' ({count} {unit})')
+
     lines = ['', f'Prompt specificity: `{cls}` asked for with unrelated '
-             f'words and a near paraphrase ({m}; goal: unrelated <= '
-             f'{100 * SPECIFICITY_GOAL:.0f} % of the right name):', '',
+             f'words and a near paraphrase ({m}, and the {unit} the prompt '
+             f'labelled; goal: unrelated <= {100 * SPECIFICITY_GOAL:.0f} % '
+             'of the right name):', '',
              '| prompt | ' + ' | '.join(_label(e) for e in lg) + ' |',
              '| --- | ' + ' | '.join('---:' for _ in lg) + ' |',
              f'| `{cls}` (right name) | ' + ' | '.join(
-                 _num(probes[e['key']]['right']) for e in lg) + ' |']
+                 cell(e, cls, probes[e['key']]['right']) for e in lg) + ' |']
     for prompt in first['specificity']:
         tag = 'unrelated' if prompt in UNRELATED[task] else 'paraphrase'
         lines.append(f'| `{prompt}` ({tag}) | ' + ' | '.join(
-            _num(probes[e['key']]['specificity'].get(prompt)) for e in lg)
-            + ' |')
+            cell(e, prompt, probes[e['key']]['specificity'].get(prompt))
+            for e in lg) + ' |')
     lines += ['', f'Paraphrases of the seen names ({m} under the name / '
               'under each paraphrase, never trained on):', '',
               '| seen name: paraphrases | ' + ' | '.join(

@@ -89,6 +89,7 @@ def _probe(task, held, chance, para, unrelated):
                 paraphrase_fraction=para, specificity_class='tree',
                 right=right, specificity=spec,
                 unrelated_fraction=unrelated, near_fraction=0.9,
+                specificity_predicted={'car': 3},
                 images=[])
 
 
@@ -133,6 +134,7 @@ def test_report_table_sentences_retention_and_curves(tmp_path):
     assert (work / 'training_curves.png').stat().st_size > 1000
     assert 'training took' in text  # cost relative to MiniLM
     assert '| tree: tree crown; canopy | 50.0 / 20.0 / 40.0 |' in text
+    assert '| `car` (unrelated) | 5.0 (3 boxes) |' in text
     assert report.main(['--work-dir', str(work), '--data-root',
                         str(tmp_path)]) == 0
     assert (work / 'report.md').read_text() == text
