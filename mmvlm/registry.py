@@ -33,8 +33,11 @@ from typing import Callable, List, Optional, Sequence, Type, Union
 
 from mmengine.registry import Registry
 
-#: Codebases mmvlm plugs into, in registration order.
-CODEBASES = ('mmdet', 'mmseg', 'mmpretrain')
+#: Codebases served by mmvlm's launchers (tools/train.py, tools/test.py).
+CODEBASES = ('mmdet', 'mmseg')
+#: Codebases mmvlm registers into, in registration order: mmpretrain models
+#: are trained with mmpretrain's own tools (docs/image_level.md).
+REGISTRY_SCOPES = CODEBASES + ('mmpretrain', )
 
 
 @functools.lru_cache(maxsize=None)
@@ -68,7 +71,9 @@ class MultiRegistrar:
             installed are skipped.
     """
 
-    def __init__(self, kind: str, scopes: Sequence[str] = CODEBASES) -> None:
+    def __init__(self,
+                 kind: str,
+                 scopes: Sequence[str] = REGISTRY_SCOPES) -> None:
         self.kind = kind
         self.scopes = tuple(scopes)
 
