@@ -2,14 +2,16 @@
 
 mmvlm has no registry tree of its own: its components are registered straight
 into the registries of the OpenMMLab codebases it plugs into, so a config
-with ``default_scope='mmdet'``, ``'mmseg'`` or ``'mmpretrain'`` finds them
-by their bare ``type`` name after ``custom_imports=dict(imports=['mmvlm'])``.
+with ``default_scope='mmdet'``, ``'mmseg'`` or ``'mmpretrain'`` finds
+them by their bare ``type`` name after
+``custom_imports=dict(imports=['mmvlm'])``.
 
 The registrars, one per registry that mmvlm registers into:
 
 - ``MODELS``, ``TRANSFORMS``, ``DATASETS``: register into every installed
-  codebase (mmdet, mmseg and/or mmpretrain). Use them for components that work on both
-  sides (text encoders, necks, classifier layers, transforms, datasets).
+  codebase (mmdet, mmseg and/or mmpretrain). Use them for components that
+  work on every side (text encoders, necks, classifier layers, transforms,
+  datasets).
 - ``DET_MODELS``, ``DET_METRICS``: register into mmdet only (detectors and
   their heads, the open-vocabulary COCO metric).
 - ``SEG_MODELS``, ``SEG_DATASETS``, ``SEG_METRICS``: register into mmseg

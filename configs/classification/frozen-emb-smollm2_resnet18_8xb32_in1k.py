@@ -3,6 +3,4 @@
 # the class-name embeddings of the same LM (softmax over the vocabulary).
 _base_ = ['./frozen-smollm2_resnet18_8xb32_in1k.py']
 
-model = dict(
-    mode='embedding',
-    text_encoder=dict(embed_dims=256))
+model = dict(mode='embedding', text_encoder=dict(embed_dims=256))

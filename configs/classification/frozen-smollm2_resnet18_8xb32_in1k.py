@@ -7,14 +7,19 @@ _base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py']
 
 custom_imports = dict(imports=['mmvlm'], allow_failed_imports=False)
 
-model = dict(
-    _delete_=True,
-    type='FrozenPrefixClassifier',
-    mode='generative',
-    backbone=dict(type='ResNet', depth=18, num_stages=4, out_indices=(3, )),
-    text_encoder=dict(
-        type='HFTextEncoder', name_or_path='smollm2-135m', embed_dims=None),
-    visual_prefix=dict(in_channels=512, num_visual_tokens=4, num_heads=8),
-    prompt='This is a photo of',
-    names_per_chunk=128,
-    vocabulary='ImageNet')
+model = dict(_delete_=True,
+             type='FrozenPrefixClassifier',
+             mode='generative',
+             backbone=dict(type='ResNet',
+                           depth=18,
+                           num_stages=4,
+                           out_indices=(3, )),
+             text_encoder=dict(type='HFTextEncoder',
+                               name_or_path='smollm2-135m',
+                               embed_dims=None),
+             visual_prefix=dict(in_channels=512,
+                                num_visual_tokens=4,
+                                num_heads=8),
+             prompt='This is a photo of',
+             names_per_chunk=128,
+             vocabulary='ImageNet')

@@ -10,22 +10,18 @@ _base_ = [
 
 custom_imports = dict(imports=['mmvlm'], allow_failed_imports=False)
 
-model = dict(
-    type='LanguageGuidedImageClassifier',
-    neck=dict(
-        _delete_=True,
-        type='LLMPrefixNeck',
-        neck=dict(type='GlobalAveragePooling'),
-        text_encoder=dict(
-            type='HFTextEncoder',
-            name_or_path='minilm',
-            embed_dims=256,
-            templates=['a photo of a {}.'])),
-    head=dict(
-        _delete_=True,
-        type='LanguageGuidedMultiLabelClsHead',
-        num_classes=20,
-        in_channels=2048,
-        embed_dims=256,
-        thr=0.5),
-    vocabulary='VOC')
+model = dict(type='LanguageGuidedImageClassifier',
+             neck=dict(_delete_=True,
+                       type='LLMPrefixNeck',
+                       neck=dict(type='GlobalAveragePooling'),
+                       text_encoder=dict(type='HFTextEncoder',
+                                         name_or_path='minilm',
+                                         embed_dims=256,
+                                         templates=['a photo of a {}.'])),
+             head=dict(_delete_=True,
+                       type='LanguageGuidedMultiLabelClsHead',
+                       num_classes=20,
+                       in_channels=2048,
+                       embed_dims=256,
+                       thr=0.5),
+             vocabulary='VOC')

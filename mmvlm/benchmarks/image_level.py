@@ -34,9 +34,12 @@ def _tiny_llama():
 
     from mmvlm.testing import build_tiny_bpe_tokenizer
     tokenizer = build_tiny_bpe_tokenizer(add_bos=True)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=256,
-                         num_hidden_layers=4, num_attention_heads=4,
-                         num_key_value_heads=2, intermediate_size=512,
+    config = LlamaConfig(vocab_size=len(tokenizer),
+                         hidden_size=256,
+                         num_hidden_layers=4,
+                         num_attention_heads=4,
+                         num_key_value_heads=2,
+                         intermediate_size=512,
                          max_position_embeddings=128,
                          tie_word_embeddings=True)
     torch.manual_seed(0)
@@ -100,30 +103,33 @@ def run_image_level_benchmark(quick: bool = True,
                 lambda: scorer.score_names_naive(visual, names), repeats)
     finally:
         torch.set_num_threads(saved_threads)
-    return dict(
-        model=model_name,
-        num_classes=num_classes,
-        num_images=num_images,
-        prefix_tokens=int(scorer.prefix_embeds(visual).shape[1]),
-        name_tokens_max=max(len(scorer.name_ids(n)) for n in names),
-        threads=threads,
-        cached_s=round(cached_s, 4),
-        naive_s=round(naive_s, 4),
-        speedup=round(naive_s / cached_s, 2),
-        max_abs_diff=float((cached - naive).abs().max()))
+    return dict(model=model_name,
+                num_classes=num_classes,
+                num_images=num_images,
+                prefix_tokens=int(scorer.prefix_embeds(visual).shape[1]),
+                name_tokens_max=max(len(scorer.name_ids(n)) for n in names),
+                threads=threads,
+                cached_s=round(cached_s, 4),
+                naive_s=round(naive_s, 4),
+                speedup=round(naive_s / cached_s, 2),
+                max_abs_diff=float((cached - naive).abs().max()))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--full', action='store_true',
+    parser.add_argument('--full',
+                        action='store_true',
                         help='SmolLM2-135M instead of a random tiny Llama')
     parser.add_argument('--num-classes', type=int, default=100)
     parser.add_argument('--num-images', type=int, default=1)
     parser.add_argument('--threads', type=int, default=1)
     args = parser.parse_args()
-    print(json.dumps(run_image_level_benchmark(
-        quick=not args.full, num_classes=args.num_classes,
-        num_images=args.num_images, threads=args.threads), indent=2))
+    print(
+        json.dumps(run_image_level_benchmark(quick=not args.full,
+                                             num_classes=args.num_classes,
+                                             num_images=args.num_images,
+                                             threads=args.threads),
+                   indent=2))
 
 
 if __name__ == '__main__':

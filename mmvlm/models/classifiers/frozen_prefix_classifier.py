@@ -95,10 +95,9 @@ class FrozenPrefixClassifier(ImageClassifier):
                  init_cfg: Optional[dict] = None) -> None:
         if mode not in MODES:
             raise ValueError(f'mode must be one of {MODES}, got {mode!r}.')
-        super().__init__(
-            backbone=backbone,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+        super().__init__(backbone=backbone,
+                         data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
         self.mode = mode
         self.text_encoder = PRETRAIN_MODELS.build(text_encoder)
         if not self.text_encoder.is_decoder_only:
@@ -127,13 +126,12 @@ class FrozenPrefixClassifier(ImageClassifier):
             normalize=normalize,
             names_per_chunk=names_per_chunk) if mode == 'generative' else None
         self.logit_scale = nn.Parameter(torch.tensor(float(init_logit_scale)))
-        self._configured_vocabulary = (
-            Vocabulary.parse(dataset_vocabulary(vocabulary),
-                             vocabulary_label_ids)
-            if vocabulary is not None else None)
-        self._train_vocabulary = (
-            Vocabulary.parse(dataset_vocabulary(train_vocabulary))
-            if train_vocabulary is not None else None)
+        self._configured_vocabulary = (Vocabulary.parse(
+            dataset_vocabulary(vocabulary), vocabulary_label_ids)
+                                       if vocabulary is not None else None)
+        self._train_vocabulary = (Vocabulary.parse(
+            dataset_vocabulary(train_vocabulary))
+                                  if train_vocabulary is not None else None)
         self._vocabulary_override: Optional[Vocabulary] = None
 
     # ------------------------------------------------------- vocabulary
@@ -147,9 +145,8 @@ class FrozenPrefixClassifier(ImageClassifier):
                 :meth:`Vocabulary.parse`; None clears.
             label_ids (Sequence[int], optional): Dataset id of each entry.
         """
-        self._vocabulary_override = (
-            None if vocabulary is None else Vocabulary.parse(
-                vocabulary, label_ids))
+        self._vocabulary_override = (None if vocabulary is None else
+                                     Vocabulary.parse(vocabulary, label_ids))
 
     def batch_vocabulary(self, training: bool) -> Vocabulary:
         """The vocabulary of a batch: the override (inference), else
@@ -201,8 +198,8 @@ class FrozenPrefixClassifier(ImageClassifier):
                                   float('-inf'))
             return out.scatter_reduce(1, owner.expand_as(scores), scores,
                                       'amax')
-        image = F.normalize(
-            self.text_encoder.encode_visual_context(tokens), dim=-1)
+        image = F.normalize(self.text_encoder.encode_visual_context(tokens),
+                            dim=-1)
         text = self.text_encoder.encode_vocabulary(entries)
         scale = self.logit_scale.exp().clamp(max=100.0)
         return scale * image @ text.t().to(image.dtype)
@@ -263,8 +260,7 @@ class FrozenPrefixClassifier(ImageClassifier):
         for sample, score, label in zip(data_samples, scores, labels):
             sample.set_pred_score(
                 entry_scores_to_dataset(score, ids, num_classes))
-            sample.set_field(entry_labels_to_dataset(label, ids),
-                             'pred_label')
+            sample.set_field(entry_labels_to_dataset(label, ids), 'pred_label')
         return data_samples
 
     @torch.no_grad()
@@ -286,8 +282,7 @@ class FrozenPrefixClassifier(ImageClassifier):
         """
         writer = self.prefix_lm or FrozenPrefixLM(self.text_encoder.lm,
                                                   self.text_encoder.tokenizer)
-        return writer.generate(
-            self.visual_tokens(inputs),
-            max_new_tokens=max_new_tokens,
-            num_beams=num_beams,
-            prompt=prompt)
+        return writer.generate(self.visual_tokens(inputs),
+                               max_new_tokens=max_new_tokens,
+                               num_beams=num_beams,
+                               prompt=prompt)

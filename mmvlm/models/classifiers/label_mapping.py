@@ -19,8 +19,7 @@ def is_identity(label_ids: Sequence[int], num_classes: int) -> bool:
         int(i) == k for k, i in enumerate(label_ids))
 
 
-def dataset_to_entries(label_ids: Sequence[int],
-                       num_classes: int) -> Tensor:
+def dataset_to_entries(label_ids: Sequence[int], num_classes: int) -> Tensor:
     """``[C]`` entry index of each dataset class (``-1``: not in the
     vocabulary).
 
@@ -39,7 +38,8 @@ def dataset_to_entries(label_ids: Sequence[int],
     return index
 
 
-def single_label_targets(gt_labels: Tensor, label_ids: Sequence[int],
+def single_label_targets(gt_labels: Tensor,
+                         label_ids: Sequence[int],
                          owner: str = 'classifier') -> Tensor:
     """Dataset class ids → vocabulary entry indices.
 
@@ -74,7 +74,8 @@ def single_label_targets(gt_labels: Tensor, label_ids: Sequence[int],
 def score_targets(gt_score: Tensor, label_ids: Sequence[int]) -> Tensor:
     """``[..., C]`` dataset-class scores (one-hot, mixup) → ``[..., K]``
     entry scores (entries without a dataset id get 0)."""
-    ids = torch.as_tensor(list(label_ids), dtype=torch.long,
+    ids = torch.as_tensor(list(label_ids),
+                          dtype=torch.long,
                           device=gt_score.device)
     valid = ids >= 0
     out = gt_score.new_zeros(*gt_score.shape[:-1], len(label_ids))
@@ -82,8 +83,7 @@ def score_targets(gt_score: Tensor, label_ids: Sequence[int]) -> Tensor:
     return out
 
 
-def multi_label_targets(gt_labels: Tensor,
-                        label_ids: Sequence[int]) -> Tensor:
+def multi_label_targets(gt_labels: Tensor, label_ids: Sequence[int]) -> Tensor:
     """Dataset class ids of one image → entry indices; classes outside the
     vocabulary are dropped (they are not scored, so they are neither
     positives nor negatives)."""
@@ -94,7 +94,8 @@ def multi_label_targets(gt_labels: Tensor,
     return mapped[mapped >= 0]
 
 
-def entry_scores_to_dataset(scores: Tensor, label_ids: Sequence[int],
+def entry_scores_to_dataset(scores: Tensor,
+                            label_ids: Sequence[int],
                             num_classes: int,
                             fill: float = 0.0) -> Tensor:
     """Scatter ``[..., K]`` entry scores into ``[..., C]`` dataset classes.
@@ -118,20 +119,23 @@ def entry_scores_to_dataset(scores: Tensor, label_ids: Sequence[int],
         return scores  # free text only: stay in entry space
     size = max([num_classes] + [int(i) + 1 for i in label_ids])
     out = scores.new_full((*scores.shape[:-1], size), fill)
-    ids = torch.as_tensor(list(label_ids), dtype=torch.long,
+    ids = torch.as_tensor(list(label_ids),
+                          dtype=torch.long,
                           device=scores.device)
     valid = ids >= 0
     out[..., ids[valid]] = scores[..., valid]
     return out
 
 
-def entry_labels_to_dataset(labels: Tensor, label_ids: Sequence[int],
+def entry_labels_to_dataset(labels: Tensor,
+                            label_ids: Sequence[int],
                             fill: Optional[int] = None) -> Tensor:
     """Entry indices → dataset ids (``fill``, or the entry index when None,
     for free-text entries)."""
     if labels.numel() == 0:
         return labels
-    ids = torch.as_tensor(list(label_ids), dtype=torch.long,
+    ids = torch.as_tensor(list(label_ids),
+                          dtype=torch.long,
                           device=labels.device)
     mapped = ids[labels.long()]
     other = labels.long() if fill is None else torch.full_like(mapped, fill)

@@ -10,14 +10,12 @@ from mmvlm.models.utils import LanguageGuidedModelMixin
 from mmvlm.registry import CLS_MODELS
 from mmvlm.structures import BatchVocabulary, VocabularyLike
 from .label_mapping import (dataset_vocabulary, entry_labels_to_dataset,
-                            entry_scores_to_dataset,
-                            multi_label_targets, score_targets,
-                            single_label_targets)
+                            entry_scores_to_dataset, multi_label_targets,
+                            score_targets, single_label_targets)
 
 
 @CLS_MODELS.register_module()
-class LanguageGuidedImageClassifier(LanguageGuidedModelMixin,
-                                    ImageClassifier):
+class LanguageGuidedImageClassifier(LanguageGuidedModelMixin, ImageClassifier):
     """The stock ``ImageClassifier`` + the language-guided model mixin.
 
     ``neck`` is an ``LLMPrefixNeck`` wrapping the stock neck (e.g.
@@ -68,8 +66,8 @@ class LanguageGuidedImageClassifier(LanguageGuidedModelMixin,
     def language_guided_heads(self) -> list:
         """The classification head."""
         head = getattr(self, 'head', None)
-        return [head] if head is not None and hasattr(head,
-                                                      'vocabulary') else []
+        return [head
+                ] if head is not None and hasattr(head, 'vocabulary') else []
 
     @property
     def multi_label(self) -> bool:

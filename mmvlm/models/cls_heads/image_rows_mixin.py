@@ -20,6 +20,6 @@ class ImageRowsMixin:
                    batch_index: Optional[Tensor] = None):
         """See :meth:`LanguageGuidedHeadMixin.vocabulary`."""
         if batch_index is None and text_embeds.dim() == 3:
-            batch_index = torch.arange(
-                text_embeds.shape[0], device=text_embeds.device)
+            batch_index = torch.arange(text_embeds.shape[0],
+                                       device=text_embeds.device)
         return super().vocabulary(text_embeds, text_mask, batch_index)

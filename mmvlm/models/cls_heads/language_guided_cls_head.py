@@ -41,9 +41,8 @@ class LanguageGuidedClsHead(ImageRowsMixin, LanguageGuidedHeadMixin,
                  **kwargs) -> None:
         classifier = dict(classifier or {})
         classifier.setdefault('bias_prior_prob', None)
-        super().__init__(
-            num_classes=num_classes,
-            in_channels=in_channels,
-            embed_dims=embed_dims,
-            classifier=classifier,
-            **kwargs)
+        super().__init__(num_classes=num_classes,
+                         in_channels=in_channels,
+                         embed_dims=embed_dims,
+                         classifier=classifier,
+                         **kwargs)

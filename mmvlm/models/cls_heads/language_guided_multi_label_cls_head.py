@@ -10,8 +10,7 @@ from .image_rows_mixin import ImageRowsMixin
 
 
 @CLS_MODELS.register_module()
-class LanguageGuidedMultiLabelClsHead(ImageRowsMixin,
-                                      LanguageGuidedHeadMixin,
+class LanguageGuidedMultiLabelClsHead(ImageRowsMixin, LanguageGuidedHeadMixin,
                                       MultiLabelLinearClsHead):
     """The stock ``MultiLabelLinearClsHead`` (sigmoid, one-vs-rest) whose
     ``fc`` is a contrastive classifier.
@@ -39,9 +38,8 @@ class LanguageGuidedMultiLabelClsHead(ImageRowsMixin,
                  embed_dims: int = 256,
                  classifier: Optional[dict] = None,
                  **kwargs) -> None:
-        super().__init__(
-            num_classes=num_classes,
-            in_channels=in_channels,
-            embed_dims=embed_dims,
-            classifier=classifier,
-            **kwargs)
+        super().__init__(num_classes=num_classes,
+                         in_channels=in_channels,
+                         embed_dims=embed_dims,
+                         classifier=classifier,
+                         **kwargs)

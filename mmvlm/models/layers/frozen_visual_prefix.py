@@ -133,8 +133,7 @@ class FrozenPrefixLM:
         """``(head, prompt)`` token ids: the special tokens the tokenizer
         puts before a text (BOS or nothing) and the prompt's own ids."""
         with_special = self.tokenizer(self.prompt).input_ids
-        plain = self.tokenizer(self.prompt,
-                               add_special_tokens=False).input_ids
+        plain = self.tokenizer(self.prompt, add_special_tokens=False).input_ids
         head = with_special[:len(with_special) - len(plain)] if len(
             with_special) > len(plain) else []
         # Tokenizers that append an EOS after a text: keep only the head.
@@ -259,8 +258,8 @@ class FrozenPrefixLM:
             logp = self._log_probs(out[:, :-1])  # [B*num, L-1, V]
             targets = ids.repeat(batch, 1)
             later = logp.gather(-1, targets[:, 1:, None])[..., 0]
-            first = first_logp.repeat_interleave(num, 0).gather(
-                -1, targets[:, :1])
+            first = first_logp.repeat_interleave(num,
+                                                 0).gather(-1, targets[:, :1])
             token_logp = torch.cat([first, later], dim=1)
             chunk_scores = self._reduce(token_logp, mask.repeat(batch, 1))
             scores.append(chunk_scores.view(batch, num))
@@ -315,8 +314,9 @@ class FrozenPrefixLM:
         hidden, _ = self._run(embeds)
         logits = hidden[:, length - 1:-1] @ self.head_weight.t().to(
             hidden.dtype)
-        nll = F.cross_entropy(
-            logits.float().flatten(0, 1), ids.flatten(), reduction='none')
+        nll = F.cross_entropy(logits.float().flatten(0, 1),
+                              ids.flatten(),
+                              reduction='none')
         mask = mask.flatten().float()
         return (nll * mask).sum() / mask.sum().clamp(min=1)
 
@@ -360,8 +360,8 @@ class FrozenPrefixLM:
                 self.tokenizer.decode(ids, skip_special_tokens=True).strip())
         return texts
 
-    def _beam_search(self, prefix: Tensor, max_new_tokens: int,
-                     num_beams: int, eos: Optional[int]) -> List[int]:
+    def _beam_search(self, prefix: Tensor, max_new_tokens: int, num_beams: int,
+                     eos: Optional[int]) -> List[int]:
         """Token ids of the best continuation of one ``[1, P, H]`` prefix.
 
         Each step runs the beams' new tokens on top of the cache of the
@@ -374,8 +374,7 @@ class FrozenPrefixLM:
         for step in range(max_new_tokens):
             total = logp + torch.tensor([s for _, s in beams],
                                         device=logp.device)[:, None]
-            top, flat = total.flatten().topk(min(2 * num_beams,
-                                                 total.numel()))
+            top, flat = total.flatten().topk(min(2 * num_beams, total.numel()))
             vocab = logp.shape[-1]
             survivors, parents = [], []
             for score, index in zip(top.tolist(), flat.tolist()):
@@ -399,12 +398,12 @@ class FrozenPrefixLM:
             order = torch.tensor(parents, device=prefix.device)
             layers = _cache_key_values(cache)
             keys = torch.stack([k.index_select(0, order) for k, _ in layers])
-            values = torch.stack(
-                [v.index_select(0, order) for _, v in layers])
+            values = torch.stack([v.index_select(0, order) for _, v in layers])
             cache = new_prefix_cache(self.lm.config, keys, values)
             tokens = torch.tensor([[seq[-1]] for seq, _ in beams],
                                   device=prefix.device)
-            hidden, cache = self._run(self._embed(tokens), cache=cache,
+            hidden, cache = self._run(self._embed(tokens),
+                                      cache=cache,
                                       use_cache=True)
             logp = self._log_probs(hidden[:, -1])
         candidates = finished + beams

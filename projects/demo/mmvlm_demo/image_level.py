@@ -91,8 +91,10 @@ def prepare_patches(data_root: str,
         raise ValueError('ch2.nii.gz and aal.nii.gz are not on one grid.')
     volume = _uint8(np.asarray(mri.dataobj, dtype=np.float32))
     labels = np.asarray(atlas.dataobj).astype(np.int32)
-    by_name = {v: k for k, v in read_aal_names(
-        osp.join(templates, 'aal.nii.txt')).items()}
+    by_name = {
+        v: k
+        for k, v in read_aal_names(osp.join(templates, 'aal.nii.txt')).items()
+    }
     rng = np.random.default_rng(seed)
     half = PATCH // 2
     padded = np.pad(volume, ((half, half), (half, half), (2, 2)))
@@ -111,8 +113,8 @@ def prepare_patches(data_root: str,
                 # radiological display: rows = anterior->posterior
                 image = np.ascontiguousarray(np.rot90(crop, 1))
                 name = f'{region}_{split}_{n:03d}.png'
-                Image.fromarray(image).save(
-                    osp.join(data_root, 'images', name))
+                Image.fromarray(image).save(osp.join(data_root, 'images',
+                                                     name))
                 lines[split].append(f'{name} {class_id}')
     for split, rows in lines.items():
         with open(osp.join(data_root, f'{split}.txt'), 'w') as f:
@@ -136,79 +138,108 @@ def prepare_patches(data_root: str,
 def model_config(kind: str, classes: Sequence[str],
                  seen: Sequence[int]) -> dict:
     """The model of one demo row (same backbone for all)."""
-    backbone = dict(type='ResNet', depth=18, base_channels=16,
-                    stem_channels=16, out_indices=(3, ))
-    preprocessor = dict(type='ClsDataPreprocessor', mean=[100.0] * 3,
+    backbone = dict(type='ResNet',
+                    depth=18,
+                    base_channels=16,
+                    stem_channels=16,
+                    out_indices=(3, ))
+    preprocessor = dict(type='ClsDataPreprocessor',
+                        mean=[100.0] * 3,
                         std=[60.0] * 3)
     every = dict(texts=list(classes), label_ids=list(range(len(classes))))
     trained = dict(texts=[classes[i] for i in seen], label_ids=list(seen))
     if kind == 'stock':
-        return dict(type='ImageClassifier', backbone=backbone,
+        return dict(type='ImageClassifier',
+                    backbone=backbone,
                     neck=dict(type='GlobalAveragePooling'),
                     head=dict(type='LinearClsHead',
-                              num_classes=len(classes), in_channels=128),
+                              num_classes=len(classes),
+                              in_channels=128),
                     data_preprocessor=preprocessor)
     if kind == 'lg-minilm':
-        return dict(type='LanguageGuidedImageClassifier', backbone=backbone,
+        return dict(type='LanguageGuidedImageClassifier',
+                    backbone=backbone,
                     neck=dict(type='LLMPrefixNeck',
                               neck=dict(type='GlobalAveragePooling'),
                               text_encoder=dict(type='HFTextEncoder',
                                                 name_or_path='minilm',
                                                 embed_dims=128)),
                     head=dict(type='LanguageGuidedClsHead',
-                              num_classes=len(classes), in_channels=128,
+                              num_classes=len(classes),
+                              in_channels=128,
                               embed_dims=128),
-                    vocabulary=every, train_vocabulary=trained,
+                    vocabulary=every,
+                    train_vocabulary=trained,
                     data_preprocessor=preprocessor)
     if kind.startswith('frozen-'):
         mode = kind.split('-', 1)[1]
-        return dict(type='FrozenPrefixClassifier', mode=mode,
+        return dict(type='FrozenPrefixClassifier',
+                    mode=mode,
                     backbone=backbone,
                     text_encoder=dict(
-                        type='HFTextEncoder', name_or_path='smollm2-135m',
+                        type='HFTextEncoder',
+                        name_or_path='smollm2-135m',
                         embed_dims=128 if mode == 'embedding' else None),
-                    visual_prefix=dict(in_channels=128, num_visual_tokens=2,
+                    visual_prefix=dict(in_channels=128,
+                                       num_visual_tokens=2,
                                        num_heads=4),
                     prompt='Brain region:',
-                    vocabulary=every, train_vocabulary=trained,
+                    vocabulary=every,
+                    train_vocabulary=trained,
                     data_preprocessor=preprocessor)
     raise ValueError(f'Unknown model {kind!r}; choose from {MODELS}.')
 
 
 def _dataset(data_root: str, split: str, classes: Sequence[str]) -> dict:
-    return dict(type='CustomDataset', data_root=data_root,
-                ann_file=f'{split}.txt', data_prefix='images',
-                metainfo=dict(classes=list(classes)),
-                pipeline=[dict(type='LoadImageFromFile'),
-                          dict(type='PackInputs')])
+    return dict(
+        type='CustomDataset',
+        data_root=data_root,
+        ann_file=f'{split}.txt',
+        data_prefix='images',
+        metainfo=dict(classes=list(classes)),
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='PackInputs')])
 
 
-def train(kind: str, meta: Dict, data_root: str, work_dir: str, iters: int,
-          batch_size: int, lr: float = 1e-3):
+def train(kind: str,
+          meta: Dict,
+          data_root: str,
+          work_dir: str,
+          iters: int,
+          batch_size: int,
+          lr: float = 1e-3):
     """Train one model with mmengine's runner; returns the model."""
     from mmengine.config import Config
     from mmengine.runner import Runner
     classes = meta['classes']
     seen = [i for i in range(len(classes)) if i not in meta['held_out']]
-    cfg = Config(dict(
-        default_scope='mmpretrain',
-        model=model_config(kind, classes, seen),
-        work_dir=osp.join(work_dir, kind),
-        train_dataloader=dict(
-            batch_size=batch_size, num_workers=0, persistent_workers=False,
-            dataset=_dataset(data_root, 'train', classes),
-            sampler=dict(type='InfiniteSampler', shuffle=True)),
-        train_cfg=dict(by_epoch=False, max_iters=iters),
-        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=lr,
-                                          weight_decay=1e-4)),
-        param_scheduler=[dict(type='CosineAnnealingLR', by_epoch=False,
-                              T_max=iters, eta_min=lr * 0.05)],
-        default_hooks=dict(
-            logger=dict(type='LoggerHook', interval=10),
-            checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                            interval=iters, max_keep_ckpts=1)),
-        randomness=dict(seed=0),
-        log_level='WARNING'))
+    cfg = Config(
+        dict(default_scope='mmpretrain',
+             model=model_config(kind, classes, seen),
+             work_dir=osp.join(work_dir, kind),
+             train_dataloader=dict(batch_size=batch_size,
+                                   num_workers=0,
+                                   persistent_workers=False,
+                                   dataset=_dataset(data_root, 'train',
+                                                    classes),
+                                   sampler=dict(type='InfiniteSampler',
+                                                shuffle=True)),
+             train_cfg=dict(by_epoch=False, max_iters=iters),
+             optim_wrapper=dict(
+                 optimizer=dict(type='AdamW', lr=lr, weight_decay=1e-4)),
+             param_scheduler=[
+                 dict(type='CosineAnnealingLR',
+                      by_epoch=False,
+                      T_max=iters,
+                      eta_min=lr * 0.05)
+             ],
+             default_hooks=dict(logger=dict(type='LoggerHook', interval=10),
+                                checkpoint=dict(type='CheckpointHook',
+                                                by_epoch=False,
+                                                interval=iters,
+                                                max_keep_ckpts=1)),
+             randomness=dict(seed=0),
+             log_level='WARNING'))
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner.model
@@ -228,8 +259,9 @@ def class_scores(model, kind: str, data_root: str,
     scores, labels = [], []
     with torch.no_grad():
         for start in range(0, len(dataset), 32):
-            items = [dataset[i] for i in
-                     range(start, min(start + 32, len(dataset)))]
+            items = [
+                dataset[i] for i in range(start, min(start + 32, len(dataset)))
+            ]
             data = model.data_preprocessor(
                 dict(inputs=[d['inputs'] for d in items],
                      data_samples=[d['data_samples'] for d in items]))
@@ -253,7 +285,8 @@ def describe(model, data_root: str, meta: Dict) -> Dict[str, str]:
             continue
         data = model.data_preprocessor(dict(inputs=[item['inputs']]))
         with torch.no_grad():
-            texts[name] = model.generate(data['inputs'], max_new_tokens=8,
+            texts[name] = model.generate(data['inputs'],
+                                         max_new_tokens=8,
                                          num_beams=3)[0]
     return texts
 
@@ -277,12 +310,12 @@ def evaluate(scores, labels, held_out: Sequence[int],
     seen_rows = torch.where(~held)[0]
     held_rows = torch.where(held)[0]
     every = list(range(num_classes))
-    return dict(
-        seen_top1=top1(scores, labels, seen_rows, every),
-        heldout_top1=top1(scores, labels, held_rows, every),
-        heldout_among_heldout_top1=top1(scores, labels, held_rows,
-                                        list(held_out)),
-        all_top1=top1(scores, labels, torch.arange(len(labels)), every))
+    return dict(seen_top1=top1(scores, labels, seen_rows, every),
+                heldout_top1=top1(scores, labels, held_rows, every),
+                heldout_among_heldout_top1=top1(scores, labels, held_rows,
+                                                list(held_out)),
+                all_top1=top1(scores, labels, torch.arange(len(labels)),
+                              every))
 
 
 def write_report(path: str, meta: Dict, rows: List[Dict], args) -> None:
@@ -291,8 +324,8 @@ def write_report(path: str, meta: Dict, rows: List[Dict], args) -> None:
         '',
         f'{meta["num_train"]} training / {meta["num_test"]} test patches '
         f'({PATCH}x{PATCH}, slices z-2, z, z+2) of {meta["source"]}; '
-        f'{len(meta["classes"])} AAL regions, held out of training: '
-        + ', '.join(meta['classes'][i] for i in meta['held_out']) + '.',
+        f'{len(meta["classes"])} AAL regions, held out of training: ' +
+        ', '.join(meta['classes'][i] for i in meta['held_out']) + '.',
         f'Every model: ResNet-18 (base width 16), {args.iters} iterations, '
         f'batch {args.batch_size}, AdamW lr {args.lr}, seed 0.',
         '',
@@ -301,17 +334,18 @@ def write_report(path: str, meta: Dict, rows: List[Dict], args) -> None:
         '| --- | ---: | ---: | ---: | ---: | ---: |',
     ]
     for row in rows:
-        lines.append(
-            f'| {row["model"]} | {row["seen_top1"]:.1f} | '
-            f'{row["heldout_top1"]:.1f} | '
-            f'{row["heldout_among_heldout_top1"]:.1f} | '
-            f'{row["train_s"]:.0f} | {row["test_s"]:.0f} |')
+        lines.append(f'| {row["model"]} | {row["seen_top1"]:.1f} | '
+                     f'{row["heldout_top1"]:.1f} | '
+                     f'{row["heldout_among_heldout_top1"]:.1f} | '
+                     f'{row["train_s"]:.0f} | {row["test_s"]:.0f} |')
     chance = 100.0 / len(meta['classes'])
-    lines += ['', f'Chance: {chance:.1f} % over all names, '
-              f'{100.0 / len(meta["held_out"]):.1f} % among the held-out '
-              'names. The stock classifier has no way to score a name it '
-              'was not trained on (its held-out columns are untrained).',
-              '', f'Command: `{args.command}`']
+    lines += [
+        '', f'Chance: {chance:.1f} % over all names, '
+        f'{100.0 / len(meta["held_out"]):.1f} % among the held-out '
+        'names. The stock classifier has no way to score a name it '
+        'was not trained on (its held-out columns are untrained).', '',
+        f'Command: `{args.command}`'
+    ]
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
 
@@ -326,7 +360,9 @@ def main(argv=None) -> None:
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--train-per-class', type=int, default=48)
     parser.add_argument('--test-per-class', type=int, default=12)
-    parser.add_argument('--models', nargs='+', default=list(MODELS),
+    parser.add_argument('--models',
+                        nargs='+',
+                        default=list(MODELS),
                         choices=MODELS)
     args = parser.parse_args(argv)
     args.command = os.environ.get('MMVLM_DEMO_COMMAND', 'python -m '
@@ -349,7 +385,9 @@ def main(argv=None) -> None:
         start = time.time()
         scores, labels = class_scores(model, kind, args.data_root,
                                       meta['classes'])
-        row = dict(model=kind, train_s=train_s, test_s=time.time() - start,
+        row = dict(model=kind,
+                   train_s=train_s,
+                   test_s=time.time() - start,
                    **evaluate(scores, labels, meta['held_out'],
                               len(meta['classes'])))
         if kind == 'frozen-generative':
@@ -357,8 +395,12 @@ def main(argv=None) -> None:
         print(f'[image_level_demo] {json.dumps(row)}')
         rows.append(row)
         with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
-            json.dump(dict(meta=meta, rows=rows, iters=args.iters,
-                           batch_size=args.batch_size), f, indent=1)
+            json.dump(dict(meta=meta,
+                           rows=rows,
+                           iters=args.iters,
+                           batch_size=args.batch_size),
+                      f,
+                      indent=1)
         write_report(osp.join(args.work_dir, 'report.md'), meta, rows, args)
     print(f'[image_level_demo] report: {args.work_dir}/report.md')
 

@@ -6,7 +6,8 @@ import os.path as osp
 import pytest
 import torch
 
-pytest.importorskip('mmpretrain', reason='mmpretrain is not installed in '
+pytest.importorskip('mmpretrain',
+                    reason='mmpretrain is not installed in '
                     'this environment (build .venv-mmpretrain with '
                     'tools/env/setup_mmpretrain_env.sh)')
 
@@ -17,16 +18,18 @@ import mmvlm  # noqa: E402,F401
 from mmvlm.testing import tiny_text_encoder_cfg  # noqa: E402
 
 DEFAULT_SCOPE = 'mmpretrain'
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
-CONFIGS = sorted(
-    glob.glob(osp.join(ROOT, 'configs', 'classification', '*.py')))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
+CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'classification',
+                                    '*.py')))
 
 
 def test_configs_exist():
     names = {osp.basename(c) for c in CONFIGS}
-    assert {'lg-resnet18_minilm_8xb32_in1k.py',
-            'frozen-smollm2_resnet18_8xb32_in1k.py'} <= names
+    assert {
+        'lg-resnet18_minilm_8xb32_in1k.py',
+        'frozen-smollm2_resnet18_8xb32_in1k.py'
+    } <= names
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
@@ -49,8 +52,8 @@ def test_config_builds(path):
         neck['text_encoder'] = tiny_text_encoder_cfg(
             'bert', embed_dims=model['head']['embed_dims'])
     built = MODELS.build(model)
-    vocab = (built.batch_vocabulary(training=False)
-             if frozen else built.vocabulary)
+    vocab = (built.batch_vocabulary(
+        training=False) if frozen else built.vocabulary)
     assert len(vocab) in (1000, 20)  # ImageNet / VOC classes by name
     if not frozen:
         with torch.no_grad():

@@ -3,7 +3,8 @@ vision side learns (needs mmpretrain: runs in .venv-mmpretrain)."""
 import pytest
 import torch
 
-pytest.importorskip('mmpretrain', reason='mmpretrain is not installed in '
+pytest.importorskip('mmpretrain',
+                    reason='mmpretrain is not installed in '
                     'this environment (build .venv-mmpretrain with '
                     'tools/env/setup_mmpretrain_env.sh)')
 
@@ -18,16 +19,19 @@ CLASSES = ['dog', 'cat', 'red car', ('bus', 'large bus')]
 
 
 def frozen_cfg(mode, arch='gpt2', **kwargs):
-    cfg = dict(
-        type='FrozenPrefixClassifier',
-        mode=mode,
-        backbone=dict(type='ResNet', depth=18, base_channels=8,
-                      stem_channels=8, out_indices=(3, )),
-        text_encoder=tiny_text_encoder_cfg(
-            arch, embed_dims=16 if mode == 'embedding' else None,
-            hf_config=dict(tie_word_embeddings=True)),
-        visual_prefix=dict(in_channels=64, num_visual_tokens=2),
-        vocabulary=CLASSES)
+    cfg = dict(type='FrozenPrefixClassifier',
+               mode=mode,
+               backbone=dict(type='ResNet',
+                             depth=18,
+                             base_channels=8,
+                             stem_channels=8,
+                             out_indices=(3, )),
+               text_encoder=tiny_text_encoder_cfg(
+                   arch,
+                   embed_dims=16 if mode == 'embedding' else None,
+                   hf_config=dict(tie_word_embeddings=True)),
+               visual_prefix=dict(in_channels=64, num_visual_tokens=2),
+               vocabulary=CLASSES)
     cfg.update(kwargs)
     return cfg
 
@@ -45,13 +49,12 @@ def test_only_the_vision_side_learns(mode):
     loss.backward()
     assert torch.isfinite(loss) and loss > 0
     lm = model.text_encoder.lm
-    assert all(not p.requires_grad and p.grad is None
-               for p in lm.parameters())
+    assert all(not p.requires_grad and p.grad is None for p in lm.parameters())
     assert model.visual_projector.proj.weight.grad.abs().sum() > 0
     assert model.backbone.conv1.weight.grad.abs().sum() > 0
     # the frozen LM stays out of checkpoints
-    assert not any(k.startswith('text_encoder.lm.')
-                   for k in model.state_dict())
+    assert not any(
+        k.startswith('text_encoder.lm.') for k in model.state_dict())
 
 
 def test_generative_predictions_equal_naive_scores():

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from mmvlm.models.classifiers.label_mapping import (
-    dataset_to_entries, dataset_vocabulary, entry_labels_to_dataset, entry_scores_to_dataset,
-    multi_label_targets, score_targets, single_label_targets)
+    dataset_to_entries, dataset_vocabulary, entry_labels_to_dataset,
+    entry_scores_to_dataset, multi_label_targets, score_targets,
+    single_label_targets)
 
 
 def test_single_label_targets_and_missing_class_error():
@@ -36,8 +37,8 @@ def test_labels_and_soft_targets():
     assert entry_labels_to_dataset(labels, [3, 0, -1], fill=-1).tolist() == \
         [3, -1]
     soft = torch.tensor([[0.1, 0.2, 0.3, 0.4]])
-    torch.testing.assert_close(
-        score_targets(soft, [3, 0, -1]), torch.tensor([[0.4, 0.1, 0.0]]))
+    torch.testing.assert_close(score_targets(soft, [3, 0, -1]),
+                               torch.tensor([[0.4, 0.1, 0.0]]))
     assert dataset_to_entries([2, 0], 4).tolist() == [1, -1, 0, -1]
 
 
@@ -49,8 +50,8 @@ def test_dataset_vocabulary_reads_registered_classes():
     class Flowers:
         METAINFO = dict(classes=('rose', 'tulip', 'Rose'))
 
-    assert dataset_vocabulary('Flowers', registry) == [
-        'rose', 'tulip', 'Rose, class 2']
+    assert dataset_vocabulary('Flowers',
+                              registry) == ['rose', 'tulip', 'Rose, class 2']
     assert dataset_vocabulary('a rose. a tulip', registry) == \
         'a rose. a tulip'
     assert dataset_vocabulary(['rose'], registry) == ['rose']

@@ -4,7 +4,8 @@ mmpretrain: runs in .venv-mmpretrain)."""
 import pytest
 import torch
 
-pytest.importorskip('mmpretrain', reason='mmpretrain is not installed in '
+pytest.importorskip('mmpretrain',
+                    reason='mmpretrain is not installed in '
                     'this environment (build .venv-mmpretrain with '
                     'tools/env/setup_mmpretrain_env.sh)')
 
@@ -20,15 +21,20 @@ CLASSES = ('dog', 'cat', 'red car', 'bus')
 
 
 def classifier_cfg(head='LanguageGuidedClsHead', **kwargs):
-    cfg = dict(
-        type='LanguageGuidedImageClassifier',
-        backbone=dict(type='ResNet', depth=18, base_channels=8,
-                      stem_channels=8, out_indices=(3, )),
-        neck=dict(type='LLMPrefixNeck',
-                  neck=dict(type='GlobalAveragePooling'),
-                  text_encoder=tiny_text_encoder_cfg('bert', embed_dims=16)),
-        head=dict(type=head, num_classes=len(CLASSES), in_channels=64,
-                  embed_dims=16))
+    cfg = dict(type='LanguageGuidedImageClassifier',
+               backbone=dict(type='ResNet',
+                             depth=18,
+                             base_channels=8,
+                             stem_channels=8,
+                             out_indices=(3, )),
+               neck=dict(type='LLMPrefixNeck',
+                         neck=dict(type='GlobalAveragePooling'),
+                         text_encoder=tiny_text_encoder_cfg('bert',
+                                                            embed_dims=16)),
+               head=dict(type=head,
+                         num_classes=len(CLASSES),
+                         in_channels=64,
+                         embed_dims=16))
     cfg.update(kwargs)
     return cfg
 
@@ -91,8 +97,8 @@ def test_held_out_vocabulary_maps_back_and_stock_accuracy_scores_it(model):
 def test_training_on_a_vocabulary_subset_maps_targets():
     torch.manual_seed(0)
     model = MODELS.build(
-        classifier_cfg(train_vocabulary=dict(texts=['cat', 'bus'],
-                                             label_ids=[1, 3])))
+        classifier_cfg(
+            train_vocabulary=dict(texts=['cat', 'bus'], label_ids=[1, 3])))
     images = torch.randn(2, 3, 32, 32)
     loss = model(images, samples([3, 1]), mode='loss')['loss']
     assert torch.isfinite(loss)
@@ -128,8 +134,10 @@ def test_multi_label_variant_with_stock_metric():
     model.eval()
     model.set_vocabulary(['red car', 'dog'], label_ids=[2, 0])
     with torch.no_grad():
-        preds = model(images, [DataSample().set_gt_label([0, 2]),
-                               DataSample().set_gt_label([3])],
+        preds = model(images, [
+            DataSample().set_gt_label([0, 2]),
+            DataSample().set_gt_label([3])
+        ],
                       mode='predict')
     assert preds[0].pred_score.shape == (4, )
     assert float(preds[0].pred_score[3]) == 0.0

@@ -17,8 +17,8 @@ import textwrap
 
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
 PRETRAIN_VENV = os.environ.get('MMVLM_PRETRAIN_VENV',
                                osp.join(ROOT, '.venv-mmpretrain'))
 PRETRAIN_PYTHON = osp.join(PRETRAIN_VENV, 'bin', 'python')
@@ -34,10 +34,15 @@ NO_ENV = ('mmpretrain is not installed here and .venv-mmpretrain is '
 @pytest.mark.skipif(not osp.isfile(PRETRAIN_PYTHON), reason=NO_ENV)
 def test_mmpretrain_suite_in_its_environment():
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
-    result = subprocess.run(
-        [PRETRAIN_PYTHON, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
-         *MMPRETRAIN_TESTS],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run([
+        PRETRAIN_PYTHON, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+        *MMPRETRAIN_TESTS
+    ],
+                            cwd=ROOT,
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            timeout=900)
     tail = (result.stdout + result.stderr)[-4000:]
     assert result.returncode == 0, tail
     # only this test skips itself there
@@ -98,16 +103,22 @@ def tiny_config(data_root: str, model: dict) -> str:
 
 def language_guided_model() -> dict:
     from mmvlm.testing import tiny_text_encoder_cfg
-    return dict(
-        type='LanguageGuidedImageClassifier',
-        backbone=dict(type='ResNet', depth=18, base_channels=8,
-                      stem_channels=8, out_indices=(3, )),
-        neck=dict(type='LLMPrefixNeck',
-                  neck=dict(type='GlobalAveragePooling'),
-                  text_encoder=tiny_text_encoder_cfg('bert', embed_dims=16)),
-        head=dict(type='LanguageGuidedClsHead', num_classes=2,
-                  in_channels=64, embed_dims=16),
-        vocabulary=['blue', 'red'])  # CustomDataset: sorted folder names
+    return dict(type='LanguageGuidedImageClassifier',
+                backbone=dict(type='ResNet',
+                              depth=18,
+                              base_channels=8,
+                              stem_channels=8,
+                              out_indices=(3, )),
+                neck=dict(type='LLMPrefixNeck',
+                          neck=dict(type='GlobalAveragePooling'),
+                          text_encoder=tiny_text_encoder_cfg('bert',
+                                                             embed_dims=16)),
+                head=dict(type='LanguageGuidedClsHead',
+                          num_classes=2,
+                          in_channels=64,
+                          embed_dims=16),
+                vocabulary=['blue',
+                            'red'])  # CustomDataset: sorted folder names
 
 
 @pytest.mark.skipif(not HAS_MMPRETRAIN,
@@ -121,17 +132,29 @@ def test_stock_train_and_test_tools(tmp_path):
     config.write_text(tiny_config(data_root, language_guided_model()))
     work = str(tmp_path / 'work')
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
-    train = subprocess.run(
-        [sys.executable, osp.join(tools, 'train.py'), str(config),
-         '--work-dir', work],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    train = subprocess.run([
+        sys.executable,
+        osp.join(tools, 'train.py'),
+        str(config), '--work-dir', work
+    ],
+                           cwd=ROOT,
+                           env=env,
+                           capture_output=True,
+                           text=True,
+                           timeout=600)
     assert train.returncode == 0, (train.stdout + train.stderr)[-4000:]
     checkpoint = osp.join(work, 'epoch_2.pth')
     assert osp.isfile(checkpoint)
-    test = subprocess.run(
-        [sys.executable, osp.join(tools, 'test.py'), str(config), checkpoint,
-         '--work-dir', work],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    test = subprocess.run([
+        sys.executable,
+        osp.join(tools, 'test.py'),
+        str(config), checkpoint, '--work-dir', work
+    ],
+                          cwd=ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
     log = test.stdout + test.stderr
     assert test.returncode == 0, log[-4000:]
     assert 'accuracy/top1' in log

@@ -5,18 +5,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-pytest.importorskip('mmpretrain', reason='mmpretrain is not installed in '
+pytest.importorskip('mmpretrain',
+                    reason='mmpretrain is not installed in '
                     'this environment (build .venv-mmpretrain with '
                     'tools/env/setup_mmpretrain_env.sh)')
 
-from mmpretrain.models.heads import (LinearClsHead,  # noqa: E402
-                                     MultiLabelLinearClsHead)
+from mmpretrain.models.heads import (
+    LinearClsHead,  # noqa: E402
+    MultiLabelLinearClsHead)
 from mmpretrain.registry import MODELS  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
 
 import mmvlm  # noqa: E402,F401
-from mmvlm.models.cls_heads import (LanguageGuidedClsHead,  # noqa: E402
-                                    LanguageGuidedMultiLabelClsHead)
+from mmvlm.models.cls_heads import (
+    LanguageGuidedClsHead,  # noqa: E402
+    LanguageGuidedMultiLabelClsHead)
 from mmvlm.models.layers import ContrastiveClassifier  # noqa: E402
 
 DEFAULT_SCOPE = 'mmpretrain'
@@ -32,13 +35,14 @@ def test_registered_and_stock_subclasses():
     assert MODELS.get('LanguageGuidedMultiLabelClsHead') is \
         LanguageGuidedMultiLabelClsHead
     assert issubclass(LanguageGuidedClsHead, LinearClsHead)
-    assert issubclass(LanguageGuidedMultiLabelClsHead,
-                      MultiLabelLinearClsHead)
+    assert issubclass(LanguageGuidedMultiLabelClsHead, MultiLabelLinearClsHead)
 
 
 def test_softmax_head_scores_any_vocabulary():
     head = MODELS.build(
-        dict(type='LanguageGuidedClsHead', num_classes=5, in_channels=16,
+        dict(type='LanguageGuidedClsHead',
+             num_classes=5,
+             in_channels=16,
              embed_dims=8))
     head.init_weights()
     assert isinstance(head.fc, ContrastiveClassifier)
@@ -74,13 +78,18 @@ def test_per_image_vocabulary_and_padding():
 
 def test_multi_label_head_sigmoid_loss_and_threshold():
     head = MODELS.build(
-        dict(type='LanguageGuidedMultiLabelClsHead', num_classes=4,
-             in_channels=16, embed_dims=8, thr=0.5))
+        dict(type='LanguageGuidedMultiLabelClsHead',
+             num_classes=4,
+             in_channels=16,
+             embed_dims=8,
+             thr=0.5))
     feats = (torch.randn(2, 16), )
     with head.vocabulary(text(4)):
         logits = head(feats)
-        samples = [DataSample().set_gt_label([0, 2]),
-                   DataSample().set_gt_label([1])]
+        samples = [
+            DataSample().set_gt_label([0, 2]),
+            DataSample().set_gt_label([1])
+        ]
         loss = head.loss(feats, samples)['loss']
         target = torch.tensor([[1., 0, 1, 0], [0, 1, 0, 0]])
         expected = F.binary_cross_entropy_with_logits(

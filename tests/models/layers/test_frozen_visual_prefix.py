@@ -8,8 +8,10 @@ from mmvlm.models.layers.frozen_visual_prefix import (FrozenPrefixLM,
 from mmvlm.models.text_encoders import HFTextEncoder
 from mmvlm.testing import tiny_text_encoder_cfg
 
-NAMES = ['dog', 'cat', 'red car', 'bicycle', 'large blue bus', 'puppy',
-         'sky', 'a small red bird on a tree']
+NAMES = [
+    'dog', 'cat', 'red car', 'bicycle', 'large blue bus', 'puppy', 'sky',
+    'a small red bird on a tree'
+]
 
 
 def tiny_lm(arch: str) -> HFTextEncoder:
@@ -28,8 +30,10 @@ def encoder(request):
 
 @pytest.mark.parametrize('normalize', ['sum', 'mean'])
 def test_cached_scores_equal_naive_rerun(encoder, normalize):
-    scorer = FrozenPrefixLM(encoder.lm, encoder.tokenizer,
-                            normalize=normalize, names_per_chunk=3)
+    scorer = FrozenPrefixLM(encoder.lm,
+                            encoder.tokenizer,
+                            normalize=normalize,
+                            names_per_chunk=3)
     visual = torch.randn(3, 4, encoder.hidden_size) * 0.5
     with torch.no_grad():
         cached = scorer.score_names(visual, NAMES)
@@ -54,7 +58,8 @@ def test_scores_equal_explicit_sequence_log_likelihood(encoder):
         table(torch.tensor([head], dtype=torch.long)).reshape(1, -1, 32),
         visual,
         table(torch.tensor([prompt + name]))
-    ], dim=1)
+    ],
+                    dim=1)
     with torch.no_grad():
         hidden = encoder.lm(inputs_embeds=seq).last_hidden_state
         logp = (hidden @ table.weight.t()).log_softmax(-1)[0]
@@ -118,8 +123,9 @@ def test_bad_inputs_have_clear_errors(encoder):
 
 def test_untied_head_is_refused():
     torch.manual_seed(0)
-    cfg = tiny_text_encoder_cfg(
-        'llama', embed_dims=None, hf_config=dict(tie_word_embeddings=False))
+    cfg = tiny_text_encoder_cfg('llama',
+                                embed_dims=None,
+                                hf_config=dict(tie_word_embeddings=False))
     cfg.pop('type')
     encoder = HFTextEncoder(**cfg)
     with pytest.raises(ValueError, match='not tied'):
