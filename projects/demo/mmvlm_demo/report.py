@@ -33,7 +33,7 @@ import numpy as np
 from . import probes as probes_mod
 from .demo_models import DEMO_MODELS
 from .plots import plot_training_curves
-from .vocabulary_splits import HELD_OUT, UNRELATED
+from .vocabulary_splits import HELD_OUT, SEEN, UNRELATED
 
 TASKS = (('trees', 'Detection: tree crowns (NEON aerial tiles, test split)'),
          ('brain', 'Segmentation: brain regions (Colin27 T1 + AAL, test '
@@ -237,6 +237,8 @@ def held_out_lines(task: str, entries: Sequence[dict],
         lines.append(f'| {name} | ' + ' | '.join(
             _num(probes[e['key']]['held_out'].get(name)) for e in lg) +
             f' | {_num(probes[lg[0]["key"]]["chance"].get(name))} |')
+    lines += ['', held_out_sentence(task, probes[lg[0]['key']],
+                                    _label(lg[0]))]
     seen_name = probes[lg[0]['key']].get('held_out_with_seen_name')
     if seen_name:
         lines += ['', 'Same crowns asked for with the seen name only ('
@@ -257,6 +259,48 @@ def held_out_lines(task: str, entries: Sequence[dict],
                       else 'Fine-tuning the language model did not lose '
                       'novel-name ability here.')]
     return lines
+
+
+def _twin(name: str) -> str:
+    for a, b in (('left ', 'right '), ('right ', 'left ')):
+        if name.startswith(a):
+            return b + name[len(a):]
+    return name
+
+
+def held_out_sentence(task: str, probe: dict, label: str) -> str:
+    """What the held-out table says, in one sentence from its numbers.
+
+    Brain: held-out regions whose other-side twin was trained on (a new
+    combination of seen words) apart from regions whose word was never
+    seen. Trees: whether the word tells dead from living crowns.
+    """
+    m = OV_METRIC[task]
+    held, chance = probe['held_out'], probe['chance']
+    if not held:
+        return ''
+    if task == 'trees' and {'dead tree', 'living tree'} <= set(held):
+        dead, swapped = held['dead tree'], chance.get('dead tree')
+        verdict = ('tells dead crowns from living ones by the word'
+                   if swapped is not None and dead > swapped + 1 else
+                   'does not tell dead crowns from living ones by the word')
+        return (f'{label}: `dead tree` finds the dead crowns with {m} '
+                f'{_num(dead)}, `living tree` finds them with '
+                f'{_num(swapped)}: it {verdict}.')
+    seen = set(SEEN[task])
+    groups = (('new combinations of seen words (the other side of a '
+               'trained region)', [n for n in held if _twin(n) in seen
+                                    and _twin(n) != n]),
+              ('words never seen', [n for n in held if _twin(n) not in seen
+                                    or _twin(n) == n]))
+    parts = []
+    for title, names in groups:
+        if names:
+            parts.append(
+                f'{title} ({", ".join(names)}): {m} '
+                f'{_num(_mean(held[n] for n in names))} vs chance '
+                f'{_num(_mean(chance.get(n) for n in names))}')
+    return f'{label}: ' + '; '.join(parts) + '.'
 
 
 def detail_lines(task: str, entries: Sequence[dict],
@@ -287,6 +331,8 @@ def detail_lines(task: str, entries: Sequence[dict],
         lines.append(f'| `{prompt}` ({tag}) | ' + ' | '.join(
             cell(e, prompt, probes[e['key']]['specificity'].get(prompt))
             for e in lg) + ' |')
+    lines += ['', ' '.join(specificity_sentence(
+        task, probes[e['key']], _label(e)) for e in lg)]
     lines += ['', f'Paraphrases of the seen names ({m} under the name / '
               'under each paraphrase, never trained on):', '',
               '| seen name: paraphrases | ' + ' | '.join(
@@ -308,7 +354,45 @@ def detail_lines(task: str, entries: Sequence[dict],
             cells.append(' / '.join(_num(v) for v in values))
         lines.append(f'| {name}: ' + '; '.join(alts) + ' | ' +
                      ' | '.join(cells) + ' |')
+    lines += ['', paraphrase_sentence(task, first, _label(lg[0]))]
     return lines
+
+
+def specificity_sentence(task: str, probe: dict, label: str) -> str:
+    """Unrelated words and the near paraphrase against the right name."""
+    unrel, near = probe['unrelated_fraction'], probe['near_fraction']
+    if unrel is None:
+        return (f'{label}: the right name scores 0, so specificity is not '
+                'measured.')
+    verdict = ('the words matter' if unrel <= SPECIFICITY_GOAL else
+               'it answers unrelated words with the same objects')
+    return (f'{label}: the best unrelated word keeps {_pct(unrel)} of the '
+            f'right name\'s {OV_METRIC[task]} (goal <= '
+            f'{100 * SPECIFICITY_GOAL:.0f} %: {verdict}), the near '
+            f'paraphrase {_pct(near)}.')
+
+
+def paraphrase_sentence(task: str, probe: dict, label: str) -> str:
+    """How much of the trained names' score the paraphrases keep."""
+    frac = probe['paraphrase_fraction']
+    if frac is None:
+        return ''
+    kept = []
+    for values in probe['paraphrases'].values():
+        for key, value in values.items():
+            name = key[key.rindex('(') + 1:-1]
+            own = probe['seen'].get(name)
+            if own:
+                kept.append((value / own, key.split(' (')[0]))
+    if not kept:
+        return ''
+    kept.sort()
+    zero = sum(1 for f, _ in kept if f < 0.05)
+    return (f'{label}: paraphrases never trained on keep {_pct(frac)} of '
+            f'the trained names\' {OV_METRIC[task]} overall, from '
+            f'`{kept[0][1]}` ({_pct(kept[0][0])}) to `{kept[-1][1]}` '
+            f'({_pct(kept[-1][0])}); {zero} of {len(kept)} keep almost '
+            'nothing (< 5 %).')
 
 
 def test_picture(run_dir: str) -> Optional[str]:

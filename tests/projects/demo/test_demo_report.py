@@ -135,6 +135,13 @@ def test_report_table_sentences_retention_and_curves(tmp_path):
     assert 'training took' in text  # cost relative to MiniLM
     assert '| tree: tree crown; canopy | 50.0 / 20.0 / 40.0 |' in text
     assert '| `car` (unrelated) | 5.0 (3 boxes) |' in text
+    assert '`dead tree` finds the dead crowns with AP50 12.0, `living ' \
+        'tree` finds them with 6.0: it tells dead crowns' in text
+    assert 'new combinations of seen words' in text
+    assert 'words never seen (left hippocampus, right hippocampus): ' \
+        'IoU 8.0 vs chance 0.5' in text
+    assert 'the best unrelated word keeps 10 % of the right name' in text
+    assert 'paraphrases never trained on keep 90 %' in text
     assert report.main(['--work-dir', str(work), '--data-root',
                         str(tmp_path)]) == 0
     assert (work / 'report.md').read_text() == text
