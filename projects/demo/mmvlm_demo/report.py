@@ -500,6 +500,7 @@ def build_report(work_dir: str, data_root: str,
                   'prompt (-1 blue to 1 red); detection: the best score of '
                   'a box of the prompt at each pixel (0 to 1).', ''
                   ] + pictures
+    lines += reproduce_lines(work_dir, data_root, models, probes)
     lines += ['', '## Time of each step', '', '| step | time |',
               '| --- | ---: |']
     lines += [f'| {k} | {_minutes(v)} |' for k, v in timings.items()]
@@ -512,6 +513,37 @@ def build_report(work_dir: str, data_root: str,
               f'- the data: `{data_root}/` (sources and licences: '
               '`docs/demo_data.md`)', '']
     return '\n'.join(lines)
+
+
+def reproduce_lines(work_dir: str, data_root: str, models: Sequence[dict],
+                    probes: dict) -> List[str]:
+    """The commands behind the open-vocabulary numbers."""
+    lines = ['', '## The commands behind these numbers', '', '```bash',
+             '# every probe of every trained language-guided model',
+             'python -m projects.demo.mmvlm_demo.open_vocabulary '
+             f'--work-dir {work_dir} --data-root {data_root}',
+             'python -m projects.demo.mmvlm_demo.report '
+             f'--work-dir {work_dir} --data-root {data_root}']
+    examples = {'trees': ('"tree. car=tree. bacterium=tree. canopy=tree"',
+                          'each'),
+                'brain': ('"left middle frontal gyrus. car=left middle '
+                          'frontal gyrus"', 'replace')}
+    for task, (prompts, mode) in examples.items():
+        entry = next((m for m in models if m['task'] == task
+                      and m['key'] in probes), None)
+        if entry is None:
+            continue
+        run_dir = osp.join(work_dir, entry['key'])
+        ckpt = osp.join(run_dir, 'last_checkpoint')
+        if osp.isfile(ckpt):
+            with open(ckpt) as f:
+                ckpt = osp.join(run_dir, osp.basename(f.read().strip()))
+        lines += [f'# one probe by hand ({_label(entry)}): the metric of '
+                  'each prompt on its class',
+                  f'MMVLM_DEMO_DATA={data_root} python tools/test.py \\',
+                  f'    {entry["config"]} {ckpt} \\',
+                  f'    --prompts {prompts} --prompt-mode {mode}']
+    return lines + ['```']
 
 
 def cost_lines(models: Sequence[dict], timings: dict) -> List[str]:
