@@ -94,8 +94,50 @@ class TraceableUpsample(nn.Module):
                              recompute_scale_factor=True)
 
 
+def _adaptive_mean(x: Tensor, size: int, dim: int) -> Tensor:
+    """1-d adaptive average pooling of ``x`` along ``dim`` to ``size`` bins
+    (torch's bins: ``[floor(i n / s), ceil((i + 1) n / s))``), from a
+    cumulative sum, so the bin edges follow the traced input size."""
+    length = torch._shape_as_tensor(x)[dim]
+    index = torch.arange(size, device=x.device)
+    start = torch.div(index * length, size, rounding_mode='floor')
+    end = torch.div((index + 1) * length + size - 1,
+                    size,
+                    rounding_mode='floor')
+    zeros = torch.zeros_like(x.narrow(dim, 0, 1))
+    cumsum = torch.cat([zeros, torch.cumsum(x, dim)], dim)
+    sums = cumsum.index_select(dim, end) - cumsum.index_select(dim, start)
+    shape = [1] * x.dim()
+    shape[dim] = size
+    return sums / (end - start).to(x.dtype).view(shape)
+
+
+class TraceableAdaptiveAvgPool2d(nn.Module):
+    """``nn.AdaptiveAvgPool2d`` that the TorchScript exporter can export
+    with a dynamic input size (its ONNX symbolic needs a static one);
+    output size 1 is a plain mean.
+
+    Args:
+        output_size (int | tuple[int, int]): Output ``(h, w)``.
+    """
+
+    def __init__(self, output_size) -> None:
+        super().__init__()
+        if isinstance(output_size, int):
+            output_size = (output_size, output_size)
+        self.output_size = tuple(output_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Pooled ``x``: ``[B, C, h, w]``."""
+        height, width = self.output_size
+        if (height, width) == (1, 1):
+            return x.mean(dim=(2, 3), keepdim=True)
+        return _adaptive_mean(_adaptive_mean(x, height, 2), width, 3)
+
+
 def make_traceable(graph: nn.Module) -> nn.Module:
-    """Replace modules that freeze input sizes when traced (in place).
+    """Replace modules that freeze input sizes when traced (in place):
+    mmseg's ``Upsample`` and ``nn.AdaptiveAvgPool2d`` (UPerNet's PPM).
 
     Args:
         graph (nn.Module): A graph of this module (usually a deep copy).
@@ -106,10 +148,15 @@ def make_traceable(graph: nn.Module) -> nn.Module:
     try:
         from mmseg.models.utils import Upsample
     except ImportError:  # mmseg not installed: nothing of it to replace
-        return graph
+        Upsample = ()
     for parent in list(graph.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, Upsample) and not child.size:
+            if isinstance(child, nn.AdaptiveAvgPool2d) and None not in (
+                    child.output_size if isinstance(
+                        child.output_size, tuple) else (child.output_size, )):
+                setattr(parent, name,
+                        TraceableAdaptiveAvgPool2d(child.output_size))
+            elif isinstance(child, Upsample) and not child.size:
                 setattr(
                     parent, name,
                     TraceableUpsample(child.scale_factor, child.mode,
