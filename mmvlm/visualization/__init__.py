@@ -8,7 +8,8 @@ from .prompt_mask_overlay import (DEFAULT_PALETTE, draw_prompt_segmentation,
                                   prompt_mask_overlay,
                                   save_prompt_mask_overlay)
 from .prompt_visualizer import visualize_prompts
-from .label_text import draw_legend, find_font, place_labels
+from .label_text import (draw_legend, find_font, place_labels,
+                         register_fallback_fonts)
 from .similarity_heatmap import (draw_prompt_heatmap, prompt_slug,
                                  save_similarity_heatmaps, similarity_heatmap)
 
@@ -16,7 +17,9 @@ __all__ = [
     'DEFAULT_PALETTE', 'browse_dataset', 'draw_legend',
     'draw_prompt_detections', 'draw_prompt_heatmap',
     'draw_prompt_segmentation', 'find_font', 'place_labels',
-    'prompt_mask_overlay', 'prompt_similarity_maps', 'prompt_slug',
-    'render_sample', 'save_prompt_heatmaps', 'save_prompt_mask_overlay',
-    'save_similarity_heatmaps', 'similarity_heatmap', 'visualize_prompts'
+    'register_fallback_fonts', 'prompt_mask_overlay', 'prompt_similarity_maps',
+    'prompt_slug', 'render_sample', 'save_prompt_heatmaps',
+    'save_prompt_mask_overlay', 'save_similarity_heatmaps',
+    'similarity_heatmap', 'visualize_prompts'
 ]
+

@@ -138,6 +138,48 @@ def font_for(text: str, size: int = FONT_SIZE) -> Tuple[object, str]:
     return _load_font(find_font(escaped), size), escaped
 
 
+def register_fallback_fonts() -> List[str]:
+    """Let matplotlib-based visualizers draw non-Latin labels.
+
+    mmengine's ``Visualizer.draw_texts`` (used by mmdet's / mmseg's
+    visualizers and their hooks, e.g. ``tools/test.py --show-dir``) asks
+    for the generic family ``'sans-serif'``, which matplotlib resolves to
+    ONE font: DejaVu Sans, without CJK glyphs. This adds the installed CJK
+    fonts of ``PREFERRED_FONTS`` (which also have Latin glyphs) to
+    matplotlib's font manager and puts them first in
+    ``rcParams['font.sans-serif']``: every sans-serif text of the process,
+    Latin included, is then drawn with that font. Call it before drawing
+    (it is a process-wide matplotlib setting, so mmvlm never calls it on
+    import); it does nothing when no such font is installed.
+
+    Returns:
+        list[str]: The family names now first in ``font.sans-serif``.
+    """
+    from matplotlib import rcParams
+    names = list(_cjk_families())
+    if names:
+        rest = [n for n in rcParams['font.sans-serif'] if n not in names]
+        rcParams['font.sans-serif'] = names + rest
+    return names
+
+
+@functools.lru_cache(maxsize=None)
+def _cjk_families() -> Tuple[str, ...]:
+    """Family names of the installed ``PREFERRED_FONTS``, added to
+    matplotlib's font manager (once)."""
+    from matplotlib import font_manager
+    names = []
+    for path in PREFERRED_FONTS:
+        if not _readable(path):
+            continue
+        try:
+            font_manager.fontManager.addfont(path)
+            names.append(font_manager.get_font(path).family_name)
+        except Exception:  # noqa: BLE001 - a broken font file: skip it
+            continue
+    return tuple(dict.fromkeys(names))
+
+
 def font_properties(texts: Sequence[str]) -> list:
     """matplotlib ``FontProperties`` per text, with the text's glyphs.
 

@@ -78,3 +78,27 @@ def test_dataset_browser_fonts_have_the_glyphs():
     assert ord('c') in _code_points(latin.get_file())
     if find_font('细胞') is not None:
         assert ord('细') in _code_points(cjk.get_file())
+
+
+def test_matplotlib_visualizers_fall_back_to_a_cjk_font():
+    """After register_fallback_fonts, mmengine's Visualizer (mmdet / mmseg
+    hooks) draws CJK prompts: no "Glyph missing" warning."""
+    from matplotlib import rcParams
+    saved = list(rcParams['font.sans-serif'])
+    import warnings
+
+    import torch
+    from mmengine.visualization import Visualizer
+
+    from mmvlm.visualization import register_fallback_fonts
+    try:
+        if not register_fallback_fonts():
+            pytest.skip('no CJK font installed (fonts-wqy-microhei)')
+        visualizer = Visualizer(image=np.zeros((40, 120, 3), np.uint8))
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')
+            visualizer.draw_texts('细胞 cell', torch.tensor([2, 2]), colors='w')
+            drawn = visualizer.get_image()
+        assert (drawn > 128).any()
+    finally:
+        rcParams['font.sans-serif'] = saved
