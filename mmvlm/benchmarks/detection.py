@@ -31,9 +31,7 @@ def shrink(cfg: Config, depth: int, tiny_lm: bool = False) -> Config:
                                                             embed_dims=256)
     if depth != 50:
         cfg.model.backbone.depth = depth
-        widths = [64, 128, 256, 512] if depth < 50 else [
-            256, 512, 1024, 2048
-        ]
+        widths = [64, 128, 256, 512] if depth < 50 else [256, 512, 1024, 2048]
         neck = cfg.model.neck
         (neck.neck if neck.type == 'LLMPrefixNeck' else neck).in_channels = \
             widths
@@ -49,7 +47,10 @@ def build(cfg: Config, device: str):
     return model.to(device)
 
 
-def make_batch(classes, batch: int, size: int, with_text: bool,
+def make_batch(classes,
+               batch: int,
+               size: int,
+               with_text: bool,
                seed: int = 0) -> dict:
     """Random ``size`` x ``size`` images with 5 boxes each."""
     from mmdet.structures import DetDataSample
@@ -69,7 +70,8 @@ def make_batch(classes, batch: int, size: int, with_text: bool,
             bboxes=torch.cat([xy, (xy + wh).clamp(max=size)], 1),
             labels=torch.randint(0, len(classes), (5, ), generator=gen))
         inputs.append(
-            torch.randint(0, 255, (3, size, size),
+            torch.randint(0,
+                          255, (3, size, size),
                           generator=gen,
                           dtype=torch.uint8))
         samples.append(sample)
@@ -115,26 +117,34 @@ def _pair(name: str, a: str, b: str, timed: Dict[str, dict],
           sizes: Dict[str, int], details: dict) -> dict:
     """Time and memory ratio of side ``a`` over side ``b``."""
     memory = {k: sizes[k] + timed[k]['peak_bytes'] for k in (a, b)}
-    details[name] = dict(seconds={k: timed[k]['median_s'] for k in (a, b)},
-                         runs_s={k: timed[k]['runs_s'] for k in (a, b)},
+    details[name] = dict(seconds={k: timed[k]['median_s']
+                                  for k in (a, b)},
+                         runs_s={k: timed[k]['runs_s']
+                                 for k in (a, b)},
                          memory_bytes=memory)
     return dict(time=timed[a]['median_s'] / timed[b]['median_s'],
                 memory=memory[a] / memory[b])
 
 
-def run_detection(settings, reference=None,
-                  reference_message: Optional[str] = None) -> dict:
-    """Measure p1-p6 (p2 only with a reference session).
+def run_detection(settings,
+                  reference=None,
+                  reference_message: Optional[str] = None,
+                  out: Optional[dict] = None,
+                  checkpoint: Callable[[], None] = lambda: None) -> dict:
+    """Measure p1, p3-p6, then p2 (only with a reference session).
 
     Args:
         settings (BenchmarkSettings): Sizes, depth, repeats, device.
         reference (ReferenceSession, optional): The GLIP / Grounding-DINO
             worker; None leaves the p2 keys None.
         reference_message (str, optional): Why there is no reference.
+        out (dict, optional): ``keys``, ``details`` and ``messages`` to
+            fill (a new dict when None).
+        checkpoint (Callable): Called after every pair (partial results).
 
     Returns:
-        dict: ``keys`` (the JSON keys), ``details`` (seconds and bytes of
-        every side) and ``messages``.
+        dict: ``out``: ``keys`` (the JSON keys), ``details`` (seconds and
+        bytes of every side) and ``messages``.
     """
     import mmvlm  # noqa: F401
     from mmdet.datasets import CocoDataset, LVISV1Dataset
@@ -146,7 +156,8 @@ def run_detection(settings, reference=None,
     dev = s.device
     coco = list(CocoDataset.METAINFO['classes'])
     lvis = list(LVISV1Dataset.METAINFO['classes'])
-    keys, details, messages = {}, {}, []
+    out = out if out is not None else dict(keys={}, details={}, messages=[])
+    keys, details, messages = out['keys'], out['details'], out['messages']
 
     import mmdet
     lg_cfg = shrink(Config.fromfile(LG_CONFIG), s.depth, s.tiny_lm)
@@ -166,6 +177,7 @@ def run_detection(settings, reference=None,
     r = _pair('p1_train', 'lg', 'stock', timed, sizes, details)
     keys['p1_train_ratio_vs_atss'] = r['time']
     keys['mem_p1_train_ratio_vs_atss'] = r['memory']
+    checkpoint()
 
     # p3: inference with 1203 LVIS names / 80 COCO names (one LM, cache).
     lg_lvis = build(lg_cfg, dev)
@@ -175,22 +187,24 @@ def run_detection(settings, reference=None,
     lg.set_vocabulary(coco)
     sizes.update(lg_1203=sizes['lg'], lg_80=sizes['lg'])
     timed = interleaved(
-        dict(lg_1203=predict_fn(lg_lvis, plain),
-             lg_80=predict_fn(lg, plain)), s.repeats, s.warmup, dev)
+        dict(lg_1203=predict_fn(lg_lvis, plain), lg_80=predict_fn(lg, plain)),
+        s.repeats, s.warmup, dev)
     r = _pair('p3_infer', 'lg_1203', 'lg_80', timed, sizes, details)
     keys['p3_infer_ratio_1203_vs_80'] = r['time']
     keys['mem_p3_infer_ratio_1203_vs_80'] = r['memory']
+    checkpoint()
 
     # p4: vocabulary-baked LG-ATSS / stock ATSS inference.
     baked, _ = bake(lg, lg_cfg, coco, list(range(len(coco))))
     baked = baked.to(dev)
     sizes['baked'] = model_bytes(baked)
     timed = interleaved(
-        dict(baked=predict_fn(baked, plain),
-             stock=predict_fn(stock, plain)), s.repeats, s.warmup, dev)
+        dict(baked=predict_fn(baked, plain), stock=predict_fn(stock, plain)),
+        s.repeats, s.warmup, dev)
     r = _pair('p4_baked_infer', 'baked', 'stock', timed, sizes, details)
     keys['p4_baked_infer_ratio_vs_atss'] = r['time']
     keys['mem_p4_baked_infer_ratio_vs_atss'] = r['memory']
+    checkpoint()
 
     # p5: LM forward calls in one evaluation epoch (fresh model and cache,
     # the dataset vocabulary in every sample, several batches).
@@ -208,10 +222,12 @@ def run_detection(settings, reference=None,
     del fresh
 
     # p6: checkpoint bytes (the frozen LM stays out of the state dict).
-    ckpt = dict(lg=checkpoint_bytes(lg), stock=checkpoint_bytes(stock),
+    ckpt = dict(lg=checkpoint_bytes(lg),
+                stock=checkpoint_bytes(stock),
                 baked=checkpoint_bytes(baked))
     keys['p6_ckpt_ratio'] = ckpt['lg'] / ckpt['stock']
     details['p6_checkpoint_bytes'] = ckpt
+    checkpoint()
 
     # p2: mmdet's GLIP and Grounding-DINO, in the reference environment.
     p2 = ('p2_train_ratio_vs_glip', 'p2_infer_ratio_vs_glip',
@@ -221,20 +237,20 @@ def run_detection(settings, reference=None,
         keys[key] = None
     if reference is None:
         messages.append(f'p2 keys are null: {reference_message}')
-        return dict(keys=keys, details=details, messages=messages)
+        return out
     from mmvlm.benchmarks.references import ReferenceUnavailable
     try:
-        _reference_pairs(s, reference, lg, lg_lvis, lg_cfg, text, plain,
-                         coco, lvis, sizes, keys, details)
+        _reference_pairs(s, reference, lg, lg_lvis, lg_cfg, text, plain, coco,
+                         lvis, sizes, keys, details, checkpoint)
     except ReferenceUnavailable as error:
         for key in p2:
             keys[key] = None
         messages.append(f'p2 keys are null: {error}')
-    return dict(keys=keys, details=details, messages=messages)
+    return out
 
 
 def _reference_pairs(s, reference, lg, lg_lvis, lg_cfg, text, plain, coco,
-                     lvis, sizes, keys, details) -> None:
+                     lvis, sizes, keys, details, checkpoint) -> None:
     """p2: LG-ATSS against GLIP and Grounding-DINO (reference worker)."""
     dev = s.device
     from mmvlm.models.text_encoders.model_sources import \
@@ -242,8 +258,11 @@ def _reference_pairs(s, reference, lg, lg_lvis, lg_cfg, text, plain, coco,
     minilm = resolve_model_source(
         lg_cfg.model.neck.text_encoder.name_or_path).path
     bert = reference.random_bert(minilm, s.glip_lm_layers)
-    sizes['glip'] = reference.build('glip', s.depth, bert,
-                                    num_layers=s.glip_blocks, device=dev)
+    sizes['glip'] = reference.build('glip',
+                                    s.depth,
+                                    bert,
+                                    num_layers=s.glip_blocks,
+                                    device=dev)
     timed = interleaved(
         dict(lg=train_step_fn(lg, text),
              glip=reference.step_fn('glip_train', 'glip', coco, s.batch,
@@ -251,6 +270,7 @@ def _reference_pairs(s, reference, lg, lg_lvis, lg_cfg, text, plain, coco,
     r = _pair('p2_train', 'lg', 'glip', timed, sizes, details)
     keys['p2_train_ratio_vs_glip'] = r['time']
     keys['mem_p2_train_ratio_vs_glip'] = r['memory']
+    checkpoint()
     timed = interleaved(
         dict(lg=predict_fn(lg, plain),
              glip=reference.step_fn('glip_infer', 'glip', coco, s.batch,
@@ -258,25 +278,27 @@ def _reference_pairs(s, reference, lg, lg_lvis, lg_cfg, text, plain, coco,
     r = _pair('p2_infer', 'lg', 'glip', timed, sizes, details)
     keys['p2_infer_ratio_vs_glip'] = r['time']
     keys['mem_p2_infer_ratio_vs_glip'] = r['memory']
+    checkpoint()
 
     # Grounding-DINO: batch 1 (its chunked path takes one image), the same
-    # image on both sides; 1203 and 80 names on each side.
-    sizes['gdino'] = reference.build('gdino', s.depth, minilm,
+    # lvis_size image on both sides; 1203 and 80 names on each side.
+    sizes['gdino'] = reference.build('gdino',
+                                     s.depth,
+                                     minilm,
                                      num_layers=s.gdino_layers,
                                      num_queries=s.gdino_queries,
                                      device=dev)
-    one = make_batch(coco, 1, s.size, False)
+    one = make_batch(coco, 1, s.lvis_size, False)
     sizes.update(gdino_1203=sizes['gdino'], gdino_80=sizes['gdino'])
     timed = interleaved(
         dict(lg_1203=predict_fn(lg_lvis, one),
              gdino_1203=reference.step_fn('gdino_1203', 'gdino', lvis, 1,
-                                          s.size, False),
+                                          s.lvis_size, False),
              lg_80=predict_fn(lg, one),
              gdino_80=reference.step_fn('gdino_80', 'gdino', coco, 1,
-                                        s.size, False)), s.repeats,
+                                        s.lvis_size, False)), s.repeats,
         s.warmup, dev)
-    r = _pair('p2_lvis_infer', 'lg_1203', 'gdino_1203', timed, sizes,
-              details)
+    r = _pair('p2_lvis_infer', 'lg_1203', 'gdino_1203', timed, sizes, details)
     keys['p2_lvis_infer_ratio_vs_gdino'] = r['time']
     keys['mem_p2_lvis_infer_ratio_vs_gdino'] = r['memory']
     details['p2_lvis_names_ratio'] = dict(

@@ -9,11 +9,12 @@ environment's worker (:mod:`mmvlm.benchmarks.references`). A missing
 reference environment leaves its keys None with a message naming the
 command that builds it; the run still succeeds.
 """
+import logging
 import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 
@@ -52,6 +53,8 @@ class BenchmarkSettings:
         gdino_layers (int, optional): Grounding-DINO encoder / decoder
             layers (None: 6).
         gdino_queries (int, optional): Grounding-DINO queries (None: 900).
+        lvis_size (int): Image side of the Grounding-DINO pair (batch 1,
+            the same image on both sides).
         tiny_lm (bool): A tiny random text encoder instead of MiniLM
             (tests only: no timing meaning).
         device (str): ``'cpu'`` or ``'cuda'``.
@@ -70,12 +73,15 @@ class BenchmarkSettings:
     glip_blocks: Optional[int] = None
     gdino_layers: Optional[int] = None
     gdino_queries: Optional[int] = None
+    lvis_size: int = 256
     tiny_lm: bool = False
     device: str = 'cpu'
     threads: int = field(default_factory=torch.get_num_threads)
 
     @classmethod
-    def make(cls, quick: bool, device: Optional[str] = None,
+    def make(cls,
+             quick: bool,
+             device: Optional[str] = None,
              threads: Optional[int] = None) -> 'BenchmarkSettings':
         """The quick or the full settings on ``device`` (default: CUDA
         when present)."""
@@ -93,6 +99,7 @@ class BenchmarkSettings:
                    glip_blocks=1,
                    gdino_layers=1,
                    gdino_queries=100,
+                   lvis_size=128,
                    **extra)
 
 
@@ -129,8 +136,9 @@ def run_benchmark(quick: bool = True,
                   threads: Optional[int] = None,
                   reference: bool = True,
                   deployment: bool = True,
-                  sections: Tuple[str, ...] = ('detection', 'segmentation'),
-                  settings: Optional[BenchmarkSettings] = None) -> dict:
+                  sections: Tuple[str, ...] = ('segmentation', 'detection'),
+                  settings: Optional[BenchmarkSettings] = None,
+                  on_update: Optional[Callable[[dict], None]] = None) -> dict:
     """Measure every pair and return the JSON of ``docs/benchmarks.md``.
 
     Args:
@@ -143,6 +151,9 @@ def run_benchmark(quick: bool = True,
         sections (tuple[str]): ``'detection'`` and / or ``'segmentation'``.
         settings (BenchmarkSettings, optional): Overrides the quick / full
             settings (tests use tiny ones).
+        on_update (Callable, optional): Called with the partial result
+            after every pair (the CLI writes it, so a long run keeps what
+            it measured).
 
     Returns:
         dict: ``keys`` (every key of :data:`GOALS` and the ``mem_*``
@@ -150,60 +161,85 @@ def run_benchmark(quick: bool = True,
         ``settings``, ``machine``, ``messages``, ``deployment`` and
         ``seconds`` (wall time of the run).
     """
-    from mmvlm.benchmarks.timing import configure_memory
+    from mmengine.logging import MMLogger
     start = time.perf_counter()
+    # model building logs every initialised weight: keep warnings only
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        return _run(start, quick, device, threads, reference, deployment,
+                    sections, settings, on_update)
+    finally:
+        logger.setLevel(level)
+
+
+def _run(start, quick, device, threads, reference, deployment, sections,
+         settings, on_update) -> dict:
+    from mmvlm.benchmarks.timing import configure_memory
     if threads:
         torch.set_num_threads(threads)
     settings = settings or BenchmarkSettings.make(quick, device, threads)
     configure_memory()
-    keys = {k: None for k in GOALS}
-    details, messages = {}, []
-    if 'detection' in sections:
-        from mmvlm.benchmarks.detection import run_detection
-        session, why = None, None
-        if reference:
-            from mmvlm.benchmarks.references import (ReferenceSession,
-                                                     ReferenceUnavailable)
-            try:
-                session = ReferenceSession(threads=settings.threads)
-            except ReferenceUnavailable as error:
-                why = str(error)
+    out = dict(keys={k: None for k in GOALS}, details={}, messages=[])
+    state = dict(deployment=None)
+
+    def result() -> dict:
+        keys = out['keys']
+        return dict(keys=keys,
+                    goals={
+                        k: f'{op} {bound}'
+                        for k, (op, bound) in GOALS.items()
+                    },
+                    met={k: goal_met(k, keys.get(k))
+                         for k in GOALS},
+                    details=out['details'],
+                    settings=asdict(settings),
+                    machine=machine(),
+                    messages=out['messages'],
+                    deployment=state['deployment'],
+                    seconds=time.perf_counter() - start)
+
+    def checkpoint() -> None:
+        if on_update is not None:
+            on_update(result())
+
+    for section in sections:
+        if section == 'segmentation':
+            from mmvlm.benchmarks.segmentation import run_segmentation
+            run_segmentation(settings, out, checkpoint)
+        elif section == 'detection':
+            _detection(settings, reference, out, checkpoint)
         else:
-            why = 'the reference side was not asked for (--no-reference).'
-        try:
-            out = run_detection(settings, session, why)
-        finally:
-            if session is not None:
-                session.close()
-        keys.update(out['keys'])
-        details.update(out['details'])
-        messages += out['messages']
-    if 'segmentation' in sections:
-        from mmvlm.benchmarks.segmentation import run_segmentation
-        out = run_segmentation(settings)
-        keys.update(out['keys'])
-        details.update(out['details'])
-        messages += out['messages']
-    deploy = None
+            raise ValueError(f'Unknown section {section!r}; use '
+                             "'detection' or 'segmentation'.")
     if deployment:
         try:
             from mmvlm.benchmarks.deployment import run_deployment_benchmark
+            state['deployment'] = run_deployment_benchmark(
+                quick=settings.quick)
         except ImportError as error:
-            messages.append(f'deployment: not run ({error}).')
-        else:
-            try:
-                deploy = run_deployment_benchmark(quick=settings.quick)
-            except ImportError as error:
-                messages.append(f'deployment: not run ({error}).')
-    return dict(keys=keys,
-                goals={k: f'{op} {bound}'
-                       for k, (op, bound) in GOALS.items()},
-                met={k: goal_met(k, keys.get(k))
-                     for k in GOALS},
-                details=details,
-                settings=asdict(settings),
-                machine=machine(),
-                messages=messages,
-                deployment=deploy,
-                seconds=time.perf_counter() - start)
+            out['messages'].append(f'deployment: not run ({error}).')
+    final = result()
+    checkpoint()
+    return final
 
+
+def _detection(settings, reference: bool, out: dict, checkpoint) -> None:
+    """The detection pairs, with the reference worker when available."""
+    from mmvlm.benchmarks.detection import run_detection
+    from mmvlm.benchmarks.references import (ReferenceSession,
+                                             ReferenceUnavailable)
+    session, why = None, None
+    if reference:
+        try:
+            session = ReferenceSession(threads=settings.threads)
+        except ReferenceUnavailable as error:
+            why = str(error)
+    else:
+        why = 'the reference side was not asked for (--no-reference).'
+    try:
+        run_detection(settings, session, why, out, checkpoint)
+    finally:
+        if session is not None:
+            session.close()

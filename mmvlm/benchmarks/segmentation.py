@@ -5,7 +5,7 @@ vocabulary) and ``s2_infer_ratio_847_vs_150_{256,512}px`` (inference with
 847 / 150 class names; both sides keep low-resolution ``seg_logits`` and
 resize only the classes that can win a pixel).
 """
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
 
@@ -98,8 +98,8 @@ def make_samples(batch: int, size: int, num_classes: int):
     out = []
     for _ in range(batch):
         s = SegDataSample()
-        s.gt_sem_seg = PixelData(data=torch.randint(
-            0, num_classes, (1, size, size), generator=gen))
+        s.gt_sem_seg = PixelData(
+            data=torch.randint(0, num_classes, (1, size, size), generator=gen))
         s.set_metainfo(
             dict(img_shape=(size, size),
                  ori_shape=(size, size),
@@ -111,8 +111,8 @@ def make_samples(batch: int, size: int, num_classes: int):
 
 def train_step_fn(model, inputs, samples) -> Callable[[], None]:
     """One SGD step on the decode loss."""
-    optim = torch.optim.SGD(
-        [p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    optim = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
+                            lr=1e-4)
 
     def step():
         model.train()
@@ -137,14 +137,19 @@ def predict_fn(model, vocabulary, inputs) -> Callable[[], None]:
     return step
 
 
-def run_segmentation(settings) -> dict:
+def run_segmentation(settings,
+                     out: Optional[dict] = None,
+                     checkpoint: Callable[[], None] = lambda: None) -> dict:
     """Measure s1 and s2.
 
     Args:
         settings (BenchmarkSettings): Sizes, depth, repeats, device.
+        out (dict, optional): ``keys``, ``details`` and ``messages`` to
+            fill (a new dict when None).
+        checkpoint (Callable): Called after every pair (partial results).
 
     Returns:
-        dict: ``keys``, ``details`` and ``messages``.
+        dict: ``out``.
     """
     import mmvlm  # noqa: F401
     from mmseg.registry import MODELS
@@ -154,7 +159,8 @@ def run_segmentation(settings) -> dict:
     register_all_modules(init_default_scope=True)
     s = settings
     dev = s.device
-    keys, details = {}, {}
+    out = out if out is not None else dict(keys={}, details={}, messages=[])
+    keys, details = out['keys'], out['details']
     cfgs = model_cfgs(s.depth, s.tiny_lm)
     torch.manual_seed(0)
     stock = MODELS.build(cfgs['stock']).to(dev)
@@ -162,19 +168,22 @@ def run_segmentation(settings) -> dict:
     guided.backbone.load_state_dict(stock.backbone.state_dict())
     sizes = dict(lg=model_bytes(guided), stock=model_bytes(stock))
 
-    inputs = torch.randn(s.batch, 3, s.seg_train_size, s.seg_train_size,
+    inputs = torch.randn(s.batch,
+                         3,
+                         s.seg_train_size,
+                         s.seg_train_size,
                          device=dev)
-    samples = [x.to(dev) for x in make_samples(s.batch, s.seg_train_size,
-                                              150)]
+    samples = [x.to(dev) for x in make_samples(s.batch, s.seg_train_size, 150)]
     timed = interleaved(
         dict(lg=train_step_fn(guided, inputs, samples),
-             stock=train_step_fn(stock, inputs, samples)), s.repeats,
-        s.warmup, dev)
+             stock=train_step_fn(stock, inputs, samples)), s.repeats, s.warmup,
+        dev)
     details['s1_train'] = _details(timed, sizes, ('lg', 'stock'))
     keys['s1_train_ratio_vs_fpn'] = (timed['lg']['median_s'] /
                                      timed['stock']['median_s'])
-    keys['mem_s1_train_ratio_vs_fpn'] = _memory_ratio(
-        details['s1_train'], 'lg', 'stock')
+    keys['mem_s1_train_ratio_vs_fpn'] = _memory_ratio(details['s1_train'],
+                                                      'lg', 'stock')
+    checkpoint()
 
     vocab = {
         847: Vocabulary.parse(class_names(847)),
@@ -185,25 +194,27 @@ def run_segmentation(settings) -> dict:
         images = torch.randn(s.batch, 3, size, size, device=dev)
         timed = interleaved(
             dict(names_847=predict_fn(guided, vocab[847], images),
-                 names_150=predict_fn(guided, vocab[150], images)),
-            s.repeats, s.warmup, dev)
+                 names_150=predict_fn(guided, vocab[150], images)), s.repeats,
+            s.warmup, dev)
         name = f's2_infer_ratio_847_vs_150_{size}px'
         details[name] = _details(timed, sizes, ('names_847', 'names_150'))
         keys[name] = (timed['names_847']['median_s'] /
                       timed['names_150']['median_s'])
         keys[f'mem_{name}'] = _memory_ratio(details[name], 'names_847',
                                             'names_150')
+        checkpoint()
     guided.set_vocabulary(None)
-    return dict(keys=keys, details=details, messages=[])
+    return out
 
 
 def _details(timed: Dict[str, dict], sizes: Dict[str, int], sides) -> dict:
-    return dict(seconds={k: timed[k]['median_s'] for k in sides},
-                runs_s={k: timed[k]['runs_s'] for k in sides},
-                memory_bytes={
-                    k: sizes[k] + timed[k]['peak_bytes']
-                    for k in sides
-                })
+    return dict(
+        seconds={k: timed[k]['median_s']
+                 for k in sides},
+        runs_s={k: timed[k]['runs_s']
+                for k in sides},
+        memory_bytes={k: sizes[k] + timed[k]['peak_bytes']
+                      for k in sides})
 
 
 def _memory_ratio(detail: dict, a: str, b: str) -> float:

@@ -16,6 +16,7 @@ the live tensors.
 """
 import ctypes
 import statistics
+import sys
 import threading
 import time
 from typing import Callable, Dict, List, Optional, Tuple
@@ -40,6 +41,13 @@ def configure_memory() -> bool:
     ok = libc.mallopt(m_mmap_threshold, 256 * 1024)
     ok = ok and libc.mallopt(m_trim_threshold, 1024 * 1024)
     return bool(ok)
+
+
+def progress(message: str) -> None:
+    """One line on stderr: what the benchmark is measuring now."""
+    print(f'[benchmark {time.strftime("%H:%M:%S")}] {message}',
+          file=sys.stderr,
+          flush=True)
 
 
 def _rss_bytes() -> int:
@@ -151,6 +159,8 @@ def interleaved(steps: Dict[str, Step],
         seconds, peak = timed_step(call, device)
         return holder[0] if holder[0] is not None else (seconds, peak)
 
+    progress(f'{" / ".join(steps)}: {warmup} warm-up + {repeats} timed '
+             'runs each, interleaved')
     for step in steps.values():
         for _ in range(warmup):
             run(step)
@@ -162,8 +172,9 @@ def interleaved(steps: Dict[str, Step],
             times[name].append(seconds)
             peaks[name] = max(peaks[name], peak)
     return {
-        name: dict(median_s=statistics.median(runs),
-                   runs_s=[round(t, 4) for t in runs],
-                   peak_bytes=peaks[name])
+        name:
+        dict(median_s=statistics.median(runs),
+             runs_s=[round(t, 4) for t in runs],
+             peak_bytes=peaks[name])
         for name, runs in times.items()
     }

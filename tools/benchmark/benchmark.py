@@ -32,7 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int,
                         help='torch CPU threads (both environments)')
     parser.add_argument('--sections', nargs='+',
-                        default=['detection', 'segmentation'],
+                        default=['segmentation', 'detection'],
                         choices=['detection', 'segmentation'])
     parser.add_argument('--no-reference', action='store_true',
                         help='skip GLIP / Grounding-DINO')
@@ -53,7 +53,9 @@ def main(argv=None) -> dict:
                            threads=args.threads,
                            reference=not args.no_reference,
                            deployment=not args.no_deployment,
-                           sections=tuple(args.sections))
+                           sections=tuple(args.sections),
+                           on_update=lambda partial: _write(args.json,
+                                                            partial))
     command = 'python tools/benchmark/benchmark.py ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     doc = args.doc or (None if args.quick else osp.join(
@@ -67,10 +69,15 @@ def main(argv=None) -> dict:
     for message in result['messages']:
         print('note:', message)
     print(f'{result["seconds"]:.0f} s')
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=2)
+    _write(args.json, result)
     return result
+
+
+def _write(path, result: dict) -> None:
+    """The JSON, rewritten after every pair of a long run."""
+    if path:
+        with open(path, 'w') as f:
+            json.dump(result, f, indent=2)
 
 
 if __name__ == '__main__':
