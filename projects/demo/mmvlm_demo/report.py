@@ -32,7 +32,7 @@ import numpy as np
 
 from . import probes as probes_mod
 from .demo_models import DEMO_MODELS
-from .plots import plot_training_curves
+from .plots import plot_training_curves, read_scalars
 from .vocabulary_splits import HELD_OUT, SEEN, UNRELATED
 
 TASKS = (('trees', 'Detection: tree crowns (NEON aerial tiles, test split)'),
@@ -447,6 +447,13 @@ def build_report(work_dir: str, data_root: str,
     timings = read_timings(osp.join(work_dir, 'timings.tsv'))
     metrics = {m['key']: latest_test_metrics(osp.join(work_dir, m['key']))
                for m in models}
+    from_val = []
+    for m in models:  # no test run: the validation at the end of training
+        if metrics[m['key']] is None:
+            _, vals = read_scalars(osp.join(work_dir, m['key']))
+            if vals:
+                metrics[m['key']] = vals[-1][1]
+                from_val.append(m['key'])
     ov_path = osp.join(work_dir, 'open_vocab', 'open_vocab.json')
     probes, failed = {}, {}
     if osp.isfile(ov_path):
@@ -474,6 +481,11 @@ def build_report(work_dir: str, data_root: str,
             continue
         lines += ['', f'### {title}', '']
         lines += glance_lines(task, entries, metrics, probes, timings)
+        val_only = [_label(e) for e in entries if e['key'] in from_val]
+        if val_only:
+            lines += ['', 'Seen metric of ' + ', '.join(val_only) + ': '
+                      'from the validation at the end of training (no '
+                      'tools/test.py run found).']
         lines += [''] + held_out_lines(task, entries, probes)
         lines += detail_lines(task, entries, probes)
     lines += cost_lines(models, timings)
