@@ -48,8 +48,11 @@ from .demo_models import DEMO_MODELS, find_checkpoint
 from .vocabulary_splits import (CLASSES, HELD_OUT, HELD_OUT_SOURCE_LABELS,
                                 SEEN, UNRELATED)
 
-#: Boxes below this score are not drawn.
+#: Boxes below this score are not drawn (unless fewer than
+#: DET_DRAW_MIN_BOXES are above it: then down to DET_DRAW_MIN_SCORE).
 DET_DRAW_SCORE_THR = 0.3
+DET_DRAW_MIN_SCORE = 0.1
+DET_DRAW_MIN_BOXES = 15
 #: Metric each task reports per prompt (percent).
 METRIC = {'trees': 'AP50', 'brain': 'IoU'}
 #: The seen crowns' name in the trees data.
@@ -319,6 +322,24 @@ def _paraphrase_and_specificity(task: str, original: Dict[str, float],
         near_fraction=(_fraction([scores[near]], [right]) if near else None))
 
 
+def draw_score_threshold(scores) -> float:
+    """Score threshold for a readable picture: :data:`DET_DRAW_SCORE_THR`,
+    lowered (not below :data:`DET_DRAW_MIN_SCORE`) until
+    :data:`DET_DRAW_MIN_BOXES` boxes are drawn.
+
+    Args:
+        scores (Tensor | np.ndarray): ``[N]`` box scores.
+
+    Returns:
+        float: The threshold (the picture's title states it).
+    """
+    ranked = np.sort(np.asarray(scores, dtype=np.float32))[::-1]
+    if len(ranked) < DET_DRAW_MIN_BOXES:
+        return DET_DRAW_MIN_SCORE
+    kth = float(ranked[DET_DRAW_MIN_BOXES - 1])
+    return round(max(DET_DRAW_MIN_SCORE, min(DET_DRAW_SCORE_THR, kth)), 2)
+
+
 def heatmaps_and_pictures(model, task: str, data_root: str,
                           out_dir: str, prefix: str) -> List[str]:
     """One similarity heat-map per held-out prompt and one labelled
@@ -404,7 +425,8 @@ def heatmaps_and_pictures(model, task: str, data_root: str,
     out = osp.join(out_dir, f'{prefix}_{osp.splitext(tile)[0]}_'
                    f'{"_vs_".join(p.replace(" ", "-") for p in prompts)}'
                    '.png')
-    draw_detections(img_path, prediction, labels, out, DET_DRAW_SCORE_THR)
+    draw_detections(img_path, prediction, labels, out,
+                    draw_score_threshold(pred.scores))
     return written + [out]
 
 

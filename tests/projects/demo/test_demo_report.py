@@ -188,3 +188,13 @@ def test_open_vocabulary_main_records_skipped_and_failed(tmp_path):
     assert 'FileNotFoundError' in out['failed'][key]
     lg = [m['key'] for m in DEMO_MODELS if m['kind'] != 'stock']
     assert set(out['skipped']) == set(lg) - {key}
+
+
+def test_draw_score_threshold_keeps_pictures_readable():
+    import numpy as np
+    many = np.linspace(0.9, 0.01, 200)
+    assert open_vocabulary.draw_score_threshold(many) == 0.3
+    few = np.array([0.5] + [0.2] * 30 + [0.01] * 100)
+    assert open_vocabulary.draw_score_threshold(few) == 0.2
+    faint = np.full(100, 0.02)
+    assert open_vocabulary.draw_score_threshold(faint) == 0.1
