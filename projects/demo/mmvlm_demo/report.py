@@ -571,7 +571,7 @@ def cost_lines(models: Sequence[dict], timings: dict) -> List[str]:
         if t and t_ref:
             out.append(f'- {_label(m)}: training took {t / t_ref:.2f}x the '
                        f'time of {_label(ref)} ({t} s vs {t_ref} s, same '
-                       'iterations).')
+                       'iterations, wall-clock).')
     return ['', '## Cost of the language model', ''] + out if out else []
 
 
