@@ -1,0 +1,85 @@
+"""Command line of the benchmark (tools/benchmark/benchmark.py).
+
+Every pair of docs/benchmarks.md in one run, on the device present (CPU
+here, CUDA when a GPU exists), the two sides of each pair interleaved, the
+median of 5 timed runs after a warm-up::
+
+    python tools/benchmark/benchmark.py --quick --json out.json   # minutes
+    python tools/benchmark/benchmark.py --json bench.json          # the doc
+
+The GLIP / Grounding-DINO side runs in the reference environment
+(``bash tools/env/setup_reference_env.sh``); without it those keys are
+null with a message, and the run still succeeds. A full run regenerates
+the tables of docs/benchmarks.md (``--doc`` for another page, ``--no-doc``
+to leave it).
+"""
+import argparse
+import json
+import os.path as osp
+import shlex
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The options (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--quick', action='store_true',
+                        help='smaller images and depths, same pairs')
+    parser.add_argument('--json', help='write the results here')
+    parser.add_argument('--device', help="'cpu' or 'cuda' (default: cuda "
+                        'when present)')
+    parser.add_argument('--threads', type=int,
+                        help='torch CPU threads (both environments)')
+    parser.add_argument('--sections', nargs='+',
+                        default=['segmentation', 'detection'],
+                        choices=['detection', 'segmentation'])
+    parser.add_argument('--no-reference', action='store_true',
+                        help='skip GLIP / Grounding-DINO')
+    parser.add_argument('--no-deployment', action='store_true',
+                        help='skip the ONNX deployment benchmark')
+    parser.add_argument('--doc', help='page whose tables are regenerated '
+                        '(default: docs/benchmarks.md for a full run of '
+                        'both sections)')
+    parser.add_argument('--no-doc', action='store_true')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    """Run the benchmark; print, write the JSON and the doc tables."""
+    args = parse_args(argv)
+    from mmvlm.benchmarks.report import update_doc
+    from mmvlm.benchmarks.runner import run_benchmark
+    result = run_benchmark(quick=args.quick,
+                           device=args.device,
+                           threads=args.threads,
+                           reference=not args.no_reference,
+                           deployment=not args.no_deployment,
+                           sections=tuple(args.sections),
+                           on_update=lambda partial: _write(args.json,
+                                                            partial))
+    script = osp.relpath(osp.abspath(sys.argv[0]), ROOT)
+    command = f'python {script} ' + ' '.join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    whole = set(args.sections) == {'detection', 'segmentation'}
+    doc = args.doc or (osp.join(ROOT, 'docs', 'benchmarks.md')
+                       if whole and not args.quick else None)
+    if doc and not args.no_doc:
+        update_doc(doc, result, command.strip())
+    for key, value in result['keys'].items():
+        met = result['met'].get(key)
+        print(f'{key:40s} {value!s:>22s}  goal {result["goals"].get(key, "")}'
+              f'{"" if met is None else ("  met" if met else "  MISSED")}')
+    for message in result['messages']:
+        print('note:', message)
+    print(f'{result["seconds"]:.0f} s')
+    _write(args.json, result)
+    return result
+
+
+def _write(path, result: dict) -> None:
+    """The JSON, rewritten after every pair of a long run."""
+    if path:
+        with open(path, 'w') as f:
+            json.dump(result, f, indent=2)
