@@ -15,6 +15,9 @@
 3. A run pre-empted after iteration 4 and resumed to 8 ends with exactly
    the weights of an uninterrupted 8-iteration run (deterministic mode),
    with a LoRA + prefix text encoder, and with every socket refused.
+4. Bad training data (boxes outside the image, no annotations, an image
+   that does not decode) ends in a ``TrainingDataError`` naming the files
+   and the fix; what the pipeline skips or clips is logged at the start.
 """
 import json
 import os
