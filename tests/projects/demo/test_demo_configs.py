@@ -15,6 +15,7 @@ fake VOC file and a fake NIfTI volume, so it has exactly the demo's format
 and classes, and the test needs no network.
 """
 import ast
+import copy
 import glob
 import importlib
 import os
@@ -102,7 +103,13 @@ def demo_data(tmp_path_factory):
     return root
 
 
+_PARSED = {}
+
+
 def _config(path, monkeypatch, data_root=None, iters=None):
+    """The config as mmengine reads it with these environment variables
+    (parsed once per combination: reading the mmdet / mmseg bases is slow).
+    """
     from mmengine.config import Config
     for name, value in (('MMVLM_DEMO_DATA', data_root),
                         ('MMVLM_DEMO_ITERS', iters)):
@@ -110,7 +117,10 @@ def _config(path, monkeypatch, data_root=None, iters=None):
             monkeypatch.delenv(name, raising=False)
         else:
             monkeypatch.setenv(name, str(value))
-    return Config.fromfile(osp.join(ROOT, path))
+    key = (path, data_root, iters)
+    if key not in _PARSED:
+        _PARSED[key] = Config.fromfile(osp.join(ROOT, path))
+    return copy.deepcopy(_PARSED[key])
 
 
 def _pipeline_types(dataloader):
@@ -260,8 +270,12 @@ def test_demo_config_trains_two_iterations(model, demo_data, tmp_path,
     assert model['find_checkpoint'](str(tmp_path)) == osp.join(
         work_dir, 'iter_2.pth')
     metrics = runner.val_loop.run()
-    key = 'coco/bbox_mAP' if model['task'] == 'trees' else 'mIoU'
-    assert 0.0 <= float(metrics[key]) <= 100.0
+    if model['task'] == 'trees':
+        # a detector 2 iterations old may score no box above score_thr;
+        # CocoMetric then logs that the results are empty and returns {}
+        assert metrics == {} or 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
+    else:
+        assert 0.0 <= metrics['mIoU'] <= 100.0
     net = runner.model
     _assert_backbone_holds_the_imagenet_weights(
         net.backbone, expected=model['kind'] != 'scratch')

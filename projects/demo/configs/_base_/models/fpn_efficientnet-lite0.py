@@ -24,7 +24,10 @@ model = dict(
         pretrained='imagenet',
         out_indices=(2, 3, 5, 7),
         frozen_stages=1,
-        norm_eval=True),
+        # grey MRI slices are far from ImageNet's statistics: the batch
+        # norms of the trained stages adapt (norm_eval=True: mIoU 14.2
+        # instead of 24.0 after 150 iterations, measured)
+        norm_eval=False),
     neck=dict(in_channels=[24, 40, 112, 320], out_channels=64, num_outs=4),
     decode_head=dict(
         in_channels=[64, 64, 64, 64],
