@@ -46,7 +46,8 @@ def infer_codebase(cfg: Config) -> str:
         if not codebase_available(scope):
             raise ImportError(
                 f"The config uses default_scope='{scope}' but {scope} is not "
-                'installed in this environment; run `bash tools/setup_env.sh`.')
+                'installed in this environment; run '
+                '`bash tools/setup_env.sh`.')
         return scope
     model_type = cfg.get('model', {}).get('type', None)
     found = []
@@ -55,7 +56,8 @@ def infer_codebase(cfg: Config) -> str:
             continue
         registry = importlib.import_module(f'{codebase}.registry').MODELS
         importlib.import_module(f'{codebase}.models')
-        if isinstance(model_type, str) and registry.get(model_type) is not None:
+        if isinstance(model_type,
+                      str) and registry.get(model_type) is not None:
             found.append(codebase)
     if len(found) == 1:
         return found[0]
