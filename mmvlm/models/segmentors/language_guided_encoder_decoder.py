@@ -195,6 +195,8 @@ class LanguageGuidedEncoderDecoder(LanguageGuidedModelMixin, EncoderDecoder):
         that can win a pixel are resized (:func:`upsampled_argmax`), so the
         cost no longer grows with classes x full-resolution pixels; the
         predictions are the same bits as the stock post-processing's.
+        mmseg's ``SegTTAModel`` averages ``seg_logits`` across
+        augmentations: use ``'full'`` with test-time augmentation.
 
         Args:
             inputs (Tensor): Images ``[B, 3, H, W]``.
