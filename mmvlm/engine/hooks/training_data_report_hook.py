@@ -69,8 +69,9 @@ class TrainingDataReportHook(Hook):
         try:
             findings = check_training_set(dataset,
                                           max_ann_mb=self.max_ann_mb)
-        except (OSError, ValueError, KeyError) as err:
-            runner.logger.warning(f'Training data not checked: {err}')
+        except Exception as err:  # noqa: B902  a report never stops a run
+            runner.logger.warning('Training data not checked: '
+                                  f'{type(err).__name__}: {err}')
             return
         if not findings:
             return
