@@ -199,6 +199,13 @@ def segmentor_graph(
     Args and returns as :func:`detector_graph`; ``size`` is the check
     image's ``(H, W)``.
     """
+    test_mode = (getattr(model, 'test_cfg', None) or {}).get('mode', 'whole')
+    if test_mode != 'whole':
+        raise ValueError(
+            f"model.test_cfg.mode='{test_mode}': the ONNX runtime runs "
+            'whole-image inference only. Export with --cfg-options '
+            'model.test_cfg.mode=whole (and check the accuracy of whole-'
+            'image inference for this model).')
     neck = _check_text_neck(model)
     if mode == 'text':
         return SegmentorGraph(model.backbone,
@@ -536,7 +543,16 @@ def check_raw_outputs(graph: nn.Module, path: str, args: tuple,
     ref = [ref] if isinstance(ref, torch.Tensor) else list(ref)
     session = onnxruntime.InferenceSession(path,
                                            providers=['CPUExecutionProvider'])
-    outs = session.run(None, feeds)
+    try:
+        outs = session.run(None, feeds)
+    except Exception as e:  # onnxruntime's own exception types
+        raise RuntimeError(
+            f'The exported graph fails on a {tuple(batch.shape)} input '
+            f'although it was traced on {tuple(inputs.shape)}: the model '
+            'computes a size in Python, which tracing freezes (e.g. the '
+            'MiT backbone of Segformer). Such models are not exportable '
+            f'with dynamic sizes (docs/deployment.md). onnxruntime: {e}'
+        ) from e
     diff = 0.0
     for got, want in zip(outs, ref):
         want = want.numpy()

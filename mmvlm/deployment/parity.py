@@ -44,8 +44,8 @@ def _vocabulary(meta: dict, prompts: Optional[Sequence]) -> tuple:
     if prompts is not None:
         return [p if isinstance(p, str) else tuple(p) for p in prompts], None
     entries = meta.get('vocabulary') or meta['default_vocabulary']
-    return ([e if isinstance(e, str) else tuple(e) for e in entries],
-            meta.get('label_ids'))
+    return ([e if isinstance(e, str) else tuple(e)
+             for e in entries], meta.get('label_ids'))
 
 
 def _torch_detections(model: nn.Module, image_rgb: np.ndarray,
@@ -92,8 +92,42 @@ def detection_parity(model: nn.Module,
     with torch.no_grad():
         want = _torch_detections(model, image_rgb,
                                  _vocabulary(detector.meta, prompts))
+    return compare_detections(want, got, detector.meta['head']['test_cfg'])
+
+
+def compare_detections(want: dict, got: dict, test_cfg: dict) -> dict:
+    """Compare two detection results (PyTorch, export).
+
+    Detections whose score lies within :data:`SCORE_ATOL` of a cut (the
+    score threshold, or the lowest kept score when ``max_per_img`` boxes
+    were kept) may be in one result and not the other: a difference of
+    1e-7 in a score decides which of two nearly tied boxes is the last one
+    kept. All others must match one to one, in order.
+
+    Args:
+        want (dict): ``bboxes``, ``scores``, ``labels`` of PyTorch.
+        got (dict): The same of the export.
+        test_cfg (dict): The head's ``test_cfg`` (``score_thr``,
+            ``max_per_img``).
+
+    Returns:
+        dict: ``num`` (both counts), ``num_compared``, ``same_labels``,
+        ``max_box_diff``, ``max_score_diff`` (inf when the compared
+        detections differ in number) and ``ok``.
+    """
+    floor = float(test_cfg.get('score_thr', 0))
+    limit = test_cfg.get('max_per_img')
+    for result in (want, got):
+        if limit and len(result['scores']) >= limit:
+            floor = max(floor, float(result['scores'].min()))
     report = dict(num=(len(want['scores']), len(got['scores'])))
-    same = report['num'][0] == report['num'][1]
+    kept = []
+    for result in (want, got):
+        mask = result['scores'] > floor + SCORE_ATOL
+        kept.append({k: v[mask] for k, v in result.items()})
+    want, got = kept
+    report['num_compared'] = len(want['scores'])
+    same = len(want['scores']) == len(got['scores'])
     report['same_labels'] = bool(
         same and np.array_equal(want['labels'], got['labels']))
     if same and len(got['scores']):

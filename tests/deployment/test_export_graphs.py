@@ -4,8 +4,7 @@ import torch
 from torch import nn
 
 from mmvlm.deployment.export_graphs import (TraceableAdaptiveAvgPool2d,
-                                            TraceableUpsample,
-                                            make_traceable)
+                                            TraceableUpsample, make_traceable)
 
 
 @pytest.mark.parametrize('size', [1, 3, 6, (2, 5)])
@@ -13,8 +12,10 @@ def test_traceable_adaptive_pool_equals_torch(size):
     pool = TraceableAdaptiveAvgPool2d(size)
     for shape in [(1, 3, 13, 17), (2, 2, 6, 6), (1, 1, 7, 40)]:
         x = torch.randn(*shape)
-        torch.testing.assert_close(pool(x), nn.AdaptiveAvgPool2d(size)(x),
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(pool(x),
+                                   nn.AdaptiveAvgPool2d(size)(x),
+                                   atol=1e-5,
+                                   rtol=1e-5)
 
 
 def test_make_traceable_swaps_size_freezing_modules():
