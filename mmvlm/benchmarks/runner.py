@@ -138,7 +138,8 @@ def run_benchmark(quick: bool = True,
                   deployment: bool = True,
                   sections: Tuple[str, ...] = ('segmentation', 'detection'),
                   settings: Optional[BenchmarkSettings] = None,
-                  on_update: Optional[Callable[[dict], None]] = None) -> dict:
+                  on_update: Optional[Callable[[dict], None]] = None,
+                  configure_allocator: bool = True) -> dict:
     """Measure every pair and return the JSON of ``docs/benchmarks.md``.
 
     Args:
@@ -154,6 +155,9 @@ def run_benchmark(quick: bool = True,
         on_update (Callable, optional): Called with the partial result
             after every pair (the CLI writes it, so a long run keeps what
             it measured).
+        configure_allocator (bool): Make glibc return freed memory at once
+            (:func:`configure_memory`; process-wide and lasting, so tests
+            that share the process pass False).
 
     Returns:
         dict: ``keys`` (every key of :data:`GOALS` and the ``mem_*``
@@ -169,18 +173,19 @@ def run_benchmark(quick: bool = True,
     logger.setLevel(logging.WARNING)
     try:
         return _run(start, quick, device, threads, reference, deployment,
-                    sections, settings, on_update)
+                    sections, settings, on_update, configure_allocator)
     finally:
         logger.setLevel(level)
 
 
 def _run(start, quick, device, threads, reference, deployment, sections,
-         settings, on_update) -> dict:
+         settings, on_update, configure_allocator) -> dict:
     from mmvlm.benchmarks.timing import configure_memory
     if threads:
         torch.set_num_threads(threads)
     settings = settings or BenchmarkSettings.make(quick, device, threads)
-    configure_memory()
+    if configure_allocator:
+        configure_memory()
     out = dict(keys={k: None for k in GOALS}, details={}, messages=[])
     state = dict(deployment=None)
 
