@@ -45,6 +45,8 @@ RUNTIME_FILE = 'mmvlm_runtime.py'
 MODES = ('baked', 'text')
 #: ONNX opset of the exports.
 OPSET_VERSION = 17
+#: ``torch.onnx.export``'s dynamic axes: input / output name -> axis names.
+DynamicAxes = Dict[str, Dict[int, str]]
 
 
 def is_segmentor_config(cfg: Config) -> bool:
@@ -301,7 +303,8 @@ def export_text_encoder(encoder: nn.Module,
         encoder (nn.Module): A built ``HFTextEncoder``.
         out_dir (str): Output folder.
         check_prompts (Sequence[str]): Prompts embedded by both the
-            encoder and the export; the lowest cosine is recorded.
+            encoder and the export; the lowest cosine is recorded
+            (``export_check``) and must be at least 1 - 1e-4.
         opset_version (int): ONNX opset.
 
     Returns:
@@ -320,21 +323,27 @@ def export_text_encoder(encoder: nn.Module,
     for i, seq in enumerate(ids):
         input_ids[i, :len(seq)] = torch.tensor(seq)
         mask[i, :len(seq)] = 1
+    sequences = {0: 'prompts', 1: 'tokens'}
+    path = osp.join(out_dir, spec['onnx'])
     _onnx_export(
-        graph, (input_ids, mask), osp.join(out_dir, spec['onnx']),
-        ['input_ids', 'attention_mask'], ['prompt_embeds'], {
-            'input_ids': {
-                0: 'prompts',
-                1: 'tokens'
-            },
-            'attention_mask': {
-                0: 'prompts',
-                1: 'tokens'
-            },
-            'prompt_embeds': {
-                0: 'prompts'
-            }
-        }, opset_version)
+        graph, (input_ids, mask), path, ['input_ids', 'attention_mask'],
+        ['prompt_embeds'],
+        dict(input_ids=sequences,
+             attention_mask=sequences,
+             prompt_embeds={0: 'prompts'}), opset_version)
+    session = runtime.inference_session(path)
+    got = session.run(
+        None, dict(input_ids=input_ids.numpy(),
+                   attention_mask=mask.numpy()))[0]
+    want = torch.nn.functional.normalize(
+        encoder.projection(encoder.encode_prompts(list(check_prompts))),
+        dim=-1).numpy()  # per prompt, templates not applied
+    cosine = (got * want).sum(-1) / (np.linalg.norm(got, axis=-1) *
+                                     np.linalg.norm(want, axis=-1))
+    spec['export_check'] = dict(min_cosine=float(cosine.min()))
+    if cosine.min() < 1 - 1e-4:
+        raise RuntimeError(f'The exported text encoder differs from PyTorch '
+                           f'(cosine {cosine.min():.6f} < 1 - 1e-4).')
     return spec
 
 
@@ -373,9 +382,7 @@ def _write_folder(meta: dict, out_dir: str) -> None:
 # ------------------------------------------------------------- export
 def _onnx_export(graph: nn.Module, args: tuple, path: str,
                  input_names: List[str], output_names: List[str],
-                 dynamic_axes: Dict[str,
-                                    Dict[int,
-                                         str]], opset_version: int) -> None:
+                 dynamic_axes: DynamicAxes, opset_version: int) -> None:
     """``torch.onnx.export`` with the TorchScript exporter.
 
     The torch.export-based exporter (the default since torch 2.9) needs the

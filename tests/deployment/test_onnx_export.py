@@ -90,6 +90,7 @@ def test_text_mode_detector_and_text_encoder(detector_exports):
     folder = str(root / 'text')
     assert set(meta['files']) == {'detection.onnx', 'text_encoder.onnx'}
     assert osp.isfile(osp.join(folder, 'tokenizer.json'))
+    assert meta['text_encoder']['export_check']['min_cosine'] > 1 - 1e-4
     # a vocabulary the model never saw, embedded without the torch LM
     vocab = ['tree', ('car', 'automobile'), 'a person riding a horse']
     cos = text_encoder_parity(model.neck.text_encoder, folder, vocab)
