@@ -79,8 +79,9 @@ def detection_parity(model: nn.Module,
             exported / model vocabulary.
 
     Returns:
-        dict: ``num`` (torch, onnx), ``same_labels``, ``max_box_diff``,
-        ``max_score_diff`` (inf when the numbers differ), ``ok``.
+        dict: ``num`` (torch, onnx), ``num_compared``, ``all_matched``,
+        ``max_box_diff``, ``max_score_diff`` (inf when one is unmatched)
+        and ``ok`` (see :func:`compare_detections`).
     """
     runtime = load_runtime(export_dir)
     detector = runtime.Detector(export_dir)
@@ -98,11 +99,13 @@ def detection_parity(model: nn.Module,
 def compare_detections(want: dict, got: dict, test_cfg: dict) -> dict:
     """Compare two detection results (PyTorch, export).
 
-    Detections whose score lies within :data:`SCORE_ATOL` of a cut (the
+    Detections whose score lies within ``2 * SCORE_ATOL`` of a cut (the
     score threshold, or the lowest kept score when ``max_per_img`` boxes
     were kept) may be in one result and not the other: a difference of
     1e-7 in a score decides which of two nearly tied boxes is the last one
-    kept. All others must match one to one, in order.
+    kept. Every other detection of either result must have a partner in
+    the other (same label, box and score within the tolerances; one to
+    one); nearly tied ones may come in another order.
 
     Args:
         want (dict): ``bboxes``, ``scores``, ``labels`` of PyTorch.
@@ -111,9 +114,9 @@ def compare_detections(want: dict, got: dict, test_cfg: dict) -> dict:
             ``max_per_img``).
 
     Returns:
-        dict: ``num`` (both counts), ``num_compared``, ``same_labels``,
-        ``max_box_diff``, ``max_score_diff`` (inf when the compared
-        detections differ in number) and ``ok``.
+        dict: ``num`` (both counts), ``num_compared``, ``all_matched``,
+        ``max_box_diff``, ``max_score_diff`` over the pairs (inf when some
+        detection has no partner) and ``ok``.
     """
     floor = float(test_cfg.get('score_thr', 0))
     limit = test_cfg.get('max_per_img')
@@ -121,27 +124,45 @@ def compare_detections(want: dict, got: dict, test_cfg: dict) -> dict:
         if limit and len(result['scores']) >= limit:
             floor = max(floor, float(result['scores'].min()))
     report = dict(num=(len(want['scores']), len(got['scores'])))
-    kept = []
-    for result in (want, got):
-        mask = result['scores'] > floor + SCORE_ATOL
-        kept.append({k: v[mask] for k, v in result.items()})
-    want, got = kept
-    report['num_compared'] = len(want['scores'])
-    same = len(want['scores']) == len(got['scores'])
-    report['same_labels'] = bool(
-        same and np.array_equal(want['labels'], got['labels']))
-    if same and len(got['scores']):
+    # detections clear of the cut must have a partner on the other side
+    margin = floor + 2 * SCORE_ATOL
+    clear_want = {k: v[want['scores'] > margin] for k, v in want.items()}
+    clear_got = {k: v[got['scores'] > margin] for k, v in got.items()}
+    pairs = _match(clear_want, got)
+    back = _match(clear_got, want)
+    report['num_compared'] = len(clear_want['scores'])
+    report['all_matched'] = pairs is not None and back is not None
+    if report['all_matched'] and pairs:
+        rows, cols = np.asarray(pairs).T
         report['max_box_diff'] = float(
-            np.abs(want['bboxes'] - got['bboxes']).max())
+            np.abs(clear_want['bboxes'][rows] - got['bboxes'][cols]).max())
         report['max_score_diff'] = float(
-            np.abs(want['scores'] - got['scores']).max())
+            np.abs(clear_want['scores'][rows] - got['scores'][cols]).max())
     else:
-        report['max_box_diff'] = report['max_score_diff'] = (0.0 if same else
-                                                             float('inf'))
-    report['ok'] = (report['same_labels']
-                    and report['max_box_diff'] <= BOX_ATOL
-                    and report['max_score_diff'] <= SCORE_ATOL)
+        report['max_box_diff'] = report['max_score_diff'] = (
+            0.0 if report['all_matched'] else float('inf'))
+    report['ok'] = report['all_matched']
     return report
+
+
+def _match(want: dict, got: dict) -> Optional[list]:
+    """One-to-one pairs ``(i, j)`` of detections with the same label, boxes
+    within :data:`BOX_ATOL` and scores within :data:`SCORE_ATOL` (the
+    order of nearly tied detections, e.g. two classes on one box, may
+    differ); None when some detection has no partner."""
+    used = np.zeros(len(got['scores']), bool)
+    pairs = []
+    for i in range(len(want['scores'])):
+        box = np.abs(got['bboxes'] - want['bboxes'][i]).max(axis=1)
+        fits = ((got['labels'] == want['labels'][i]) & (box <= BOX_ATOL)
+                & (np.abs(got['scores'] - want['scores'][i]) <= SCORE_ATOL)
+                & ~used)
+        if not fits.any():
+            return None
+        j = int(np.argmin(np.where(fits, box, np.inf)))
+        used[j] = True
+        pairs.append((i, j))
+    return pairs
 
 
 def segmentation_parity(model: nn.Module,
