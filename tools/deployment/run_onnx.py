@@ -1,5 +1,5 @@
 """Run an mmvlm ONNX export on one image without PyTorch: imports numpy,
-onnxruntime, tokenizers (text mode) and the export's mmvlm_runtime.py."""
+onnxruntime, Pillow, tokenizers (text mode), the export's mmvlm_runtime."""
 import argparse
 import json
 import sys
