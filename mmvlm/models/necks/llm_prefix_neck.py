@@ -10,7 +10,7 @@ from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.registry import DefaultScope
 from torch import Tensor
 
-from mmvlm.registry import CODEBASES, MODELS, codebase_available
+from mmvlm.registry import MODELS, REGISTRY_SCOPES, codebase_available
 from mmvlm.structures import normalize_vocabulary, split_batch_texts
 from ..layers.visual_prefix import VisualPrefixProjector
 
@@ -332,7 +332,8 @@ def build_neck_submodule(cfg: Union[dict, nn.Module]) -> nn.Module:
     ``type`` in the current default scope (``'mmdet'`` / ``'mmseg'``, where
     ``import mmvlm`` registered mmvlm's text encoders and fusions next to
     the codebase's FPN). Outside any default scope (unit tests, scripts
-    building a neck directly) the first installed codebase's scope is used.
+    building a neck directly) the first installed codebase's scope is used
+    (mmdet, mmseg, then mmpretrain).
 
     Args:
         cfg (dict | nn.Module): A config with ``type``, or a built module.
@@ -344,9 +345,12 @@ def build_neck_submodule(cfg: Union[dict, nn.Module]) -> nn.Module:
         return cfg
     if DefaultScope.get_current_instance() is not None:
         return ROOT_MODELS.build(cfg)
-    scope = next((c for c in CODEBASES if codebase_available(c)), None)
+    scope = next((c for c in REGISTRY_SCOPES if codebase_available(c)),
+                 None)
     if scope is None:
-        raise RuntimeError('LLMPrefixNeck needs mmdet or mmseg installed: '
-                           'its sub-modules are registered there.')
+        raise RuntimeError(
+            'LLMPrefixNeck needs mmdet, mmseg or mmpretrain installed: its '
+            'sub-modules are registered there. Install one of them '
+            '(bash tools/setup_env.sh, or tools/env/setup_mmpretrain_env.sh).')
     with DefaultScope.overwrite_default_scope(scope):
         return ROOT_MODELS.build(cfg)
