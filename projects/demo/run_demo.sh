@@ -19,8 +19,9 @@
 #      MiniLM fine-tuned too; brain: frozen SmolLM2-135M + prefix), all on
 #      the ImageNet-pretrained EfficientNet-Lite0, same iterations and seed,
 #      two trainings at a time; prediction PNGs labelled with their prompts;
-#   4. runs the open-vocabulary probes (held-out names, paraphrases, unrelated
-#      prompts) through mmvlm.apis: projects/demo/mmvlm_demo/open_vocabulary.py;
+#   4. runs the open-vocabulary probes (held-out names, paraphrases,
+#      unrelated prompts) through mmvlm.apis:
+#      projects/demo/mmvlm_demo/open_vocabulary.py;
 #   5. writes $MMVLM_DEMO_WORK_DIR/report.md (metrics side by side, time,
 #      files): projects/demo/mmvlm_demo/report.py.
 #
@@ -91,7 +92,10 @@ run_model() {  # run_model KEY CONFIG: train, then test with PNGs
     timed "train_$key" "$PY" tools/train.py "$cfg" --work-dir "$wd" \
         --cfg-options train_cfg.val_interval=1000000 || return 1
     ckpt="$wd/$(xargs basename <"$wd/last_checkpoint")"
-    [ -f "$ckpt" ] || { echo "no checkpoint after training $key" >&2; return 1; }
+    if [ ! -f "$ckpt" ]; then
+        echo "no checkpoint after training $key" >&2
+        return 1
+    fi
     # prediction PNGs (labelled with the class prompts) go to <run>/vis/
     timed "test_$key" "$PY" tools/test.py "$cfg" "$ckpt" \
         --work-dir "$wd/test" --show-dir "$(cd "$wd" && pwd)/vis" || return 1
@@ -111,7 +115,8 @@ for m in sorted($tables, key=lambda m: cost.get(m['kind'], 3)):
 ")
 [ "${#RUNS[@]}" -gt 0 ] || die "no demo models found in demo_models.py"
 
-say "3/5 training and testing ${#RUNS[@]} models, $JOBS at a time (logs: $WORK/<run>/run.log)"
+say "3/5 training and testing ${#RUNS[@]} models, $JOBS at a time" \
+    "(logs: $WORK/<run>/run.log)"
 for run in "${RUNS[@]}"; do
     key="${run%% *}"
     cfg="${run#* }"
