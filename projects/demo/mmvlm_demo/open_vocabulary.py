@@ -217,6 +217,8 @@ def probe_detector(model, data_root: str, out_dir: str,
         held_out=_by_class(named, key),
         chance=_by_class(chance, key),
         held_out_with_seen_name=_by_class(seen_name, key),
+        held_out_predicted={r['class']: int(r['predicted'])
+                            for r in named},
         held_out_mode='together',
         seen_mode='each')
     if note:
@@ -266,6 +268,8 @@ def probe_segmentor(model, data_root: str,
     result = dict(
         seen={n: by_class[n] for n in probes.seen_regions(task)},
         held_out={n: by_class[n] for n in HELD_OUT[task]},
+        held_out_predicted={r['class']: int(r['predicted'])
+                            for r in named if r['class'] in HELD_OUT[task]},
         chance=_by_class(chance, key),
         held_out_mode='together (all 15 names)',
         seen_mode='together (all 15 names)')

@@ -228,14 +228,23 @@ def held_out_lines(task: str, entries: Sequence[dict],
     lg = [e for e in entries if e['key'] in probes]
     if not lg:
         return []
-    lines = [f'Held-out names ({m}, names never trained on; chance: the '
-             'class asked for with another held-out name):', '',
+    lines = [f'Held-out names ({m} and what the name labelled; names '
+             'never trained on; chance: the class asked for with another '
+             'held-out name):', '',
              '| held-out name | ' + ' | '.join(_label(e) for e in lg) +
              ' | chance (' + _label(lg[0]).split(' (')[0] + ') |',
              '| --- | ' + ' | '.join('---:' for _ in lg) + ' | ---: |']
+    unit = 'boxes' if task == 'trees' else 'pixels'
+
+    def cell(e, name):
+        p = probes[e['key']]
+        count = p.get('held_out_predicted', {}).get(name)
+        return _num(p['held_out'].get(name)) + (
+            '' if count is None else f' ({count} {unit})')
+
     for name in HELD_OUT[task]:
         lines.append(f'| {name} | ' + ' | '.join(
-            _num(probes[e['key']]['held_out'].get(name)) for e in lg) +
+            cell(e, name) for e in lg) +
             f' | {_num(probes[lg[0]["key"]]["chance"].get(name))} |')
     lines += ['', held_out_sentence(task, probes[lg[0]['key']],
                                     _label(lg[0]))]

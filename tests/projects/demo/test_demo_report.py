@@ -90,6 +90,7 @@ def _probe(task, held, chance, para, unrelated):
                 right=right, specificity=spec,
                 unrelated_fraction=unrelated, near_fraction=0.9,
                 specificity_predicted={'car': 3},
+                held_out_predicted={n: 7 for n in HELD_OUT[task]},
                 images=[])
 
 
@@ -138,6 +139,7 @@ def test_report_table_sentences_retention_and_curves(tmp_path):
     assert '`dead tree` finds the dead crowns with AP50 12.0, `living ' \
         'tree` finds them with 6.0: it tells dead crowns' in text
     assert 'new combinations of seen words' in text
+    assert '| dead tree | 12.0 (7 boxes) | 3.0 (7 boxes) | 6.0 |' in text
     assert 'words never seen (left hippocampus, right hippocampus): ' \
         'IoU 8.0 vs chance 0.5' in text
     assert 'the best unrelated word keeps 10 % of the right name' in text
