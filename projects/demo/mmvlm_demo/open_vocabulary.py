@@ -24,7 +24,8 @@ model of :data:`.demo_models.DEMO_MODELS`:
 
 It also writes prediction PNGs labelled with their prompts and one
 similarity heat-map per held-out prompt (segmentation: pixel-text cosine
-similarity; detection: the best box score of the prompt at each pixel)
+similarity; detection: the best classification score of each location for
+the prompt over anchors and levels, ``prompt_similarity_maps``)
 into ``<work-dir>/open_vocab/`` and the numbers into ``open_vocab.json``.
 
 Usage (from the repository root)::
@@ -362,7 +363,8 @@ def heatmaps_and_pictures(model, task: str, data_root: str,
     import mmcv
     import torch
 
-    from mmvlm.visualization import draw_prompt_heatmap
+    from mmvlm.visualization import (draw_prompt_heatmap,
+                                     prompt_similarity_maps)
     written = []
     if task == 'brain':
         from mmcv.transforms import Compose
@@ -412,15 +414,11 @@ def heatmaps_and_pictures(model, task: str, data_root: str,
     prediction, labels = detect(model, img_path, prompts)
     image = mmcv.imread(img_path, channel_order='rgb')
     pred = prediction.pred_instances
+    # best classification score of each location for each prompt (over
+    # anchors and FPN levels), before any box is kept
+    maps, _ = prompt_similarity_maps(model, img_path, prompts)
     for k, name in enumerate(prompts):
-        score_map = np.zeros(image.shape[:2], np.float32)
-        sel = pred.labels == k
-        for box, score in zip(pred.bboxes[sel].round().int().tolist(),
-                              pred.scores[sel].tolist()):
-            x1, y1, x2, y2 = box
-            region = score_map[max(y1, 0):y2, max(x1, 0):x2]
-            np.maximum(region, score, out=region)
-        picture = draw_prompt_heatmap(image, score_map, name,
+        picture = draw_prompt_heatmap(image, maps[k], name,
                                       value_range=(0.0, 1.0))
         out = osp.join(out_dir, f'{prefix}_heatmap_{name.replace(" ", "-")}'
                        '.png')

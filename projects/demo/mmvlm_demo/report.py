@@ -518,8 +518,9 @@ def build_report(work_dir: str, data_root: str,
                   ' similarity per held-out prompt', '',
                   'Heat-maps (`open_vocab/*_heatmap_*.png`): segmentation: '
                   'cosine similarity of each pixel embedding with the '
-                  'prompt (-1 blue to 1 red); detection: the best score of '
-                  'a box of the prompt at each pixel (0 to 1).', ''
+                  'prompt (-1 blue to 1 red); detection: the best '
+                  'classification score of each location for the prompt '
+                  'over anchors and feature levels (0 to 1).', ''
                   ] + pictures
     lines += reproduce_lines(work_dir, data_root, models, probes)
     lines += ['', '## Time of each step', '', '| step | time |',
