@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmvlm.registry import MODELS
+from .one_element_parameters import accept_scalar_checkpoints, one_element
 
 #: Logit given to padded (invalid) vocabulary slots. Finite on purpose:
 #: sigmoid/focal and softmax losses stay finite and have zero gradient there,
@@ -154,14 +155,15 @@ class ContrastiveClassifier(BaseModule):
                                    num_anchors * embed_dims,
                                    kernel_size,
                                    padding=kernel_size // 2)
-        scale = torch.tensor(float(init_logit_scale))
+        scale = one_element(init_logit_scale)
         if learnable_logit_scale:
             self.logit_scale = nn.Parameter(scale)
         else:
             self.register_buffer('logit_scale', scale)
         bias = 0.0 if bias_prior_prob is None else prior_prob_to_bias(
             bias_prior_prob)
-        self.bias = nn.Parameter(torch.tensor(bias))
+        self.bias = nn.Parameter(one_element(bias))
+        accept_scalar_checkpoints(self, ('logit_scale', 'bias'))
         self.background_embed = nn.Parameter(torch.randn(embed_dims) *
                                              0.02) if background else None
         self.background_index = background_index

@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmvlm.registry import MODELS
+from .one_element_parameters import accept_scalar_checkpoints, one_element
 
 
 def _check_text(x: Tensor, text_embeds: Tensor, text_mask: Optional[Tensor],
@@ -52,8 +53,9 @@ class TextGatedFusion(BaseModule):
         self.embed_dims = embed_dims
         self.pixel_embed = nn.Conv2d(in_channels, embed_dims, 1)
         self.value = nn.Conv2d(in_channels, in_channels, 1)
-        self.logit_scale = nn.Parameter(torch.tensor(float(init_logit_scale)))
-        self.bias = nn.Parameter(torch.zeros(()))
+        self.logit_scale = nn.Parameter(one_element(init_logit_scale))
+        self.bias = nn.Parameter(one_element(0.0))
+        accept_scalar_checkpoints(self, ('logit_scale', 'bias'))
         self.gamma = nn.Parameter(torch.full((in_channels, ), float(init_gamma)))
 
     def max_similarity(self, x: Tensor, text_embeds: Tensor,

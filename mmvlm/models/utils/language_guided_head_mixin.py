@@ -97,7 +97,7 @@ class LanguageGuidedHeadMixin:
 
         A stock checkpoint's ``<classifier_name>.weight`` / ``.bias`` (e.g.
         ``atss_cls.bias`` with 80 outputs) have no place in the contrastive
-        classifier (whose ``bias`` is a scalar): they are taken out of the
+        classifier (whose ``bias`` is one learnable scalar): they are taken out of the
         state dict into :attr:`stock_tensors`, where the model reports them
         and, with ``classifier=dict(warm_start=True)``, initialises the
         classifier from them. A language-guided checkpoint loads as before.
@@ -109,9 +109,9 @@ class LanguageGuidedHeadMixin:
                            prefix: str) -> Dict[str, Tensor]:
         """Pop the stock tensors this head cannot load from ``state_dict``.
 
-        The layout is read per key: the classifier has no ``weight``, and
-        its ``bias`` is a scalar, so a ``weight`` or a 1-d ``bias`` under
-        the replaced layer's name is stock.
+        The layout is read per key: the classifier has no ``weight`` of its
+        own (its projection is ``embed.weight``), so a ``weight`` under the
+        replaced layer's name, and the ``bias`` beside it, are stock.
 
         Args:
             state_dict (dict): The state dict being loaded (changed in
@@ -123,11 +123,10 @@ class LanguageGuidedHeadMixin:
         """
         name = f'{prefix}{self.classifier_name}.'
         taken = {}
-        weight = state_dict.get(name + 'weight')
-        if weight is not None:
-            taken[name + 'weight'] = state_dict.pop(name + 'weight')
-        bias = state_dict.get(name + 'bias')
-        if bias is not None and bias.dim() == 1:
+        if name + 'weight' not in state_dict:
+            return taken  # a language-guided checkpoint
+        taken[name + 'weight'] = state_dict.pop(name + 'weight')
+        if name + 'bias' in state_dict:
             taken[name + 'bias'] = state_dict.pop(name + 'bias')
         return taken
 
