@@ -16,6 +16,10 @@ Examples::
         --img-dir data/cells/img_dir/train \\
         --ann-dir data/cells/ann_dir/train \\
         --classes "background. cell nucleus"
+
+    # a config (hand-written or generated): its data section, palette and
+    # pad size (mmvlm.apis.new_project.check_config)
+    python tools/analysis_tools/check_dataset.py config my_config.py
 """
 import argparse
 import sys
@@ -46,6 +50,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                      'first')
     seg.add_argument('--ignore-index', type=int, default=255)
     seg.add_argument('--seg-map-suffix', default='.png')
+    conf = sub.add_parser(
+        'config', help='a config: classes in its COCO json, palette '
+        'length, pad size against the pipeline (check_config)')
+    conf.add_argument('config', help='config file')
     for p in (det, seg):
         p.add_argument('--language-model', default=None,
                        help='also check that the prompts tokenise to known '
@@ -56,6 +64,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    if args.task == 'config':
+        return check_config_file(args.config)
     from mmvlm.datasets.checks import (check_coco_detection,
                                        check_prompt_tokens,
                                        check_segmentation, coco_category_names,
@@ -83,6 +93,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         findings += check_prompt_tokens(prompts, tokenizer,
                                         args.language_model)
     print(format_findings(findings))
+    return 1 if has_errors(findings) else 0
+
+
+def check_config_file(path: str) -> int:
+    """Print the findings of ``check_config`` for a config file."""
+    from mmengine.config import Config
+
+    import mmvlm  # noqa: F401  (registers mmvlm for the config's imports)
+    from mmvlm.apis.new_project import check_config
+    from mmvlm.datasets.checks import format_findings, has_errors
+    findings = check_config(Config.fromfile(path))
+    print(format_findings(findings) if findings else
+          f'{path}: no finding (data section, palette, pad size)')
     return 1 if has_errors(findings) else 0
 
 
