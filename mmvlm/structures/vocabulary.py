@@ -875,8 +875,10 @@ def select_batch_vocabulary(metainfos: Sequence[dict],
         'LoadClassTexts in the pipeline, and add "text", "text_mask", '
         '"text_label_ids", "custom_entities" to the PackDetInputs / '
         'PackSegInputs meta_keys), no model.vocabulary=[...] is configured '
-        "(class names, or a dataset name such as 'ADE20KDataset') and no "
-        'prompts were set (model.set_vocabulary("a cat. a dog")).')
+        "(class names, or a dataset name such as 'ADE20KDataset'; for an "
+        "mmpretrain classifier set vocabulary= in the classifier config, "
+        "e.g. vocabulary='ImageNet') and no prompts were set "
+        '(model.set_vocabulary("a cat. a dog")).')
 
 
 _DATASET_META_CACHE: Dict[tuple, Vocabulary] = {}
