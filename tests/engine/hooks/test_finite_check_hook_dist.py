@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent('''
     from torch.utils.data import Dataset
 
     from mmvlm.engine import FiniteCheckHook, NonFiniteTrainingError
-    from mmvlm.utils.launch import init_distributed
+    from mmvlm.utils.launch import init_distributed, shutdown_distributed
 
     action, out_dir = sys.argv[1], sys.argv[2]
 
@@ -82,7 +82,9 @@ SCRIPT = textwrap.dedent('''
     with open(os.path.join(out_dir, f'rank{rank}.json'), 'w') as f:
         json.dump(dict(skipped=hook.num_skipped, stopped=stopped,
                        iter=runner.iter, weights=weights), f)
-    torch.distributed.destroy_process_group()
+    # barrier before destroying the group: without it a gloo rank may
+    # abort at exit ('terminate called without an active exception')
+    shutdown_distributed()
 ''')
 
 
