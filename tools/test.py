@@ -149,7 +149,7 @@ def main() -> None:
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
     runner.test()
-    shutdown_distributed()
+    shutdown_distributed(exit_process=True)
 
 
 if __name__ == '__main__':

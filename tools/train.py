@@ -87,7 +87,7 @@ def main() -> None:
 
     runner = build_runner(cfg)
     train_with_data_diagnosis(runner, cfg)
-    shutdown_distributed()
+    shutdown_distributed(exit_process=True)
 
 
 if __name__ == '__main__':

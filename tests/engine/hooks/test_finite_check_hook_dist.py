@@ -82,9 +82,10 @@ SCRIPT = textwrap.dedent('''
     with open(os.path.join(out_dir, f'rank{rank}.json'), 'w') as f:
         json.dump(dict(skipped=hook.num_skipped, stopped=stopped,
                        iter=runner.iter, weights=weights), f)
-    # barrier before destroying the group: without it a gloo rank may
-    # abort at exit ('terminate called without an active exception')
-    shutdown_distributed()
+    # as our launchers end: barrier, destroy, then exit without the
+    # interpreter teardown in which a gloo rank may abort ('terminate
+    # called without an active exception')
+    shutdown_distributed(exit_process=True)
 ''')
 
 
