@@ -78,6 +78,12 @@ def parse_args() -> argparse.Namespace:
         default='together',
         help='with --prompts: all prompts in one vocabulary, each alone, or '
         "each in place of its class's name")
+    parser.add_argument(
+        '--prompt-score-thr',
+        type=float,
+        help='with --prompts, detection: score each prompt on its boxes '
+        'scoring at least this (an operating point; AP alone ranks boxes '
+        'and ignores how high they score)')
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -113,7 +119,8 @@ def evaluate_prompts_cli(cfg, args: argparse.Namespace) -> None:
         raise ValueError('--prompts runs on one process and writes a table;'
                          ' drop --launcher / --out / --show / --show-dir.')
     rows = evaluate_prompts(
-        cfg, args.prompts, checkpoint=args.checkpoint, mode=args.prompt_mode)
+        cfg, args.prompts, checkpoint=args.checkpoint, mode=args.prompt_mode,
+        score_thr=args.prompt_score_thr)
     print(f'Per-prompt evaluation ({args.prompt_mode}):')
     print(prompt_table(rows))
     if cfg.get('work_dir'):

@@ -39,7 +39,8 @@ def evaluate_prompts(model: Union[nn.Module, str, Config],
                      mode: str = 'together',
                      device: str = 'cpu',
                      cfg_options: Optional[dict] = None,
-                     max_images: Optional[int] = None) -> List[dict]:
+                     max_images: Optional[int] = None,
+                     score_thr: Optional[float] = None) -> List[dict]:
     """Evaluate a language-guided model prompt by prompt.
 
     Example::
@@ -67,12 +68,18 @@ def evaluate_prompts(model: Union[nn.Module, str, Config],
             test dataloader and evaluator keys matter, e.g. another split or
             label maps).
         max_images (int, optional): Evaluate the first images only.
+        score_thr (float, optional): Detection: score each prompt on its
+            boxes scoring at least this only, i.e. at an operating point
+            (AP alone ranks boxes and ignores how high they score). None:
+            what the model's ``test_cfg.score_thr`` kept.
 
     Returns:
         list[dict]: One row per prompt: ``prompt``, ``class``, ``mode``,
         ``vocabulary``, and ``AP`` / ``AP50`` / ``AP75`` (detection) or
-        ``IoU`` / ``Dice`` (segmentation) of the class in percent, and
-        ``predicted`` (boxes / pixels labelled with the prompt).
+        ``IoU`` / ``Dice`` (segmentation) of the class in percent,
+        ``predicted`` (boxes / pixels labelled with the prompt) and, for
+        detection, ``top_score`` (the prompt's best box score per image,
+        averaged).
 
     Raises:
         ValueError: A prompt names no class of the dataset, or a bad mode.
@@ -100,4 +107,4 @@ def evaluate_prompts(model: Union[nn.Module, str, Config],
         rows = parse_prompts_for_classes(prompts, list(meta['classes']))
         return evaluate_prompts_on_loader(model, dataloader,
                                           cfg.test_evaluator, meta, rows,
-                                          mode)
+                                          mode, score_thr=score_thr)

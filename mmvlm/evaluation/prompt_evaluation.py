@@ -134,13 +134,19 @@ def check_scored_vocabulary(model: nn.Module, vocabulary: Sequence[str],
                     f'{num} prompts asked {list(vocabulary)}.')
 
 
-def restrict_detection_sample(sample: dict, slot: int, class_id: int) -> dict:
+def restrict_detection_sample(sample: dict,
+                              slot: int,
+                              class_id: int,
+                              score_thr: Optional[float] = None) -> dict:
     """A detection sample seen as a one-class problem.
 
     Args:
         sample (dict): ``DetDataSample.to_dict()``.
         slot (int): Vocabulary index of the prompt.
         class_id (int): Dataset class of the prompt.
+        score_thr (float, optional): Keep only the prompt's boxes scoring
+            at least this (an operating point; None keeps what the model's
+            ``test_cfg.score_thr`` kept).
 
     Returns:
         dict: Shallow copy with the prompt's boxes only (label 0) and, when
@@ -149,6 +155,8 @@ def restrict_detection_sample(sample: dict, slot: int, class_id: int) -> dict:
     out = dict(sample)
     pred = dict(sample['pred_instances'])
     keep = pred['labels'] == slot
+    if score_thr is not None:
+        keep = keep & (pred['scores'] >= score_thr)
     for key in ('bboxes', 'scores', 'labels', 'masks', 'mask_scores'):
         if key in pred:
             pred[key] = pred[key][keep]
@@ -196,10 +204,14 @@ class PromptScorer:
         dataset_meta (dict): The test dataset's ``metainfo``.
     """
 
-    def __init__(self, prompt: PromptForClass, evaluator_cfg,
-                 dataset_meta: dict) -> None:
+    def __init__(self,
+                 prompt: PromptForClass,
+                 evaluator_cfg,
+                 dataset_meta: dict,
+                 score_thr: Optional[float] = None) -> None:
         from mmengine.evaluator import Evaluator
         self.prompt = prompt
+        self.score_thr = score_thr
         self.evaluator = Evaluator(copy.deepcopy(evaluator_cfg))
         classes = ('(rest)', prompt.class_name)  # class-vs-rest (IoU)
         for metric in self.evaluator.metrics:
@@ -210,6 +222,7 @@ class PromptScorer:
             metric.dataset_meta = meta
         self.num_samples = 0
         self.num_predicted = 0
+        self.top_scores: List[float] = []
         self.img_ids: List = []
 
     @staticmethod
@@ -224,13 +237,19 @@ class PromptScorer:
                 batch = [restrict_segmentation_sample(
                     s, slot, pid, metric.ignore_index) for s in samples]
             else:
-                batch = [restrict_detection_sample(s, slot, pid)
-                         for s in samples]
+                batch = [restrict_detection_sample(
+                    s, slot, pid, self.score_thr) for s in samples]
             metric.process({}, batch)
         for s in samples:
             if 'pred_instances' in s:
-                self.num_predicted += int((s['pred_instances']['labels']
-                                           == slot).sum())
+                pred = s['pred_instances']
+                keep = pred['labels'] == slot
+                if self.score_thr is not None:
+                    keep = keep & (pred['scores'] >= self.score_thr)
+                self.num_predicted += int(keep.sum())
+                self.top_scores.append(
+                    float(pred['scores'][pred['labels'] == slot].max())
+                    if bool((pred['labels'] == slot).any()) else 0.0)
                 self.img_ids.append(s.get('img_id'))
             elif 'pred_sem_seg' in s:
                 self.num_predicted += int(
@@ -244,7 +263,11 @@ class PromptScorer:
             dict[str, float]: Detection: ``AP``, ``AP50``, ``AP75`` (0 when
             the prompt has no box: ``CocoMetric`` logs nothing then) and the
             stock metric's own keys; segmentation: ``IoU``, ``Dice`` of the
-            class, ``Acc``. Plus ``predicted`` (boxes / pixels).
+            class, ``Acc``. Plus ``predicted`` (boxes / pixels) and, for
+            detection, ``top_score``: the prompt's highest box score per
+            image, averaged over the images (0 for an image without a box
+            of the prompt). AP ranks boxes and ignores how high they
+            score; ``top_score`` shows it.
         """
         out: Dict[str, float] = {}
         for metric in self.evaluator.metrics:
@@ -262,6 +285,9 @@ class PromptScorer:
             out['AP50'] = 100 * float(values.get('coco/bbox_mAP_50', 0.0))
             out['AP75'] = 100 * float(values.get('coco/bbox_mAP_75', 0.0))
         out['predicted'] = self.num_predicted
+        if self.top_scores:
+            out['top_score'] = round(
+                sum(self.top_scores) / len(self.top_scores), 4)
         return out
 
     @staticmethod
@@ -287,7 +313,8 @@ def evaluate_prompts_on_loader(
         prompts: Sequence[PromptForClass],
         mode: str = 'together',
         max_batches: Optional[int] = None,
-        progress: Optional[Callable[[int], None]] = None) -> List[dict]:
+        progress: Optional[Callable[[int], None]] = None,
+        score_thr: Optional[float] = None) -> List[dict]:
     """Run the model with exactly ``prompts`` and score each prompt.
 
     Args:
@@ -304,11 +331,15 @@ def evaluate_prompts_on_loader(
         mode (str): ``'together'``, ``'each'`` or ``'replace'``.
         max_batches (int, optional): Stop after this many batches.
         progress (callable, optional): Called with the batch index.
+        score_thr (float, optional): Detection: score each prompt only on
+            its boxes scoring at least this (an operating point). AP ranks
+            boxes, so without a threshold a prompt whose boxes all score
+            low still gets the AP of their order.
 
     Returns:
         list[dict]: One row per prompt: ``prompt``, ``class``, ``mode``,
-        ``vocabulary`` (what the model scored) and the metrics of
-        :meth:`PromptScorer.compute`.
+        ``vocabulary`` (what the model scored), ``score_thr`` and the
+        metrics of :meth:`PromptScorer.compute`.
     """
     from mmvlm.apis.model_vocabulary import temporary_vocabulary
     if getattr(model, 'is_baked', False) or not hasattr(
@@ -319,7 +350,13 @@ def evaluate_prompts_on_loader(
             '--prompts.')
     classes = list(dataset_meta['classes'])
     passes = scoring_passes(prompts, classes, mode)
-    scorers = [PromptScorer(p, evaluator_cfg, dataset_meta) for p in prompts]
+    if score_thr is not None and not 0 <= float(score_thr) <= 1:
+        raise ValueError(
+            f'score_thr={score_thr!r} is not a score: give a value in '
+            '[0, 1] (e.g. 0.3), or None to keep the model\'s own '
+            'test_cfg.score_thr.')
+    scorers = [PromptScorer(p, evaluator_cfg, dataset_meta, score_thr)
+               for p in prompts]
     for i, batch in enumerate(dataloader):
         if max_batches is not None and i >= max_batches:
             break
@@ -336,7 +373,7 @@ def evaluate_prompts_on_loader(
     for k, (p, scorer) in enumerate(zip(prompts, scorers)):
         scoring = next(s for s in passes if k in s.prompt_slots)
         row = dict(prompt=p.prompt, **{'class': p.class_name}, mode=mode,
-                   vocabulary=list(scoring.vocabulary))
+                   vocabulary=list(scoring.vocabulary), score_thr=score_thr)
         row.update(scorer.compute())
         rows.append(row)
     return rows
@@ -349,15 +386,21 @@ def prompt_table(rows: Sequence[dict]) -> str:
         rows (Sequence[dict]): Per-prompt rows.
 
     Returns:
-        str: ``| prompt | class | AP | AP50 | ...`` (detection) or ``IoU |
-        Dice`` (segmentation) with the boxes / pixels predicted.
+        str: ``| prompt | class | AP | AP50 | ...`` (detection, with the
+        mean top box score) or ``IoU | Dice`` (segmentation) with the
+        boxes / pixels predicted.
     """
     if not rows:
         return ''
     keys = [k for k in ('AP', 'AP50', 'AP75', 'IoU', 'Dice') if k in rows[0]]
-    lines = ['| prompt | class | ' + ' | '.join(keys) + ' | predicted |',
-             '| --- | --- | ' + ' | '.join('---:' for _ in keys) + ' | ---: |']
+    extra = ['top_score'] if 'top_score' in rows[0] else []
+    lines = ['| prompt | class | ' + ' | '.join(keys + extra) +
+             ' | predicted |',
+             '| --- | --- | ' + ' | '.join('---:' for _ in keys + extra) +
+             ' | ---: |']
     for r in rows:
         lines.append(f'| {r["prompt"]} | {r["class"]} | ' + ' | '.join(
-            f'{r[k]:.1f}' for k in keys) + f' | {r["predicted"]} |')
+            [f'{r[k]:.1f}' for k in keys] +
+            [f'{r.get(k, 0.0):.3f}' for k in extra]) +
+            f' | {r["predicted"]} |')
     return '\n'.join(lines)

@@ -8,6 +8,7 @@ import torch
 
 from mmvlm.evaluation import (PromptForClass, PromptScorer,
                               check_scored_vocabulary,
+                              evaluate_prompts_on_loader,
                               parse_prompts_for_classes, prompt_table,
                               scoring_passes)
 
@@ -116,6 +117,41 @@ def test_prompt_scorer_detection_scores_only_its_boxes_on_its_class():
                         dict(type='mmdet.CocoMetric'), meta)
     none.process(samples, slot=5)
     assert none.compute()['AP'] == 0.0  # no box: CocoMetric logs nothing
+
+
+def test_prompt_scorer_operating_point_drops_low_scores():
+    """AP ranks boxes: a prompt whose only box scores 0.06 gets AP50 100
+    without a threshold; at an operating point of 0.3 it keeps nothing,
+    and ``top_score`` reports how high its boxes scored."""
+    pytest.importorskip('mmdet')
+    import mmdet.evaluation  # noqa: F401  (registers CocoMetric)
+    from mmengine.registry import DefaultScope
+    gt = [[10., 10., 40., 40.]]
+    samples = [_det_sample(1, [[10., 10., 40., 40.]], [0], [0.06], gt, [2]),
+               _det_sample(2, [[10., 10., 40., 40.]], [1], [0.9], gt, [2])]
+    meta = dict(classes=CLASSES)
+    rows = {}
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        for thr in (None, 0.3):
+            scorer = PromptScorer(PromptForClass('car', 'tree', 2),
+                                  dict(type='CocoMetric'), meta, thr)
+            scorer.process(samples, slot=0)
+            rows[thr] = scorer.compute()
+    assert rows[None]['predicted'] == 1 and rows[0.3]['predicted'] == 0
+    assert rows[None]['AP50'] == pytest.approx(50.5)  # 1 of 2 (101 points)
+    assert rows[0.3]['AP50'] == 0.0
+    # image 1: 0.06; image 2: no box of slot 0
+    assert rows[None]['top_score'] == pytest.approx(0.03)
+    with pytest.raises(ValueError, match='score_thr=3'):
+        evaluate_prompts_on_loader(_PromptModel(), [], dict(type='x'),
+                                   meta, [], 'each', score_thr=3)
+
+
+class _PromptModel(torch.nn.Module):
+    """Takes prompts (``set_vocabulary``); never run."""
+
+    def set_vocabulary(self, vocabulary) -> None:
+        raise AssertionError('not reached')
 
 
 def test_prompt_scorer_segmentation_is_class_vs_rest_with_ignore():

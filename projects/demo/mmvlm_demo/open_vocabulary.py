@@ -19,8 +19,11 @@ model of :data:`.demo_models.DEMO_MODELS`:
   metric under its own name;
 - **specificity**: one seen class asked for with unrelated words ("car",
   "bacterium", ...) and with a near paraphrase; detection: each prompt
-  alone (what a user of a one-class model types), segmentation: the
-  prompt in place of the class's name among the other names.
+  alone (what a user of a one-class model types), at the config's
+  ``score_thr`` and at an operating point (:func:`operating_point`: AP
+  ranks boxes and ignores how high they score), with each prompt's mean
+  top box score; segmentation: the prompt in place of the class's name
+  among the other names.
 
 It also writes prediction PNGs labelled with their prompts and one
 similarity heat-map per held-out prompt (segmentation: pixel-text cosine
@@ -228,8 +231,68 @@ def probe_detector(model, data_root: str, out_dir: str,
                                               scores))
     result['specificity_predicted'] = {
         r['prompt']: int(r['predicted']) for r in seen_rows}
-    result['rows'] = dict(seen=seen_rows, held_out=held_rows)
+    result['specificity_top_score'] = {
+        r['prompt']: r.get('top_score') for r in seen_rows}
+    operating, op_rows = operating_point(
+        model, task, scores[cls], trees_options(data_root), max_images)
+    result.update(operating)
+    result['rows'] = dict(seen=seen_rows, held_out=held_rows,
+                          operating=op_rows)
     return result
+
+
+def operating_point(model, task: str, right: float, cfg_options: dict,
+                    max_images: Optional[int] = None):
+    """Detection specificity at an operating point.
+
+    The operating point is the highest score threshold of
+    :data:`.probes.OPERATING_SCORE_GRID` at which the right name keeps
+    :data:`.probes.OPERATING_KEEP` of its AP50 (at the config's
+    ``score_thr``). It is chosen from the right name alone; the unrelated
+    words and the paraphrase are then scored at it.
+
+    Args:
+        model (nn.Module): A language-guided detector.
+        task (str): ``'trees'``.
+        right (float): AP50 of the right name at the config's threshold.
+        cfg_options (dict): Test split overrides.
+        max_images (int, optional): Test tiles used.
+
+    Returns:
+        tuple[dict, list[dict]]: ``operating_score_thr`` (None when no
+        threshold of the grid keeps enough of the right name),
+        ``operating_right``, ``operating_specificity`` (prompt -> AP50),
+        ``operating_predicted`` (prompt -> boxes), and the fractions
+        ``operating_unrelated_fraction`` / ``operating_near_fraction``;
+        and the rows of every threshold tried.
+    """
+    from mmvlm.apis import evaluate_prompts
+    key = METRIC[task]
+    cls = probes.SPECIFICITY_CLASS[task]
+    prompts = probes.specificity_prompts(task)
+    chosen, all_rows = None, []
+    for thr in probes.OPERATING_SCORE_GRID:
+        rows = evaluate_prompts(model, prompts, mode='each',
+                                cfg_options=cfg_options,
+                                max_images=max_images, score_thr=thr)
+        all_rows += rows
+        at = _by_prompt(rows, key)
+        if right <= 0 or at[cls] < probes.OPERATING_KEEP * right:
+            break
+        chosen = (thr, at, {r['prompt']: int(r['predicted']) for r in rows})
+    if chosen is None:
+        return dict(operating_score_thr=None), all_rows
+    thr, at, predicted = chosen
+    unrelated = [at[u] for u in UNRELATED[task]]
+    near = probes.paraphrase(task, cls, 0)
+    return dict(
+        operating_score_thr=thr,
+        operating_right=at[cls],
+        operating_specificity={p: v for p, v in at.items() if p != cls},
+        operating_predicted=predicted,
+        operating_unrelated_fraction=_fraction([max(unrelated)], [at[cls]]),
+        operating_near_fraction=(_fraction([at[near]], [at[cls]])
+                                 if near else None)), all_rows
 
 
 def probe_segmentor(model, data_root: str,

@@ -10,6 +10,11 @@ in :mod:`.vocabulary_splits`; this module adds what only the probes use:
   in ``NEGATIVE_EXCLUDED_WORDS``).
 - :data:`SPECIFICITY_CLASS`: the seen class the specificity probe asks for
   with unrelated words and with a near paraphrase.
+- :data:`OPERATING_SCORE_GRID` / :data:`OPERATING_KEEP`: detection AP ranks
+  boxes and ignores how high they score, so a prompt whose boxes all score
+  0.06 gets the AP of their order. Specificity is also measured at an
+  operating point, the score threshold a user would deploy with, chosen on
+  the right name alone.
 """
 from typing import Dict, List, Optional, Tuple
 
@@ -37,6 +42,14 @@ SYNONYMS: Dict[str, Dict[str, Tuple[str, str]]] = {
 
 #: Number of paraphrase sets.
 NUM_PARAPHRASE_SETS = 2
+
+#: Detection: score thresholds tried for the operating point, ascending.
+OPERATING_SCORE_GRID: Tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3)
+
+#: Detection: the operating point is the highest threshold of
+#: :data:`OPERATING_SCORE_GRID` at which the right name keeps this fraction
+#: of its AP50 (chosen from the right name only, never from the probes).
+OPERATING_KEEP = 0.95
 
 #: Seen class asked for with unrelated words and a near paraphrase.
 SPECIFICITY_CLASS: Dict[str, str] = {

@@ -162,17 +162,31 @@ def glance_lines(task: str, entries: Sequence[dict], metrics: dict,
             ov = ['not run'] * 4
         elif not p['held_out']:
             ov = ['n/a: ' + p.get('note', 'not measured')[:60], 'n/a',
-                  _pct(p['paraphrase_fraction']),
-                  _pct(p['unrelated_fraction'])]
+                  _pct(p['paraphrase_fraction']), _unrelated_cell(p)]
         else:
             ov = [_num(_mean(p['held_out'].values())),
                   _num(_mean(p['chance'].values())),
-                  _pct(p['paraphrase_fraction']),
-                  _pct(p['unrelated_fraction'])]
+                  _pct(p['paraphrase_fraction']), _unrelated_cell(p)]
         lines.append(f'| {_label(e)} | {seen} | ' + ' | '.join(ov) +
                      f' | {_minutes(timings.get("train_" + e["key"]))} |')
     lines += ['', glance_sentence(task, entries, metrics, probes, timings)]
     return lines
+
+
+def specificity_fraction(probe: dict) -> Optional[float]:
+    """Best unrelated word / right name: at the operating point when the
+    probe has one (detection), else at the config's threshold."""
+    if probe.get('operating_score_thr') is not None:
+        return probe['operating_unrelated_fraction']
+    return probe['unrelated_fraction']
+
+
+def _unrelated_cell(probe: dict) -> str:
+    thr = probe.get('operating_score_thr')
+    if thr is None:
+        return _pct(probe['unrelated_fraction'])
+    return (f'{_pct(probe["operating_unrelated_fraction"])} at score '
+            f'{thr:g} ({_pct(probe["unrelated_fraction"])} at any score)')
 
 
 def glance_sentence(task: str, entries: Sequence[dict], metrics: dict,
@@ -207,12 +221,14 @@ def glance_sentence(task: str, entries: Sequence[dict], metrics: dict,
     if frac is not None:
         parts.append(f'paraphrases it never saw keep {100 * frac:.0f} % of '
                      'the score of the trained names')
-    unrel = p['unrelated_fraction']
+    unrel = specificity_fraction(p)
     if unrel is not None:
         ok = unrel <= SPECIFICITY_GOAL
+        thr = p.get('operating_score_thr')
+        where = '' if thr is None else f' at the operating score {thr:g}'
         parts.append(
             f'the best unrelated word scores {100 * unrel:.0f} % of the '
-            f'right name ({"within" if ok else "above"} the '
+            f'right name{where} ({"within" if ok else "above"} the '
             f'{100 * SPECIFICITY_GOAL:.0f} % goal: the words '
             f'{"matter" if ok else "matter too little"})')
     if not parts:
@@ -324,13 +340,31 @@ def detail_lines(task: str, entries: Sequence[dict],
     unit = 'boxes' if task == 'trees' else 'pixels'
 
     def cell(e, prompt, value):
-        count = probes[e['key']].get('specificity_predicted', {}).get(prompt)
-        return _num(value) + ('' if count is None else f' ({count} {unit})')
+        p = probes[e['key']]
+        count = p.get('specificity_predicted', {}).get(prompt)
+        text = _num(value) + ('' if count is None else f' ({count} {unit})')
+        thr = p.get('operating_score_thr')
+        if thr is not None:
+            at = (p['operating_right'] if prompt == cls else
+                  p['operating_specificity'].get(prompt))
+            text += (f'; at score {thr:g}: {_num(at)} '
+                     f'({p["operating_predicted"].get(prompt)} {unit})')
+        top = p.get('specificity_top_score', {}).get(prompt)
+        if top is not None:
+            text += f'; top score {top:.3f}'
+        return text
 
+    operating = ('' if first.get('operating_score_thr') is None else
+                 '; detection also at the operating point: the highest '
+                 'score threshold at which the right name keeps '
+                 f'{100 * probes_mod.OPERATING_KEEP:.0f} % of its {m}, '
+                 'chosen on the right name alone (AP ranks boxes and '
+                 'ignores how high they score); top score: the prompt\'s '
+                 'best box score per image, averaged')
     lines = ['', f'Prompt specificity: `{cls}` asked for with unrelated '
              f'words and a near paraphrase ({m}, and the {unit} the prompt '
-             f'labelled; goal: unrelated <= {100 * SPECIFICITY_GOAL:.0f} % '
-             'of the right name):', '',
+             f'labelled{operating}; goal: unrelated <= '
+             f'{100 * SPECIFICITY_GOAL:.0f} % of the right name):', '',
              '| prompt | ' + ' | '.join(_label(e) for e in lg) + ' |',
              '| --- | ' + ' | '.join('---:' for _ in lg) + ' |',
              f'| `{cls}` (right name) | ' + ' | '.join(
@@ -373,6 +407,27 @@ def specificity_sentence(task: str, probe: dict, label: str) -> str:
     if unrel is None:
         return (f'{label}: the right name scores 0, so specificity is not '
                 'measured.')
+    thr = probe.get('operating_score_thr')
+    if thr is not None:
+        op = probe['operating_unrelated_fraction']
+        verdict = ('the words matter' if op <= SPECIFICITY_GOAL else
+                   'it answers unrelated words with the same objects')
+        tops = probe.get('specificity_top_score', {})
+        right_top = tops.get(probe['specificity_class'])
+        best_top = max((tops.get(u) or 0.0 for u in UNRELATED[task]),
+                       default=0.0)
+        top_text = ('' if not right_top else
+                    f'; its best boxes score {best_top:.3f} against '
+                    f'{right_top:.3f} for the right name '
+                    f'({100 * best_top / right_top:.0f} %)')
+        return (f'{label}: at the operating score {thr:g} the best '
+                f'unrelated word keeps {_pct(op)} of the right name\'s '
+                f'{OV_METRIC[task]} (goal <= '
+                f'{100 * SPECIFICITY_GOAL:.0f} %: {verdict}), the near '
+                f'paraphrase {_pct(probe["operating_near_fraction"])}. '
+                f'At any score (the config\'s score_thr) the best '
+                f'unrelated word keeps {_pct(unrel)}, because AP only '
+                f'ranks the boxes{top_text}.')
     verdict = ('the words matter' if unrel <= SPECIFICITY_GOAL else
                'it answers unrelated words with the same objects')
     return (f'{label}: the best unrelated word keeps {_pct(unrel)} of the '

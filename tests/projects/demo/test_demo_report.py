@@ -94,6 +94,20 @@ def _probe(task, held, chance, para, unrelated):
                 images=[])
 
 
+def _with_operating_point(probe, thr=0.15):
+    """A detection probe that also has the operating point: the unrelated
+    words keep 88 % at any score, nothing at ``thr``."""
+    probe = dict(probe, unrelated_fraction=0.88)
+    probe.update(
+        specificity_top_score={'tree': 0.335, 'car': 0.03,
+                               'bacterium': 0.06},
+        operating_score_thr=thr, operating_right=40.0,
+        operating_specificity={u: 0.0 for u in UNRELATED['trees']},
+        operating_predicted={'tree': 597, 'car': 0},
+        operating_unrelated_fraction=0.0, operating_near_fraction=0.7)
+    return probe
+
+
 def test_report_table_sentences_retention_and_curves(tmp_path):
     work = tmp_path / 'work'
     for m in DEMO_MODELS:
@@ -112,7 +126,8 @@ def test_report_table_sentences_retention_and_curves(tmp_path):
     keys = {m['kind'] + m['task']: m['key'] for m in DEMO_MODELS}
     probes_out = {
         keys['lg-frozentrees']: _probe('trees', 12.0, 6.0, 0.9, 0.1),
-        keys['lg-unfrozentrees']: _probe('trees', 3.0, 6.0, 0.5, 0.6),
+        keys['lg-unfrozentrees']: _with_operating_point(
+            _probe('trees', 3.0, 6.0, 0.5, 0.6)),
         keys['lg-frozenbrain']: _probe('brain', 8.0, 0.5, 0.3, 0.0)}
     (work / 'open_vocab').mkdir()
     (work / 'open_vocab' / 'open_vocab.json').write_text(
@@ -144,6 +159,14 @@ def test_report_table_sentences_retention_and_curves(tmp_path):
         'IoU 8.0 vs chance 0.5' in text
     assert 'the best unrelated word keeps 10 % of the right name' in text
     assert 'paraphrases never trained on keep 90 %' in text
+    # the operating point: AP at any score vs at the deployed threshold
+    assert ('| 3.0 | 6.0 | 50 % | 0 % at score 0.15 (88 % at any score) |'
+            in text)
+    assert ('at the operating score 0.15 the best unrelated word keeps 0 %'
+            in text)
+    assert 'its best boxes score 0.060 against 0.335' in text
+    assert '30.0 (3 boxes); at score 0.15: 0.0 (0 boxes); top score 0.030' \
+        in text
     assert report.main(['--work-dir', str(work), '--data-root',
                         str(tmp_path)]) == 0
     assert (work / 'report.md').read_text() == text
