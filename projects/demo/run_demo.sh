@@ -34,6 +34,8 @@
 #   MMVLM_DEMO_JOBS      trainings run at the same time (default: 2)
 #   MMVLM_DEMO_SCRATCH   1: also train the from-scratch twins of the stock
 #                        models (docs/demo.md's pretrained-vs-scratch rows)
+#   MMVLM_DEMO_SEED      training seed of every model (default: the
+#                        configs' own, 0); docs/demo.md's second seed is 1
 # The configs read MMVLM_DEMO_DATA and MMVLM_DEMO_ITERS themselves (mmengine
 # substitutes environment variables when it reads a config).
 set -euo pipefail
@@ -59,6 +61,10 @@ export MKL_NUM_THREADS="$OMP_NUM_THREADS"
 
 say() { printf '\n\033[1m[demo] %s\033[0m\n' "$*"; }
 die() { printf '\n[demo] ERROR: %s\n' "$*" >&2; exit 1; }
+
+if [ -n "${MMVLM_DEMO_SEED:-}" ] && ! [[ "$MMVLM_DEMO_SEED" =~ ^[0-9]+$ ]]; then
+    die "MMVLM_DEMO_SEED='$MMVLM_DEMO_SEED' is not a seed: give a whole number (e.g. 1), or unset it for the configs' seed 0"
+fi
 
 start_all=$(date +%s)
 if [ ! -x "$PY" ] || [ ! -f "$ROOT/.venv/.mmvlm-setup-stamp" ] ||
@@ -90,7 +96,8 @@ run_model() {  # run_model KEY CONFIG: train, then test with PNGs
     wd="$WORK/$key"
     # No validation during training: the test split is evaluated once below.
     timed "train_$key" "$PY" tools/train.py "$cfg" --work-dir "$wd" \
-        --cfg-options train_cfg.val_interval=1000000 || return 1
+        --cfg-options train_cfg.val_interval=1000000 \
+        ${MMVLM_DEMO_SEED:+randomness.seed=$MMVLM_DEMO_SEED} || return 1
     ckpt="$wd/$(xargs basename <"$wd/last_checkpoint")"
     if [ ! -f "$ckpt" ]; then
         echo "no checkpoint after training $key" >&2
