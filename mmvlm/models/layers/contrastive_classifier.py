@@ -398,18 +398,25 @@ class ContrastiveClassifier(BaseModule):
         B, _, H, W = visual.shape
         A, D = self.num_anchors, self.embed_dims
         visual = self._normalize(visual.view(B, A, D, H, W), dim=2)
+        if text.dim() == 3 and text.shape[0] != B:
+            raise ValueError(f'{text.shape[0]} per-image vocabularies for '
+                             f'a batch of {B} images.')
+        # The scale is folded into the (small) text side and the bias added
+        # by the same batched product: one [B*A, K, H*W] tensor is made,
+        # not three (the cost of a large vocabulary at full resolution).
+        text = text * self.scale
+        K = text.shape[-2]
         if text.dim() == 2:
-            logits = torch.einsum('badhw,kd->bakhw', visual, text)
+            text = text.expand(B * A, K, D)
         else:
-            if text.shape[0] != B:
-                raise ValueError(f'{text.shape[0]} per-image vocabularies for '
-                                 f'a batch of {B} images.')
-            logits = torch.einsum('badhw,bkd->bakhw', visual, text)
-        logits = logits * self.scale + self.bias
+            text = text.unsqueeze(1).expand(B, A, K, D).reshape(B * A, K, D)
+        logits = torch.baddbmm(
+            self.bias.to(visual.dtype).view(1, 1, 1), text.to(visual.dtype),
+            visual.reshape(B * A, D, H * W)).view(B, A, K, H, W)
         if mask is not None:
             mask = mask.view(-1, 1, mask.shape[-1], 1, 1)
             logits = logits.masked_fill(~mask, MASKED_LOGIT)
-        return logits.reshape(B, A * logits.shape[2], H, W)
+        return logits.reshape(B, A * K, H, W)
 
     def _linear_logits(self, visual: Tensor, text: Tensor,
                        mask: Optional[Tensor]) -> Tensor:

@@ -27,6 +27,28 @@ def test_dense_logits_match_manual_computation():
     assert torch.allclose(logits[1, 1 * 3 + 2, 3, 4], expected, atol=1e-5)
 
 
+def test_dense_logits_per_image_vocabulary_with_anchors_and_gradients():
+    """The fused product (scale folded into the text, bias added by
+    ``baddbmm``) equals scale * cosine + bias for per-image vocabularies
+    and several anchors, with the same gradients."""
+    torch.manual_seed(0)
+    clf = ContrastiveClassifier(in_channels=6, embed_dims=4, num_anchors=3)
+    x = torch.randn(2, 6, 4, 5)
+    text = _text(2, 5, 4).requires_grad_(True)
+    clf.set_text(text)
+    logits = clf(x)
+    visual = F.normalize(clf.embed(x).view(2, 3, 4, 4, 5), dim=2)
+    ref = (torch.einsum('badhw,bkd->bakhw', visual, text) * clf.scale +
+           clf.bias).reshape(2, 15, 4, 5)
+    assert torch.allclose(logits, ref, atol=1e-5)
+    grads = torch.autograd.grad(logits.square().sum(),
+                                (text, clf.bias, clf.logit_scale))
+    ref_grads = torch.autograd.grad(ref.square().sum(),
+                                    (text, clf.bias, clf.logit_scale))
+    for got, want in zip(grads, ref_grads):
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 def test_per_image_vocabulary_and_padding_mask():
     clf = ContrastiveClassifier(in_channels=4, embed_dims=4)
     text = _text(2, 3, 4)
