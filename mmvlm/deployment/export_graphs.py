@@ -5,7 +5,7 @@ exported computation is exactly the model's own (backbone, visual neck,
 head); decoding, NMS and the segmentation resize to the original image run
 in :mod:`mmvlm.deployment.runtime` (numpy).
 """
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -14,14 +14,16 @@ from torch import Tensor, nn
 from mmvlm.models.text_encoders.lm_forward import pooled_lm_features
 
 
-class DenseDetectorGraph(nn.Module):
-    """Backbone -> visual neck -> dense head, raw multi-level outputs.
+class BackboneNeckHeadGraph(nn.Module):
+    """Base of the traced visual graphs: backbone -> visual neck -> head.
+
+    Subclasses turn the head's raw output into the graph's outputs in
+    ``forward``.
 
     Args:
-        backbone (nn.Module): The detector's backbone.
+        backbone (nn.Module): The model's backbone.
         neck (nn.Module, optional): The visual neck (e.g. FPN).
-        head (nn.Module): A dense head (ATSS, RetinaNet, FCOS, ...), baked
-            or language-guided.
+        head (nn.Module): The model's head, baked or language-guided.
         text_input (bool): Score against ``text_embeds`` given as a second
             input (``[K, D]``, L2-normalised) instead of a baked vocabulary.
     """
@@ -37,6 +39,45 @@ class DenseDetectorGraph(nn.Module):
         self.head = head
         self.text_input = text_input
 
+    def head_outputs(self,
+                     inputs: Tensor,
+                     text_embeds: Optional[Tensor] = None) -> Any:
+        """The head's raw output on the neck's features of ``inputs``.
+
+        In text mode the head's classifier scores against ``text_embeds``
+        for this call only.
+
+        Args:
+            inputs (Tensor): ``[B, 3, H, W]`` normalised, padded images.
+            text_embeds (Tensor, optional): ``[K, D]`` (text mode).
+
+        Returns:
+            Whatever the head's ``forward`` returns.
+        """
+        if self.text_input:
+            self.head.classifier.set_text(text_embeds)
+        try:
+            feats = self.backbone(inputs)
+            if self.neck is not None:
+                feats = self.neck(feats)
+            return self.head(feats)
+        finally:
+            if self.text_input:
+                self.head.classifier.clear_text()
+
+
+class DenseDetectorGraph(BackboneNeckHeadGraph):
+    """Backbone -> visual neck -> dense head, raw multi-level outputs.
+
+    Args:
+        backbone (nn.Module): The detector's backbone.
+        neck (nn.Module, optional): The visual neck (e.g. FPN).
+        head (nn.Module): A dense head (ATSS, RetinaNet, FCOS, ...), baked
+            or language-guided.
+        text_input (bool): Score against ``text_embeds`` given as a second
+            input (``[K, D]``, L2-normalised) instead of a baked vocabulary.
+    """
+
     def forward(self,
                 inputs: Tensor,
                 text_embeds: Optional[Tensor] = None) -> Tuple[Tensor, ...]:
@@ -51,16 +92,7 @@ class DenseDetectorGraph(nn.Module):
             score factor when the head has one), per level
             ``[B, C, H_l, W_l]``.
         """
-        if self.text_input:
-            self.head.classifier.set_text(text_embeds)
-        try:
-            feats = self.backbone(inputs)
-            if self.neck is not None:
-                feats = self.neck(feats)
-            outs = self.head(feats)
-        finally:
-            if self.text_input:
-                self.head.classifier.clear_text()
+        outs = self.head_outputs(inputs, text_embeds)
         return tuple(t for group in outs for t in group)
 
 
@@ -179,7 +211,7 @@ def dense_output_names(num_groups: int, num_levels: int) -> List[str]:
     return [f'{k}_{level}' for k in kinds for level in range(num_levels)]
 
 
-class SegmentorGraph(nn.Module):
+class SegmentorGraph(BackboneNeckHeadGraph):
     """Backbone -> visual neck -> decode head -> logits at the input size.
 
     The resize to the input (padded) size is mmseg's
@@ -193,31 +225,11 @@ class SegmentorGraph(nn.Module):
         text_input (bool): Take ``text_embeds`` as a second input.
     """
 
-    def __init__(self,
-                 backbone: nn.Module,
-                 neck: Optional[nn.Module],
-                 head: nn.Module,
-                 text_input: bool = False) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.neck = neck
-        self.head = head
-        self.text_input = text_input
-
     def forward(self,
                 inputs: Tensor,
                 text_embeds: Optional[Tensor] = None) -> Tensor:
         """``[B, K, H, W]`` logits at the input size."""
-        if self.text_input:
-            self.head.classifier.set_text(text_embeds)
-        try:
-            feats = self.backbone(inputs)
-            if self.neck is not None:
-                feats = self.neck(feats)
-            logits = self.head(feats)
-        finally:
-            if self.text_input:
-                self.head.classifier.clear_text()
+        logits = self.head_outputs(inputs, text_embeds)
         return F.interpolate(logits,
                              size=inputs.shape[2:],
                              mode='bilinear',
