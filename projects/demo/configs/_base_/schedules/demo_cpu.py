@@ -4,8 +4,9 @@
 # `max_iters` comes from the environment variable MMVLM_DEMO_ITERS (default
 # 150), substituted by mmengine when it reads the file.
 max_iters = {{'$MMVLM_DEMO_ITERS:150'}}
-# linear warm-up: 20 iterations, at most half of a shorter run
-__warmup_iters = min(20, max(1, max_iters // 2))
+# linear warm-up: 20 iterations, at most half of a shorter run; a run of
+# one iteration (a smoke test) has none (the cosine phase needs its own)
+__warmup_iters = min(20, max_iters // 2)
 
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
@@ -15,13 +16,15 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
     clip_grad=dict(max_norm=10, norm_type=2))
-param_scheduler = [
+__warmup = [
     dict(
         type='LinearLR',
         start_factor=0.1,
         by_epoch=False,
         begin=0,
-        end=__warmup_iters),
+        end=__warmup_iters)
+] if __warmup_iters > 0 else []
+param_scheduler = __warmup + [
     dict(
         type='CosineAnnealingLR',
         by_epoch=False,
