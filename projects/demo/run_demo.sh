@@ -91,9 +91,10 @@ timed prepare_data "$PY" -m projects.demo.mmvlm_demo.prepare_data \
     --data-root "$DATA" || die "data preparation failed (see the message above)"
 "$PY" -m projects.demo.mmvlm_demo.prepare_data --data-root "$DATA" --check
 
-run_model() {  # run_model KEY CONFIG: train, then test with PNGs
-    local key="$1" cfg="$2" wd ckpt
+run_model() {  # run_model KEY KIND CONFIG: train, test with PNGs, probe
+    local key="$1" kind="$2" cfg="$3" wd ckpt
     wd="$WORK/$key"
+    rm -f "$WORK/open_vocab/models/$key.json"  # no stale probes
     # No validation during training: the test split is evaluated once below.
     timed "train_$key" "$PY" tools/train.py "$cfg" --work-dir "$wd" \
         --cfg-options train_cfg.val_interval=1000000 \
@@ -106,27 +107,33 @@ run_model() {  # run_model KEY CONFIG: train, then test with PNGs
     # prediction PNGs (labelled with the class prompts) go to <run>/vis/
     timed "test_$key" "$PY" tools/test.py "$cfg" "$ckpt" \
         --work-dir "$wd/test" --show-dir "$(cd "$wd" && pwd)/vis" || return 1
+    # open-vocabulary probes of a language-guided model, in its own slot;
+    # a failure is written to its part and stated by the report
+    case "$kind" in
+        lg-*) timed "probe_$key" "$PY" -m projects.demo.mmvlm_demo.open_vocabulary \
+            --work-dir "$WORK" --data-root "$DATA" --models "$key" \
+            --jobs 1 --no-merge || return 1 ;;
+    esac
 }
 
 # The runs, from demo_models.py (one table for this script and the report):
-# "key config" per line, the costliest first so that two slots stay busy.
+# "key kind config" per line, the longest first (their measured seconds)
+# so that the two slots end together.
 tables="DEMO_MODELS"
 if [ "${MMVLM_DEMO_SCRATCH:-0}" = 1 ]; then
     tables="DEMO_MODELS + SCRATCH_MODELS"
 fi
 mapfile -t RUNS < <("$PY" -c "
 from projects.demo.mmvlm_demo.demo_models import DEMO_MODELS, SCRATCH_MODELS
-cost = {'lg-smollm2': 0, 'lg-unfrozen': 1, 'lg-frozen': 2}
-for m in sorted($tables, key=lambda m: cost.get(m['kind'], 3)):
-    print(m['key'], m['config'])
+for m in sorted($tables, key=lambda m: -m['seconds']):
+    print(m['key'], m['kind'], m['config'])
 ")
 [ "${#RUNS[@]}" -gt 0 ] || die "no demo models found in demo_models.py"
 
 say "3/5 training and testing ${#RUNS[@]} models, $JOBS at a time" \
     "(logs: $WORK/<run>/run.log)"
 for run in "${RUNS[@]}"; do
-    key="${run%% *}"
-    cfg="${run#* }"
+    read -r key kind cfg <<<"$run"
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do
         wait -n || true  # each run records its own exit status below
     done
@@ -136,7 +143,7 @@ for run in "${RUNS[@]}"; do
     # each line of the run's output is shown prefixed with its key
     (
         set +e
-        run_model "$key" "$cfg" 2>&1 | tee "$WORK/$key/run.log" |
+        run_model "$key" "$kind" "$cfg" 2>&1 | tee "$WORK/$key/run.log" |
             sed -u "s/^/[$key] /"
         echo "${PIPESTATUS[0]}" >"$WORK/$key/.status"
     ) &
@@ -151,9 +158,10 @@ for run in "${RUNS[@]}"; do
 done
 [ -z "$failed" ] || die "a training or test failed; see$failed"
 
-say "4/5 open vocabulary: prompts never trained on"
+say "4/5 open vocabulary: prompts never trained on (probed after each" \
+    "training; merged here)"
 timed open_vocab "$PY" -m projects.demo.mmvlm_demo.open_vocabulary \
-    --work-dir "$WORK" --data-root "$DATA"
+    --work-dir "$WORK" --data-root "$DATA" --merge-only
 
 printf 'total\t%s\n' "$(($(date +%s) - start_all))" >>"$TIMES"
 say "5/5 report"

@@ -16,6 +16,9 @@ Each entry is a dict:
   backbone);
 - ``language_model``: alias of the text model (``'minilm'``,
   ``'smollm2-135m'``) or None;
+- ``seconds``: wall seconds of its training, test and probes in the
+  fresh-clone run of ``docs/demo.md`` (two at a time, 2 CPU cores); the
+  run script starts the longest first so that both slots end together;
 - ``find_checkpoint``: ``find_checkpoint(demo_work_dir) -> str``, the
   checkpoint the demo's training wrote (``demo_work_dir`` is
   ``$MMVLM_DEMO_WORK_DIR``, e.g. ``work_dirs/demo``).
@@ -57,43 +60,44 @@ def _checkpoint_of(key: str, demo_work_dir: str) -> str:
 
 
 def _model(key: str, task: str, config: str, kind: str,
-           language_model: Optional[str]) -> Dict:
+           language_model: Optional[str], seconds: int) -> Dict:
     return dict(
         key=key,
         task=task,
         config=f'{CONFIG_DIR}/{config}',
         kind=kind,
         language_model=language_model,
+        seconds=seconds,
         find_checkpoint=partial(_checkpoint_of, key))
 
 
 #: The models of the main job, in the order they are trained.
 DEMO_MODELS: List[Dict] = [
     _model('det_stock', 'trees', 'atss_efficientnet-lite0_trees.py',
-           'stock', None),
+           'stock', None, 108),
     _model('det_lg', 'trees', 'lg-atss_efficientnet-lite0_minilm_trees.py',
-           'lg-frozen', 'minilm'),
+           'lg-frozen', 'minilm', 230),
     _model('det_lg_unfrozen', 'trees',
            'lg-atss_efficientnet-lite0_minilm-unfrozen_trees.py',
-           'lg-unfrozen', 'minilm'),
+           'lg-unfrozen', 'minilm', 265),
     _model('seg_stock', 'brain', 'fpn_efficientnet-lite0_brain.py', 'stock',
-           None),
+           None, 121),
     _model('seg_lg', 'brain', 'lg-fpn_efficientnet-lite0_minilm_brain.py',
-           'lg-frozen', 'minilm'),
+           'lg-frozen', 'minilm', 235),
     _model('seg_lg_unfrozen', 'brain',
            'lg-fpn_efficientnet-lite0_minilm-unfrozen_brain.py',
-           'lg-unfrozen', 'minilm'),
+           'lg-unfrozen', 'minilm', 330),
     _model('seg_lg_smollm2', 'brain',
            'lg-fpn_efficientnet-lite0_smollm2_brain.py', 'lg-smollm2',
-           'smollm2-135m'),
+           'smollm2-135m', 500),
 ]
 
 #: Stock models with a randomly initialised backbone (docs/demo.md only).
 SCRATCH_MODELS: List[Dict] = [
     _model('det_scratch', 'trees', 'atss_efficientnet-lite0-scratch_trees.py',
-           'scratch', None),
+           'scratch', None, 108),
     _model('seg_scratch', 'brain', 'fpn_efficientnet-lite0-scratch_brain.py',
-           'scratch', None),
+           'scratch', None, 121),
 ]
 
 

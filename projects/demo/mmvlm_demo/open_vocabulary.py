@@ -29,12 +29,16 @@ It also writes prediction PNGs labelled with their prompts and one
 similarity heat-map per held-out prompt (segmentation: pixel-text cosine
 similarity; detection: the best classification score of each location for
 the prompt over anchors and levels, ``prompt_similarity_maps``)
-into ``<work-dir>/open_vocab/`` and the numbers into ``open_vocab.json``.
+into ``<work-dir>/open_vocab/``, each model's numbers into
+``open_vocab/models/<key>.json`` and all of them into ``open_vocab.json``.
 
 Usage (from the repository root)::
 
     python -m projects.demo.mmvlm_demo.open_vocabulary \\
         --work-dir work_dirs/demo --data-root data/demo
+
+(The run script probes each model in its training slot, ``--models KEY
+--jobs 1 --no-merge``, then merges once with ``--merge-only``.)
 """
 import argparse
 import json
@@ -556,6 +560,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=int(os.environ.get('MMVLM_DEMO_JOBS', '2')),
         help='models probed at the same time, one process each (default: '
         '$MMVLM_DEMO_JOBS, else 2, as the run script trains)')
+    parser.add_argument(
+        '--no-merge', action='store_true',
+        help='only write the probed models\' parts '
+        '(<work-dir>/open_vocab/models/<key>.json), not open_vocab.json: '
+        'the run script probes each model right after its training, two '
+        'at a time, then merges once')
+    parser.add_argument(
+        '--merge-only', action='store_true',
+        help='probe nothing: write open_vocab.json from the parts')
     return parser.parse_args(argv)
 
 
@@ -570,26 +583,61 @@ def _probe_job(entry: dict, args: argparse.Namespace, out_dir: str):
         return None, f'{type(err).__name__}: {err}'
 
 
+def part_path(work_dir: str, key: str) -> str:
+    """Where one model's probe result (or failure) is written."""
+    return osp.join(work_dir, 'open_vocab', 'models', f'{key}.json')
+
+
+def merge_parts(work_dir: str) -> dict:
+    """``open_vocab.json`` from the parts of :data:`DEMO_MODELS`.
+
+    A language-guided model without a part is ``skipped`` (``not
+    trained`` when it has no checkpoint pointer, else ``not probed``); a
+    part holding an error goes to ``failed``.
+
+    Args:
+        work_dir (str): Demo work directory.
+
+    Returns:
+        dict: What was written: ``models``, ``skipped``, ``failed``,
+        ``seen_names``, ``held_out_names``.
+    """
+    results, skipped, failed = {}, {}, {}
+    for entry in DEMO_MODELS:
+        if entry['kind'] == 'stock':
+            continue
+        key = entry['key']
+        path = part_path(work_dir, key)
+        if not osp.isfile(path):
+            trained = osp.isfile(osp.join(work_dir, key, 'last_checkpoint'))
+            skipped[key] = 'not probed' if trained else 'not trained'
+            continue
+        with open(path) as f:
+            part = json.load(f)
+        if part.get('error') is not None:
+            failed[key] = part['error']
+        else:
+            results[key] = part['result']
+    merged = dict(models=results, skipped=skipped, failed=failed,
+                  seen_names=SEEN, held_out_names=HELD_OUT)
+    with open(osp.join(work_dir, 'open_vocab', 'open_vocab.json'), 'w') as f:
+        json.dump(merged, f, indent=1)
+    return merged
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     out_dir = osp.join(args.work_dir, 'open_vocab')
-    os.makedirs(out_dir, exist_ok=True)
-    results, skipped, failed = {}, {}, {}
-    json_path = osp.join(out_dir, 'open_vocab.json')
-    if args.models and osp.isfile(json_path):
-        # probing some models again keeps the others' results
-        with open(json_path) as f:
-            previous = json.load(f)
-        results = {k: v for k, v in previous.get('models', {}).items()
-                   if k not in args.models}
+    os.makedirs(osp.join(out_dir, 'models'), exist_ok=True)
     todo = []
     for entry in DEMO_MODELS:
+        if args.merge_only:
+            break
         if entry['kind'] == 'stock' or (args.models and
                                         entry['key'] not in args.models):
             continue
         if not osp.isfile(osp.join(args.work_dir, entry['key'],
                                    'last_checkpoint')):
-            skipped[entry['key']] = 'not trained'
             print(f'[open_vocab] {entry["key"]}: not trained, skipped')
             continue
         todo.append(entry)
@@ -604,21 +652,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         outcomes = [(e, _probe_job(e, args, out_dir)) for e in todo]
     for entry, (res, error) in outcomes:
+        with open(part_path(args.work_dir, entry['key']), 'w') as f:
+            json.dump(dict(result=res, error=error), f, indent=1)
         if error is not None:
-            failed[entry['key']] = error
             print(f'[open_vocab] ERROR: {entry["key"]}: probes failed: '
                   f'{error}', file=sys.stderr)
             continue
-        results[entry['key']] = res
         print(f'[open_vocab] {entry["key"]} ({res["seconds"]} s): '
               f'held-out {res["metric"]} {res["held_out"]}, chance '
               f'{res["chance"]}, paraphrase fraction '
               f'{res["paraphrase_fraction"]}, unrelated/right '
               f'{res["unrelated_fraction"]}')
-    with open(json_path, 'w') as f:
-        json.dump(dict(models=results, skipped=skipped, failed=failed,
-                       seen_names=SEEN, held_out_names=HELD_OUT), f,
-                  indent=1)
+    if not args.no_merge:
+        merge_parts(args.work_dir)
     # failures are in open_vocab.json: the report states them at the top
     # and its command then exits with 1 (the report is written first)
     return 0

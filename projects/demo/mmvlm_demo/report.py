@@ -275,14 +275,24 @@ def held_out_lines(task: str, entries: Sequence[dict],
         f_ = _mean(probes[frozen['key']]['held_out'].values())
         u_ = _mean(probes[unfrozen['key']]['held_out'].values())
         ratio = (f'{100 * u_ / f_:.0f} %' if f_ else 'n/a')
+        fc = _mean(probes[frozen['key']]['chance'].values())
+        uc = _mean(probes[unfrozen['key']]['chance'].values())
+        above_chance = [h is not None and c is not None and h > c + 1
+                        for h, c in ((f_, fc), (u_, uc))]
+        if not any(above_chance):
+            verdict = ('Neither model finds held-out names above chance, so '
+                       'what fine-tuning does to that ability cannot be '
+                       'measured here.')
+        elif (u_ or 0) < (f_ or 0) - 1:
+            verdict = ('Fine-tuning the language model lost part of the '
+                       'novel-name ability.')
+        else:
+            verdict = ('Fine-tuning the language model did not lose '
+                       'novel-name ability here.')
         lines += ['', f'Retention after the same fine-tuning: held-out '
                   f'{m} {_num(f_)} with the frozen LM + prefix vs '
                   f'{_num(u_)} with the LM fine-tuned ({ratio} of the '
-                  'frozen one). ' + (
-                      'Fine-tuning the language model lost part of the '
-                      'novel-name ability.' if (u_ or 0) < (f_ or 0) - 1
-                      else 'Fine-tuning the language model did not lose '
-                      'novel-name ability here.')]
+                  f'frozen one; chance {_num(fc)} / {_num(uc)}). ' + verdict]
     return lines
 
 

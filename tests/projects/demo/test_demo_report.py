@@ -223,3 +223,26 @@ def test_draw_score_threshold_keeps_pictures_readable():
     assert open_vocabulary.draw_score_threshold(few) == 0.2
     faint = np.full(100, 0.02)
     assert open_vocabulary.draw_score_threshold(faint) == 0.1
+
+
+def test_probe_parts_merge_into_one_file(tmp_path):
+    """The run script probes each model in its training slot (one part
+    per model) and merges once: results, failures and the models left
+    unprobed are all in open_vocab.json."""
+    work = tmp_path / 'work'
+    lg = [m['key'] for m in DEMO_MODELS if m['kind'] != 'stock']
+    good, bad, unprobed = lg[0], lg[1], lg[2]
+    (work / 'open_vocab' / 'models').mkdir(parents=True)
+    for key, part in ((good, dict(result={'seconds': 1.0}, error=None)),
+                      (bad, dict(result=None, error='RuntimeError: x'))):
+        (work / 'open_vocab' / 'models' / f'{key}.json').write_text(
+            json.dumps(part))
+    (work / unprobed).mkdir()
+    (work / unprobed / 'last_checkpoint').write_text('iter_2.pth')
+    assert open_vocabulary.main(['--work-dir', str(work),
+                                 '--merge-only']) == 0
+    out = json.loads((work / 'open_vocab' / 'open_vocab.json').read_text())
+    assert out['models'] == {good: {'seconds': 1.0}}
+    assert out['failed'] == {bad: 'RuntimeError: x'}
+    assert out['skipped'][unprobed] == 'not probed'
+    assert all(out['skipped'][k] == 'not trained' for k in lg[3:])
