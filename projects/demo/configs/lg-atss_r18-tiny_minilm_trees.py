@@ -7,14 +7,14 @@
 #   offline MiniLM (all-MiniLM-L6-v2, frozen) with a learnable 4-token prefix;
 # - the head is ATSS with its class conv replaced by a contrastive
 #   classifier scoring boxes against the text embeddings of the prompts;
-# - LoadClassTexts puts the class names (the prompts) into every sample.
+# - LoadClassTexts puts the class names (the prompts) into every sample;
+#   no negative prompts (the EfficientNet demo models add them, see
+#   _base_/datasets/trees_language.py).
 #
-# For your own data: set `classes` in the stock config to the names you want
-# to prompt with (they are the text the language model reads).
+# The class names are the stock twin's `classes` (_base_/texts/trees.py):
+# the text the language model reads. For your own data,
+# tools/misc/new_project.py writes a config inheriting this one.
 _base_ = './atss_r18-tiny_trees.py'
-custom_imports = dict(imports=['mmvlm'], allow_failed_imports=False)
-# stop at the first non-finite loss or gradient; never checkpoint NaN weights
-custom_hooks = [dict(type='FiniteCheckHook')]
 
 embed_dims = 64
 text_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',
@@ -34,33 +34,14 @@ model = dict(
             prefix_length=4)),
     bbox_head=dict(type='LanguageGuidedATSSHead', embed_dims=embed_dims))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='LoadClassTexts', classes={{_base_.classes}}),
-    dict(
-        type='Resize',
-        scale=({{_base_.image_size}}, {{_base_.image_size}}),
-        keep_ratio=True),
-    dict(
-        type='RandomCrop',
-        crop_size=({{_base_.crop_size}}, {{_base_.crop_size}})),
-    dict(
-        type='RandomFlip',
-        prob=[0.25, 0.25, 0.25],
-        direction=['horizontal', 'vertical', 'diagonal']),
-    dict(type='PackDetInputs', meta_keys=text_meta_keys)
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadClassTexts', classes={{_base_.classes}}),
-    dict(
-        type='Resize',
-        scale=({{_base_.image_size}}, {{_base_.image_size}}),
-        keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=text_meta_keys)
-]
+# The stock twin's pipelines with LoadClassTexts after the loading steps
+# (train: image, boxes; test: image) and the text keys packed.
+__texts = dict(type='LoadClassTexts', classes=_base_.classes)
+__pack = dict(type='PackDetInputs', meta_keys=text_meta_keys)
+train_pipeline = (_base_.train_pipeline[:2] + [__texts] +
+                  _base_.train_pipeline[2:-1] + [__pack])
+test_pipeline = (_base_.test_pipeline[:1] + [__texts] +
+                 _base_.test_pipeline[1:-1] + [__pack])
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

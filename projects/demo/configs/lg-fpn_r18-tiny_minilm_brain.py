@@ -9,11 +9,9 @@
 #   contrastive classifier; the region names ("left precentral gyrus") are
 #   the prompts;
 # - LoadClassTexts puts the class names into every sample (mmseg datasets
-#   do not, so the names are given here).
+#   do not, so the names are given here); no negative prompts (the
+#   EfficientNet demo models add them, see _base_/datasets/brain_language.py).
 _base_ = './fpn_r18-tiny_brain.py'
-custom_imports = dict(imports=['mmvlm'], allow_failed_imports=False)
-# stop at the first non-finite loss or gradient; never checkpoint NaN weights
-custom_hooks = [dict(type='FiniteCheckHook')]
 
 embed_dims = 64
 text_meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
@@ -34,23 +32,14 @@ model = dict(
             prefix_length=4)),
     decode_head=dict(type='LanguageGuidedFPNHead', embed_dims=embed_dims))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(type='LoadClassTexts', classes={{_base_.classes}}),
-    dict(
-        type='RandomResize',
-        scale=(181, 217),
-        ratio_range=(0.9, 1.1),
-        keep_ratio=True),
-    dict(type='PackSegInputs', meta_keys=text_meta_keys)
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(type='LoadClassTexts', classes={{_base_.classes}}),
-    dict(type='PackSegInputs', meta_keys=text_meta_keys)
-]
+# The stock twin's pipelines with LoadClassTexts after the loading steps
+# (image, label map) and the text keys packed.
+__texts = dict(type='LoadClassTexts', classes=_base_.classes)
+__pack = dict(type='PackSegInputs', meta_keys=text_meta_keys)
+train_pipeline = (_base_.train_pipeline[:2] + [__texts] +
+                  _base_.train_pipeline[2:-1] + [__pack])
+test_pipeline = (_base_.test_pipeline[:2] + [__texts] +
+                 _base_.test_pipeline[2:-1] + [__pack])
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
