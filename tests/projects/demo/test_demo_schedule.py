@@ -86,3 +86,22 @@ def test_demo_config_schedule_builds_for_one_iteration(monkeypatch):
     _, schedulers = _build_schedulers(cfg)
     assert [(s.begin, s.end) for s in schedulers] == [(0, 1)]
     assert not any(k.startswith('_') for k in cfg.keys())
+
+
+@pytest.mark.parametrize('config, default_iters',
+                         [('atss_r18-tiny_trees.py', 300),
+                          ('fpn_r18-tiny_brain.py', 200)])
+def test_r18_tiny_configs_rescale_the_schedule(config, default_iters,
+                                               monkeypatch):
+    """The from-scratch ResNet-18 configs run the schedule's phases on
+    their own length (default 300 / 200 iterations, warm-up 30)."""
+    path = osp.join(CONFIGS, config)
+    monkeypatch.delenv('MMVLM_DEMO_ITERS', raising=False)
+    cfg = Config.fromfile(path)
+    assert cfg.train_cfg.max_iters == default_iters
+    assert [(s.type, s.begin, s.end) for s in cfg.param_scheduler] == [
+        ('LinearLR', 0, 30), ('CosineAnnealingLR', 30, default_iters)
+    ]
+    cfg = _config(path, 1, monkeypatch)
+    _, schedulers = _build_schedulers(cfg)
+    assert [(s.begin, s.end) for s in schedulers] == [(0, 1)]
