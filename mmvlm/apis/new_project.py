@@ -142,7 +142,12 @@ def schedule_from(num_train: int,
     if max_iters is None:
         per_epoch = math.ceil(num_train / batch_size)
         max_iters = int(min(3000, max(100, 50 * per_epoch)))
-    return batch_size, max_iters
+    elif int(max_iters) < 2:
+        raise ValueError(
+            f'max_iters={max_iters}: the generated schedule is a linear '
+            'warm-up then a cosine phase, one iteration each at least; '
+            'give max_iters >= 2 (the default is about 50 epochs).')
+    return batch_size, int(max_iters)
 
 
 def normalisation_from(paths: Sequence[str], limit: int = 50) -> tuple:

@@ -350,3 +350,14 @@ def test_generated_recipe_trains_with_negative_prompts(det_project):
     stock = Config.fromfile(det_project.stock_config)
     assert 'RandomSampleNegativeTexts' not in str(
         stock.train_dataloader.dataset.pipeline)
+
+
+def test_schedule_needs_two_iterations():
+    """One iteration cannot hold the warm-up and the cosine phase: the
+    error names the value and the fix instead of a scheduler failure at
+    the start of training."""
+    from mmvlm.apis.new_project import schedule_from
+    assert schedule_from(10, max_iters=2) == (4, 2)
+    assert schedule_from(10)[1] == 150  # about 50 epochs
+    with pytest.raises(ValueError, match='max_iters=1: .*max_iters >= 2'):
+        schedule_from(10, max_iters=1)
