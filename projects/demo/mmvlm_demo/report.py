@@ -644,9 +644,11 @@ def cost_lines(models: Sequence[dict], timings: dict) -> List[str]:
         t, t_ref = (timings.get('train_' + m['key']),
                     timings.get('train_' + ref['key']) if ref else None)
         if t and t_ref:
-            out.append(f'- {_label(m)}: training took {t / t_ref:.2f}x the '
-                       f'time of {_label(ref)} ({t} s vs {t_ref} s, same '
-                       'iterations, wall-clock).')
+            task = 'tree crowns' if m['task'] == 'trees' else 'brain regions'
+            out.append(f'- {task}, {_label(m)}: training took '
+                       f'{t / t_ref:.2f}x the time of {_label(ref)} ({t} s '
+                       f'vs {t_ref} s, same iterations, wall-clock, two '
+                       'trainings at a time).')
     return ['', '## Cost of the language model', ''] + out if out else []
 
 
