@@ -189,6 +189,20 @@ def _unrelated_cell(probe: dict) -> str:
             f'{thr:g} ({_pct(probe["unrelated_fraction"])} at any score)')
 
 
+def names_above_chance(probe: dict):
+    """Held-out names whose metric beats their chance baseline by more
+    than one point, and the names that have a baseline.
+
+    Returns:
+        tuple[list[str], list[str]]: ``(above, names)``.
+    """
+    names = [n for n in probe['held_out']
+             if probe['chance'].get(n) is not None]
+    above = [n for n in names
+             if probe['held_out'][n] > probe['chance'][n] + 1]
+    return above, names
+
+
 def glance_sentence(task: str, entries: Sequence[dict], metrics: dict,
                     probes: dict, timings: dict) -> str:
     """One sentence on what the models of a task can and cannot do.
@@ -214,9 +228,17 @@ def glance_sentence(task: str, entries: Sequence[dict], metrics: dict,
     p = probes[main['key']]
     held, chance = _mean(p['held_out'].values()), _mean(p['chance'].values())
     if held is not None and chance is not None:
-        verdict = ('finds held-out names above chance' if held > chance + 1
-                   else 'does not find held-out names beyond chance')
-        parts.append(f'it {verdict} ({m} {held:.1f} vs {chance:.1f})')
+        # per name: a mean can beat chance on one name alone (e.g. "living
+        # tree" scoring like the seen "tree" while "dead tree" finds nothing)
+        above, names = names_above_chance(p)
+        if names and len(above) == len(names):
+            verdict = 'finds held-out names above chance'
+        elif above:
+            verdict = (f'finds {len(above)} of {len(names)} held-out names '
+                       f'above chance ({", ".join(above)}), not the others')
+        else:
+            verdict = 'does not find held-out names beyond chance'
+        parts.append(f'it {verdict} (mean {m} {held:.1f} vs {chance:.1f})')
     frac = p['paraphrase_fraction']
     if frac is not None:
         parts.append(f'paraphrases it never saw keep {100 * frac:.0f} % of '
@@ -277,12 +299,14 @@ def held_out_lines(task: str, entries: Sequence[dict],
         ratio = (f'{100 * u_ / f_:.0f} %' if f_ else 'n/a')
         fc = _mean(probes[frozen['key']]['chance'].values())
         uc = _mean(probes[unfrozen['key']]['chance'].values())
-        above_chance = [h is not None and c is not None and h > c + 1
-                        for h, c in ((f_, fc), (u_, uc))]
+        above_chance = []
+        for e in (frozen, unfrozen):
+            above, names = names_above_chance(probes[e['key']])
+            above_chance.append(bool(names) and len(above) == len(names))
         if not any(above_chance):
-            verdict = ('Neither model finds held-out names above chance, so '
-                       'what fine-tuning does to that ability cannot be '
-                       'measured here.')
+            verdict = ('Neither model finds every held-out name above '
+                       'chance, so what fine-tuning does to that ability '
+                       'cannot be measured here.')
         elif (u_ or 0) < (f_ or 0) - 1:
             verdict = ('Fine-tuning the language model lost part of the '
                        'novel-name ability.')

@@ -140,7 +140,7 @@ def test_report_table_sentences_retention_and_curves(tmp_path):
     assert ('| LG-MiniLM (frozen LM + prefix) | 30.1 / 65.2 | 12.0 | 6.0 | '
             '90 % | 10 % |') in text
     assert '| stock (closed set) | 30.1 / 65.2 | closed set: cannot |' in text
-    assert 'it finds held-out names above chance (AP50 12.0 vs 6.0)' in text
+    assert 'it finds held-out names above chance (mean AP50 12.0 vs 6.0)' in text
     assert 'within the 20 % goal: the words matter' in text
     assert 'held-out AP50 12.0 with the frozen LM + prefix vs 3.0' in text
     assert 'lost part of the novel-name ability' in text
@@ -246,3 +246,20 @@ def test_probe_parts_merge_into_one_file(tmp_path):
     assert out['failed'] == {bad: 'RuntimeError: x'}
     assert out['skipped'][unprobed] == 'not probed'
     assert all(out['skipped'][k] == 'not trained' for k in lg[3:])
+
+
+def test_held_out_verdict_is_per_name():
+    """A mean above chance from one name alone (``living tree`` scoring like
+    the seen ``tree`` while ``dead tree`` finds nothing) is not reported as
+    finding held-out names."""
+    probe = _probe('trees', 0.0, 0.0, 0.9, 0.1)
+    probe['held_out'] = {'dead tree': 0.0, 'living tree': 27.7}
+    probe['chance'] = {'dead tree': 3.1, 'living tree': 0.0}
+    assert report.names_above_chance(probe) == (
+        ['living tree'], ['dead tree', 'living tree'])
+    entry = next(m for m in DEMO_MODELS
+                 if m['kind'] == 'lg-frozen' and m['task'] == 'trees')
+    text = report.glance_sentence('trees', [entry], {}, {entry['key']: probe},
+                                  {})
+    assert ('finds 1 of 2 held-out names above chance (living tree), not '
+            'the others (mean AP50 13.8 vs 1.6)') in text
