@@ -134,6 +134,25 @@ def check_scored_vocabulary(model: nn.Module, vocabulary: Sequence[str],
                     f'{num} prompts asked {list(vocabulary)}.')
 
 
+def prompt_boxes(pred: dict, slot: int,
+                 score_thr: Optional[float] = None):
+    """Which predicted boxes belong to a prompt.
+
+    Args:
+        pred (dict): ``pred_instances`` of a ``to_dict()`` sample.
+        slot (int): Vocabulary index of the prompt.
+        score_thr (float, optional): Also require a score of at least
+            this (an operating point).
+
+    Returns:
+        Tensor: Bool ``[N]``.
+    """
+    keep = pred['labels'] == slot
+    if score_thr is not None:
+        keep = keep & (pred['scores'] >= score_thr)
+    return keep
+
+
 def restrict_detection_sample(sample: dict,
                               slot: int,
                               class_id: int,
@@ -154,9 +173,7 @@ def restrict_detection_sample(sample: dict,
     """
     out = dict(sample)
     pred = dict(sample['pred_instances'])
-    keep = pred['labels'] == slot
-    if score_thr is not None:
-        keep = keep & (pred['scores'] >= score_thr)
+    keep = prompt_boxes(pred, slot, score_thr)
     for key in ('bboxes', 'scores', 'labels', 'masks', 'mask_scores'):
         if key in pred:
             pred[key] = pred[key][keep]
@@ -243,13 +260,11 @@ class PromptScorer:
         for s in samples:
             if 'pred_instances' in s:
                 pred = s['pred_instances']
-                keep = pred['labels'] == slot
-                if self.score_thr is not None:
-                    keep = keep & (pred['scores'] >= self.score_thr)
-                self.num_predicted += int(keep.sum())
+                self.num_predicted += int(
+                    prompt_boxes(pred, slot, self.score_thr).sum())
+                scores = pred['scores'][prompt_boxes(pred, slot)]
                 self.top_scores.append(
-                    float(pred['scores'][pred['labels'] == slot].max())
-                    if bool((pred['labels'] == slot).any()) else 0.0)
+                    float(scores.max()) if len(scores) else 0.0)
                 self.img_ids.append(s.get('img_id'))
             elif 'pred_sem_seg' in s:
                 self.num_predicted += int(

@@ -17,26 +17,25 @@ def run(config: Path) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def test_inherited_palette_is_reported(tmp_path):
-    config = tmp_path / 'bad_palette.py'
-    config.write_text(
+def seg_config(path: Path, palette: str) -> Path:
+    """A two-class segmentation config with the given palette source."""
+    path.write_text(
         "train_dataloader = dict(dataset=dict(\n"
         "    type='BaseSegDataset', data_root='x',\n"
         "    metainfo=dict(classes=('background', 'cell'),\n"
-        "                  palette=[[0, 0, 0]] * 13)))\n")
-    result = run(config)
+        f"                  palette={palette})))\n")
+    return path
+
+
+def test_inherited_palette_is_reported(tmp_path):
+    result = run(seg_config(tmp_path / 'bad_palette.py', '[[0, 0, 0]] * 13'))
     assert result.returncode == 1, result.stdout + result.stderr
     assert 'palette has 13 colours for 2 classes' in result.stdout
     assert '_delete_=True' in result.stdout
 
 
 def test_clean_config_passes(tmp_path):
-    config = tmp_path / 'good.py'
-    config.write_text(
-        "train_dataloader = dict(dataset=dict(\n"
-        "    type='BaseSegDataset', data_root='x',\n"
-        "    metainfo=dict(classes=('background', 'cell'),\n"
-        "                  palette=[[0, 0, 0], [255, 0, 0]])))\n")
-    result = run(config)
+    result = run(seg_config(tmp_path / 'good.py',
+                            '[[0, 0, 0], [255, 0, 0]]'))
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'no finding' in result.stdout

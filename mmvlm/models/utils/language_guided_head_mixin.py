@@ -97,10 +97,11 @@ class LanguageGuidedHeadMixin:
 
         A stock checkpoint's ``<classifier_name>.weight`` / ``.bias`` (e.g.
         ``atss_cls.bias`` with 80 outputs) have no place in the contrastive
-        classifier (whose ``bias`` is one learnable scalar): they are taken out of the
-        state dict into :attr:`stock_tensors`, where the model reports them
-        and, with ``classifier=dict(warm_start=True)``, initialises the
-        classifier from them. A language-guided checkpoint loads as before.
+        classifier (whose ``bias`` is one learnable scalar): they are
+        taken out of the state dict into :attr:`stock_tensors`, where the
+        model reports them and, with ``classifier=dict(warm_start=True)``,
+        initialises the classifier from them. A language-guided
+        checkpoint loads as before.
         """
         self.stock_tensors = self.take_stock_tensors(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -287,16 +287,14 @@ def operating_point(model, task: str, right: float, cfg_options: dict,
     if chosen is None:
         return dict(operating_score_thr=None), all_rows
     thr, at, predicted = chosen
-    unrelated = [at[u] for u in UNRELATED[task]]
-    near = probes.paraphrase(task, cls, 0)
+    unrelated, near = specificity_fractions(task, at)
     return dict(
         operating_score_thr=thr,
         operating_right=at[cls],
         operating_specificity={p: v for p, v in at.items() if p != cls},
         operating_predicted=predicted,
-        operating_unrelated_fraction=_fraction([max(unrelated)], [at[cls]]),
-        operating_near_fraction=(_fraction([at[near]], [at[cls]])
-                                 if near else None)), all_rows
+        operating_unrelated_fraction=unrelated,
+        operating_near_fraction=near), all_rows
 
 
 def probe_segmentor(model, data_root: str,
@@ -381,17 +379,38 @@ def _paraphrase_and_specificity(task: str, original: Dict[str, float],
             part.append(scores[alt])
             whole.append(value)
     cls = probes.SPECIFICITY_CLASS[task]
-    right = scores[cls]
-    unrelated = {u: scores[u] for u in UNRELATED[task]}
     near = probes.paraphrase(task, cls, 0)
+    unrelated_fraction, near_fraction = specificity_fractions(task, scores)
     return dict(
         paraphrases=sets,
         paraphrase_fraction=_fraction(part, whole),
         specificity_class=cls,
-        right=right,
-        specificity=dict(unrelated, **({near: scores[near]} if near else {})),
-        unrelated_fraction=_fraction([max(unrelated.values())], [right]),
-        near_fraction=(_fraction([scores[near]], [right]) if near else None))
+        right=scores[cls],
+        specificity=dict({u: scores[u] for u in UNRELATED[task]},
+                         **({near: scores[near]} if near else {})),
+        unrelated_fraction=unrelated_fraction,
+        near_fraction=near_fraction)
+
+
+def specificity_fractions(task: str, scores: Dict[str, float]):
+    """The best unrelated word and the near paraphrase as fractions of the
+    specificity class's own name.
+
+    Args:
+        task (str): ``'trees'`` or ``'brain'``.
+        scores (dict): Prompt -> metric, with the class's name, every
+            unrelated word and (when it has one) its first paraphrase.
+
+    Returns:
+        tuple[float | None, float | None]: ``(unrelated, near)``; None
+        where the right name scores 0 or there is no paraphrase.
+    """
+    cls = probes.SPECIFICITY_CLASS[task]
+    right = scores[cls]
+    near = probes.paraphrase(task, cls, 0)
+    unrelated = _fraction([max(scores[u] for u in UNRELATED[task])],
+                          [right])
+    return unrelated, (_fraction([scores[near]], [right]) if near else None)
 
 
 def draw_score_threshold(scores) -> float:

@@ -442,10 +442,9 @@ def specificity_sentence(task: str, probe: dict, label: str) -> str:
         return (f'{label}: the right name scores 0, so specificity is not '
                 'measured.')
     thr = probe.get('operating_score_thr')
-    if thr is not None:
-        op = probe['operating_unrelated_fraction']
-        verdict = ('the words matter' if op <= SPECIFICITY_GOAL else
-                   'it answers unrelated words with the same objects')
+    where, any_score = '', ''
+    if thr is not None:  # detection: judged at the operating point
+        where = f' at the operating score {thr:g}'
         tops = probe.get('specificity_top_score', {})
         right_top = tops.get(probe['specificity_class'])
         best_top = max((tops.get(u) or 0.0 for u in UNRELATED[task]),
@@ -454,20 +453,17 @@ def specificity_sentence(task: str, probe: dict, label: str) -> str:
                     f'; its best boxes score {best_top:.3f} against '
                     f'{right_top:.3f} for the right name '
                     f'({100 * best_top / right_top:.0f} %)')
-        return (f'{label}: at the operating score {thr:g} the best '
-                f'unrelated word keeps {_pct(op)} of the right name\'s '
-                f'{OV_METRIC[task]} (goal <= '
-                f'{100 * SPECIFICITY_GOAL:.0f} %: {verdict}), the near '
-                f'paraphrase {_pct(probe["operating_near_fraction"])}. '
-                f'At any score (the config\'s score_thr) the best '
-                f'unrelated word keeps {_pct(unrel)}, because AP only '
-                f'ranks the boxes{top_text}.')
+        any_score = (f' At any score (the config\'s score_thr) the best '
+                     f'unrelated word keeps {_pct(unrel)}, because AP only '
+                     f'ranks the boxes{top_text}.')
+        unrel = probe['operating_unrelated_fraction']
+        near = probe['operating_near_fraction']
     verdict = ('the words matter' if unrel <= SPECIFICITY_GOAL else
                'it answers unrelated words with the same objects')
-    return (f'{label}: the best unrelated word keeps {_pct(unrel)} of the '
-            f'right name\'s {OV_METRIC[task]} (goal <= '
+    return (f'{label}:{where} the best unrelated word keeps {_pct(unrel)} '
+            f'of the right name\'s {OV_METRIC[task]} (goal <= '
             f'{100 * SPECIFICITY_GOAL:.0f} %: {verdict}), the near '
-            f'paraphrase {_pct(near)}.')
+            f'paraphrase {_pct(near)}.' + any_score)
 
 
 def paraphrase_sentence(task: str, probe: dict, label: str) -> str:
