@@ -207,7 +207,9 @@ else
         REAL_CXX="${CXX:-g++}"
         command -v "$REAL_CXX" >/dev/null 2>&1 || die "No C++ compiler ('$REAL_CXX') found; mmcv $MMCV_VERSION must be compiled once." \
             "Install one (Debian/Ubuntu: apt-get install g++) or set CXX, then run again."
-        JOBS="${MAX_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+        # every core: GNU nproc honours OMP_NUM_THREADS / OMP_THREAD_LIMIT, which
+        # the demo sets to 1 for its trainings, so they are cleared for the count.
+        JOBS="${MAX_JOBS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 2)}"
         say "building mmcv $MMCV_VERSION with CPU ops from source, $JOBS parallel jobs (once per torch version;"
         say "  12-20 min measured on 2 cores, a few minutes on 16; the wheel is cached; log: $LOG)"
         start=$(date +%s)

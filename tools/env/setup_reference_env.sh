@@ -92,7 +92,7 @@ else
         mkdir -p "$CACHE_DIR" || die "Cannot create $CACHE_DIR." \
             "Set MMVLM_WHEEL_CACHE to a writable folder."
         MMVLM_REAL_CXX="${CXX:-g++}" CXX="$ROOT/tools/env/cxx20.sh" \
-            MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+            MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}" \
             pip_step "compiling mmcv $MMCV_VERSION wheel (12-20 min on 2 cores)" \
             wheel -q --no-deps --no-build-isolation --no-cache-dir \
             "mmcv==$MMCV_VERSION" -w "$CACHE_DIR"

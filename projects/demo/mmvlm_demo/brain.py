@@ -18,8 +18,7 @@ import numpy as np
 from PIL import Image
 
 from . import vocabulary_splits
-from .fetching import (RegistryUnreachableError, run_download, stamp_matches,
-                       write_stamp)
+from .fetching import fetch_debian_package, stamp_matches, write_stamp
 
 MRICRON_PACKAGE = 'mricron-data'
 MRICRON_TEMPLATES = 'usr/share/mricron/templates'
@@ -155,46 +154,12 @@ def fetch_mricron_templates(cache_dir: str) -> str:
     Returns:
         str: The unpacked ``usr/share/mricron/templates`` folder.
     """
-    root = osp.join(cache_dir, 'mricron_data')
+    root = fetch_debian_package(MRICRON_PACKAGE, cache_dir)
     templates = osp.join(root, MRICRON_TEMPLATES)
-    if osp.isfile(osp.join(root, '.complete')):
-        return templates
-    deb_dir = osp.join(cache_dir, 'debs')
-    os.makedirs(deb_dir, exist_ok=True)
-    debs = [d for d in os.listdir(deb_dir)
-            if d.startswith(MRICRON_PACKAGE + '_') and d.endswith('.deb')]
-    if not debs:
-        try:
-            run_download(['apt-get', 'download', MRICRON_PACKAGE], deb_dir,
-                         f'the Debian package {MRICRON_PACKAGE}')
-        except RegistryUnreachableError:
-            # A fresh machine may have no package lists yet; root can fetch
-            # them once and retry.
-            if not hasattr(os, 'geteuid') or os.geteuid() != 0:
-                raise
-            print('[prepare_demo_data] apt-get download failed; running '
-                  '`apt-get update` once and retrying')
-            run_download(['apt-get', 'update'], None,
-                         'the Debian package lists')
-            run_download(['apt-get', 'download', MRICRON_PACKAGE], deb_dir,
-                         f'the Debian package {MRICRON_PACKAGE}')
-        debs = [d for d in os.listdir(deb_dir)
-                if d.startswith(MRICRON_PACKAGE + '_') and d.endswith('.deb')]
-    if not debs:
-        raise RegistryUnreachableError(
-            f'apt-get reported success but no {MRICRON_PACKAGE} .deb is in '
-            f'{deb_dir}.')
-    os.makedirs(root, exist_ok=True)
-    run_download(
-        ['dpkg-deb', '-x', osp.join(deb_dir, sorted(debs)[-1]), root], None,
-        f'the contents of {debs[0]}')
-    copyright_file = osp.join(root, 'usr/share/doc', MRICRON_PACKAGE,
-                              'copyright')
     if not osp.isdir(templates):
-        raise RuntimeError(f'{debs[0]} has no {MRICRON_TEMPLATES} folder.')
-    if osp.isfile(copyright_file):
-        shutil.copy(copyright_file, osp.join(root, 'COPYRIGHT'))
-    open(osp.join(root, '.complete'), 'w').close()
+        raise RuntimeError(
+            f'The {MRICRON_PACKAGE} package unpacked in {root} has no '
+            f'{MRICRON_TEMPLATES} folder; delete {root} and run again.')
     return templates
 
 
