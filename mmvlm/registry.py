@@ -27,7 +27,8 @@ A registrar for another registry is one line, ``MultiRegistrar('KIND')``,
 added with the first component that needs it.
 
 A side that is not installed is skipped silently, so ``import mmvlm`` works
-with any one of mmdet / mmseg / mmpretrain present.
+with any one of mmdet / mmseg / mmpretrain present; a side that is installed
+but fails to import raises (:func:`codebase_available`).
 """
 import functools
 import importlib
@@ -45,19 +46,43 @@ REGISTRY_SCOPES = CODEBASES + ('mmpretrain', )
 @functools.lru_cache(maxsize=None)
 def codebase_available(scope: str) -> bool:
     """Whether the OpenMMLab codebase ``scope`` ('mmdet' / 'mmseg' /
-    'mmpretrain') imports.
+    'mmpretrain') is installed.
+
+    Only a codebase that is not installed at all is an absent side: the
+    import of ``<scope>.registry`` raising ``ModuleNotFoundError`` for the
+    package ``scope`` itself. Any other failure (a missing dependency of
+    the codebase, a version assert, a syntax error in a patched file) is a
+    broken installation: it is raised, naming the import error, instead of
+    silently leaving every component of that side unregistered.
 
     Args:
         scope (str): Package name of the codebase.
 
     Returns:
-        bool: True when ``<scope>.registry`` can be imported.
+        bool: True when ``<scope>.registry`` imports, False when the
+        package ``scope`` is not installed.
+
+    Raises:
+        ImportError: ``scope`` is installed but ``<scope>.registry`` does
+            not import.
     """
     try:
         importlib.import_module(f'{scope}.registry')
-    except Exception:  # ImportError, or a version assert inside the package
-        return False
+    except ModuleNotFoundError as err:
+        if err.name == scope:
+            return False
+        raise ImportError(_broken_codebase_message(scope, err)) from err
+    except Exception as err:  # a version assert, a failing dependency...
+        raise ImportError(_broken_codebase_message(scope, err)) from err
     return True
+
+
+def _broken_codebase_message(scope: str, err: BaseException) -> str:
+    return (f'{scope} is installed but {scope}.registry does not import: '
+            f'{type(err).__name__}: {err}. mmvlm does not skip a broken '
+            f'codebase (its components would silently be missing from the '
+            f'registries). Repair the environment (bash tools/setup_env.sh '
+            f'installs the pinned versions) or uninstall {scope}.')
 
 
 class MultiRegistrar:

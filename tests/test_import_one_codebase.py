@@ -14,7 +14,8 @@ SCRIPT = textwrap.dedent('''
     class HideCodebase(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
             if name == BLOCKED or name.startswith(BLOCKED + '.'):
-                raise ModuleNotFoundError(f'{name} is hidden by the test')
+                raise ModuleNotFoundError(f'{name} is hidden by the test',
+                                          name=name)
             return None
 
     sys.meta_path.insert(0, HideCodebase())

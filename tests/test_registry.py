@@ -103,3 +103,95 @@ def test_every_registrar_is_used_by_the_package():
                         node.level > 0 or node.module == 'mmvlm.registry'):
                 used.update(alias.name for alias in node.names)
     assert exported <= used, f'unused registrars: {sorted(exported - used)}'
+
+
+def _failing_import(monkeypatch, scope, error):
+    """Make ``importlib.import_module('<scope>.registry')`` raise
+    ``error``; other imports are untouched."""
+    import importlib
+    real = importlib.import_module
+
+    def fake(name, *args, **kwargs):
+        if name == scope or name.startswith(scope + '.'):
+            raise error
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, 'import_module', fake)
+
+
+@pytest.fixture
+def fresh_codebase_cache():
+    codebase_available.cache_clear()
+    yield
+    codebase_available.cache_clear()
+
+
+def test_codebase_that_is_not_installed_is_absent(monkeypatch,
+                                                  fresh_codebase_cache):
+    """Only a ModuleNotFoundError for the codebase package itself means
+    'not installed' (what Python raises when the package is missing)."""
+    _failing_import(monkeypatch, 'mmdet',
+                    ModuleNotFoundError("No module named 'mmdet'",
+                                        name='mmdet'))
+    assert codebase_available('mmdet') is False
+    assert [r.scope for r in MultiRegistrar('MODELS').registries] == [
+        'mmseg'
+    ]
+
+
+@pytest.mark.parametrize('error', [
+    ImportError('boom'),
+    ModuleNotFoundError("No module named 'boom'", name='boom'),
+    ModuleNotFoundError("No module named 'mmdet.registry'",
+                        name='mmdet.registry'),
+    AssertionError('MMCV==2.2.0 is used but incompatible (boom)'),
+],
+                         ids=['ImportError', 'missing-dependency',
+                              'no-registry-module', 'version-assert'])
+def test_broken_codebase_raises_naming_the_import_error(
+        monkeypatch, fresh_codebase_cache, error):
+    """A codebase that is installed but does not import is an error, not
+    an absent side whose components silently vanish from the registries."""
+    _failing_import(monkeypatch, 'mmdet', error)
+    with pytest.raises(ImportError) as raised:
+        codebase_available('mmdet')
+    message = str(raised.value)
+    assert 'mmdet is installed but mmdet.registry does not import' in message
+    assert f'{type(error).__name__}: {error}' in message
+    assert 'tools/setup_env.sh' in message
+    assert raised.value.__cause__ is error
+
+
+def test_import_mmvlm_with_a_broken_mmdet_names_the_import_error():
+    """End to end, in a fresh interpreter: ``import mmvlm`` with an mmdet
+    whose import fails stops with that error instead of importing with
+    every detector unregistered."""
+    import subprocess
+    import sys
+    import textwrap
+    script = textwrap.dedent('''
+        import importlib.abc
+        import sys
+
+        class BrokenMmdet(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name == 'mmdet' or name.startswith('mmdet.'):
+                    raise ImportError('boom')
+                return None
+
+        sys.meta_path.insert(0, BrokenMmdet())
+        try:
+            import mmvlm  # noqa: F401
+        except ImportError as err:
+            print('raised:', err)
+        else:
+            print('imported')
+    ''')
+    result = subprocess.run([sys.executable, '-c', script],
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout.strip()
+    assert out.startswith('raised: mmdet is installed but mmdet.registry '
+                          'does not import: ImportError: boom'), out
