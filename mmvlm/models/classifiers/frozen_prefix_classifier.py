@@ -30,6 +30,8 @@ from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from mmvlm.models.layers.frozen_visual_prefix import FrozenPrefixLM
+from mmvlm.models.layers.one_element_parameters import (
+    accept_scalar_checkpoints, one_element)
 from mmvlm.models.layers.visual_prefix import VisualPrefixProjector
 from mmvlm.registry import CLS_MODELS
 from mmvlm.structures import (Vocabulary, VocabularyLike,
@@ -125,7 +127,10 @@ class FrozenPrefixClassifier(ImageClassifier):
             append_eos=append_eos,
             normalize=normalize,
             names_per_chunk=names_per_chunk) if mode == 'generative' else None
-        self.logit_scale = nn.Parameter(torch.tensor(float(init_logit_scale)))
+        # one element, not 0-d (FSDP refuses 0-d parameters); a 0-d
+        # ``logit_scale`` of an older checkpoint is reshaped on load
+        self.logit_scale = nn.Parameter(one_element(init_logit_scale))
+        accept_scalar_checkpoints(self, ('logit_scale', ))
         self._configured_vocabulary = (Vocabulary.parse(
             dataset_vocabulary(vocabulary), vocabulary_label_ids)
                                        if vocabulary is not None else None)

@@ -12,6 +12,8 @@ from torch import Tensor
 
 from mmvlm.registry import MODELS, REGISTRY_SCOPES, codebase_available
 from mmvlm.structures import normalize_vocabulary, split_batch_texts
+from ..layers.one_element_parameters import (accept_scalar_checkpoints,
+                                              one_element)
 from ..layers.visual_prefix import VisualPrefixProjector
 
 VISUAL_PREFIX_MODES = ('per_class', 'per_image')
@@ -184,7 +186,10 @@ class LLMPrefixNeck(BaseModule):
         self.visual_projector = VisualPrefixProjector(
             in_channels=in_channels, lm_dims=encoder.hidden_size, **cfg)
         if mode == 'per_image':
-            self.visual_gate = nn.Parameter(torch.tensor(float(init_gate)))
+            # one element, not 0-d: FSDP refuses 0-d parameters; a 0-d
+            # ``visual_gate`` of an older checkpoint is reshaped on load
+            self.visual_gate = nn.Parameter(one_element(init_gate))
+            accept_scalar_checkpoints(self, ('visual_gate', ))
 
     # ------------------------------------------------------------- texts
     def encode_vocabulary(self, texts: Sequence) -> Tensor:

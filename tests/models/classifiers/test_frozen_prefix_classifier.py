@@ -96,3 +96,19 @@ def test_encoder_lm_and_missing_channels_are_refused():
         MODELS.build(frozen_cfg('generative', visual_prefix=dict()))
     with pytest.raises(ValueError, match='mode'):
         MODELS.build(frozen_cfg('captioning'))
+
+
+def test_logit_scale_is_one_element_and_old_checkpoints_load():
+    """FSDP refuses 0-d parameters: ``logit_scale`` is a ``(1, )`` vector;
+    a checkpoint that saved it 0-d still loads (strict)."""
+    import math
+    model = MODELS.build(frozen_cfg('embedding'))
+    assert model.logit_scale.shape == (1, )
+    assert not [n for n, p in model.named_parameters() if p.dim() == 0]
+    old = model.state_dict()
+    old['logit_scale'] = torch.tensor(math.log(20.0))  # as written before
+    fresh = MODELS.build(frozen_cfg('embedding'))
+    fresh.load_state_dict(old)
+    assert fresh.logit_scale.shape == (1, )
+    torch.testing.assert_close(fresh.logit_scale,
+                               torch.tensor([math.log(20.0)]))

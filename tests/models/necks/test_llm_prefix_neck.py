@@ -244,3 +244,19 @@ def test_an_image_without_classes_is_all_padding(visual):
     assert all(torch.isfinite(o).all() for o in out)
     with pytest.raises(ValueError, match='Every vocabulary of the batch'):
         neck(feats(batch=2), [[], ['']])
+
+
+def test_visual_gate_is_one_element_and_old_checkpoints_load():
+    """FSDP refuses 0-d parameters: the per-image gate is a ``(1, )``
+    vector; a checkpoint that saved it 0-d still loads (strict)."""
+    cfg = dict(visual_prefix=dict(num_visual_tokens=2, in_channels=8,
+                                  mode='per_image', init_gate=0.25))
+    neck = make_neck(**cfg)
+    assert neck.visual_gate.shape == (1, )
+    assert neck.visual_gate.tolist() == [0.25]
+    old = neck.state_dict()
+    old['visual_gate'] = torch.tensor(0.5)  # as written before
+    fresh = make_neck(**cfg)
+    fresh.load_state_dict(old)
+    assert fresh.visual_gate.shape == (1, )
+    assert fresh.visual_gate.tolist() == [0.5]
