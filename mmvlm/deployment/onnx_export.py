@@ -13,8 +13,10 @@ Two modes:
 
 Every export folder is self-contained: the ``.onnx`` files, ``meta.json``
 and ``mmvlm_runtime.py`` (a copy of :mod:`mmvlm.deployment.runtime`, numpy
-only). The graphs return raw head outputs; decoding, NMS and the resize to
-the original image run in that module.
+only). ``meta.json`` records the size and SHA-256 of every other file and
+the input / output signature of every graph, which the runtime checks
+before running anything. The graphs return raw head outputs; decoding, NMS
+and the resize to the original image run in that module.
 """
 import copy
 import json
@@ -368,15 +370,35 @@ def export_text_encoder_folder(encoder: nn.Module, out_dir: str) -> dict:
 
 
 def _write_folder(meta: dict, out_dir: str) -> None:
-    """Record file sizes, write ``meta.json``, copy the runtime module."""
-    meta['files'] = {
-        name: osp.getsize(osp.join(out_dir, name))
-        for name in sorted(os.listdir(out_dir)) if name.endswith('.onnx')
-    }
+    """Copy the runtime module, then record what the runtime verifies and
+    write ``meta.json`` (atomically: a temporary file, then ``os.replace``).
+
+    Recorded for every file of the export (the graphs, ``tokenizer.json``,
+    ``mmvlm_runtime.py``): its size (``files``) and SHA-256 (``sha256``);
+    for every graph its input / output signature (``signature``).
+    """
     shutil.copyfile(runtime.__file__, osp.join(out_dir, RUNTIME_FILE))
-    with open(osp.join(out_dir, runtime.META_FILE), 'w',
-              encoding='utf-8') as f:
+    names = [meta.get('onnx')]
+    spec = meta.get('text_encoder') or {}
+    names += [spec.get('onnx'), spec.get('tokenizer'), RUNTIME_FILE]
+    names = [n for n in names if n]
+    meta['files'] = {n: osp.getsize(osp.join(out_dir, n)) for n in names}
+    meta['sha256'] = {
+        n: runtime.sha256_of(osp.join(out_dir, n))
+        for n in names
+    }
+    meta['signature'] = {
+        n: runtime.graph_signature(
+            runtime.inference_session(osp.join(out_dir, n)))
+        for n in names if n.endswith('.onnx')
+    }
+    path = osp.join(out_dir, runtime.META_FILE)
+    tmp = f'{path}.tmp-{os.getpid()}'
+    with open(tmp, 'w', encoding='utf-8') as f:
         json.dump(meta, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------- export
@@ -497,6 +519,7 @@ def export_onnx(config: Union[str, Config],
                      opset_version)
     meta['onnx_check'] = check_raw_outputs(graph, path, args, atol)
     _write_folder(meta, out_dir)
+    runtime.check_graph(out_dir, meta, meta['signature'][meta['onnx']])
     return meta
 
 

@@ -4,6 +4,7 @@ The reference is the PyTorch model through the stock test pipeline and
 post-processing (:func:`mmvlm.apis.detect` / :func:`mmvlm.apis.segment`);
 the export runs through ``mmvlm_runtime`` of the export folder.
 """
+import hashlib
 import importlib.util
 import os.path as osp
 from types import ModuleType
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import runtime
 from .onnx_export import RUNTIME_FILE
 
 #: Tolerances of the parity checks (docs/deployment.md states them).
@@ -23,19 +25,29 @@ SEG_MIN_AGREEMENT = 0.999  # share of equal pixels (arg-max near-ties)
 
 
 def load_runtime(export_dir: str) -> ModuleType:
-    """Import ``mmvlm_runtime.py`` of an export folder by path.
+    """Import ``mmvlm_runtime.py`` of an export folder by path, once its
+    size and SHA-256 match ``meta.json`` (the folder is not put on
+    ``sys.path``).
 
     Args:
         export_dir (str): The export folder.
 
     Returns:
         module: Its runtime module (distinct per folder).
+
+    Raises:
+        ExportError: The runtime file differs from the one exported.
     """
-    path = osp.join(export_dir, RUNTIME_FILE)
+    meta = runtime.load_meta(export_dir)
+    path = runtime.verify_file(export_dir, meta, RUNTIME_FILE)
+    with open(path, 'rb') as f:
+        source = f.read()
+    if hashlib.sha256(source).hexdigest() != meta['sha256'][RUNTIME_FILE]:
+        raise runtime.ExportError(f'{path} changed while it was verified.')
     name = f'mmvlm_runtime_{abs(hash(osp.abspath(path)))}'
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    exec(compile(source, path, 'exec'), module.__dict__)
     return module
 
 

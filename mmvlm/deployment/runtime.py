@@ -1,16 +1,27 @@
 """Run mmvlm ONNX exports without PyTorch: pre- and post-processing in numpy.
 
-This file imports only ``numpy`` and the standard library at module level
-(``onnxruntime``, ``tokenizers`` and Pillow are imported by the functions
-that need them). The export tool (``tools/deployment/export_onnx.py``)
-copies it as ``mmvlm_runtime.py`` into every export folder, next to the
-``.onnx`` files and ``meta.json``, so a deployed process loads it from
-there without importing the ``mmvlm`` package (which imports torch)::
+This file imports only ``numpy``, ``hashlib`` and the standard library at
+module level (``onnxruntime``, ``tokenizers`` and Pillow are imported by the
+functions that need them). The export tool
+(``tools/deployment/export_onnx.py``) copies it as ``mmvlm_runtime.py``
+into every export folder, next to the ``.onnx`` files and ``meta.json``,
+so a deployed process loads it from there without importing the ``mmvlm``
+package (which imports torch). Load it by its path, after checking it
+against the SHA-256 that ``meta.json`` records, and never put the export
+folder on ``sys.path`` (a ``numpy.py`` placed there would be imported
+instead of numpy); ``tools/deployment/run_onnx.py`` shows how::
 
-    import sys; sys.path.insert(0, 'work_dirs/export')
-    import mmvlm_runtime
-    detector = mmvlm_runtime.Detector('work_dirs/export')
-    result = detector(mmvlm_runtime.read_image('tile.png'))
+    rt = load_verified_runtime('work_dirs/export')   # see run_onnx.py
+    detector = rt.load_model('work_dirs/export')
+    result = detector(rt.read_image('tile.png'))
+
+Before a graph runs, the runtime checks the folder against ``meta.json``
+(:func:`load_meta`, :func:`verify_file`, :func:`check_graph`): the format
+version, the SHA-256 and size of every file it opens, the graph's input /
+output signature, and meta against the graph (feature levels, classes vs
+the classifier's channels); every run checks the strides against the
+feature-map sizes (:func:`check_feature_sizes`). A mismatch is an
+:class:`ExportError` naming the file and the field.
 
 The post-processing reproduces mmdet's and mmseg's test-time steps:
 prior generation, box decoding, score filtering and top-k, class-aware NMS
@@ -19,44 +30,373 @@ segmentation, removing padding, bilinear resizing to the original size and
 the arg-max. ``docs/deployment.md`` states what is supported and the
 measured tolerances.
 """
+import hashlib
 import json
 import math
+import os
 import os.path as osp
+import sys
+import time
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 #: Name of the metadata file in an export folder.
 META_FILE = 'meta.json'
-#: Version of the ``meta.json`` layout this module reads.
-FORMAT_VERSION = 1
+#: Version of the ``meta.json`` layout this module reads (2: the SHA-256
+#: and size of every file, and the input / output signature of each graph).
+FORMAT_VERSION = 2
+#: Keys every ``meta.json`` has, and those of a detector / segmentor.
+REQUIRED_KEYS = ('format_version', 'task', 'mode', 'files', 'sha256')
+MODEL_KEYS = ('onnx', 'preprocess', 'head', 'signature')
+#: Most prompts (entries x synonyms x templates) :class:`TextEncoder`
+#: encodes in one call; the environment variable raises it. The same limit
+#: as ``mmvlm.structures.vocabulary.MAX_PROMPTS``.
+MAX_PROMPTS = 200_000
+MAX_PROMPTS_ENV = 'MMVLM_MAX_PROMPTS'
+#: Prompts per onnxruntime call of :class:`TextEncoder`.
+TEXT_BATCH = 256
+#: Seconds after which :class:`TextEncoder` prints its progress.
+PROGRESS_AFTER_S = 5.0
 
 VocabEntry = Union[str, Sequence[str]]
 
 
+class ExportError(ValueError):
+    """An export folder that does not match its ``meta.json`` (a changed
+    or damaged file, a wrong field, another graph): the message names the
+    file and the field."""
+
+
+# ---------------------------------------------------------------- meta
 def load_meta(folder: str) -> dict:
-    """Read ``meta.json`` of an export folder.
+    """Read and check ``meta.json`` of an export folder.
 
     Args:
         folder (str): The export folder.
 
     Returns:
         dict: The metadata written by the export tool.
+
+    Raises:
+        FileNotFoundError: No ``meta.json``.
+        ExportError: Not a JSON object, another format version, or a
+            missing / wrongly typed field (the message names it).
     """
     path = osp.join(folder, META_FILE)
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'{path} does not exist: give the folder written by '
             'tools/deployment/export_onnx.py.')
-    with open(path, encoding='utf-8') as f:
-        meta = json.load(f)
+    try:
+        with open(path, encoding='utf-8') as f:
+            meta = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ExportError(
+            f'{path} is not valid JSON ({e.msg} at line {e.lineno}, column '
+            f'{e.colno}): the file is damaged or was edited by hand; export '
+            'again with tools/deployment/export_onnx.py.') from None
+    except UnicodeDecodeError as e:
+        raise ExportError(f'{path} is not UTF-8 text ({e}): the file is '
+                          'damaged; export again.') from None
+    if not isinstance(meta, dict):
+        raise ExportError(f'{path} holds a JSON {type(meta).__name__}, not '
+                          'the object the export tool writes; export again.')
     if meta.get('format_version') != FORMAT_VERSION:
-        raise ValueError(
-            f'{path} has format_version {meta.get("format_version")!r}; this '
-            f'runtime reads version {FORMAT_VERSION}. Export again with the '
-            'installed mmvlm, or use the mmvlm_runtime.py of that folder.')
+        raise ExportError(
+            f'{path}: field format_version is '
+            f'{meta.get("format_version")!r}; this runtime reads version '
+            f'{FORMAT_VERSION}. Export again with the installed mmvlm, or '
+            'use the mmvlm_runtime.py of that folder.')
+    keys = REQUIRED_KEYS + (MODEL_KEYS if meta.get('task') in (
+        'detection', 'segmentation') else ())
+    missing = [k for k in keys if k not in meta]
+    if missing:
+        raise ExportError(f'{path} lacks the field(s) {missing}; export '
+                          'again with tools/deployment/export_onnx.py.')
+    for key in ('files', 'sha256') + (('signature', 'head', 'preprocess')
+                                       if 'onnx' in meta else ()):
+        if not isinstance(meta.get(key), dict):
+            raise ExportError(f'{path}: field {key} must be a JSON object, '
+                              f'got {meta.get(key)!r}; export again.')
     return meta
 
+
+def sha256_of(path: str) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(folder: str, meta: dict, name: str) -> str:
+    """Check a file of the export against ``meta.json`` before opening it.
+
+    Args:
+        folder (str): The export folder.
+        meta (dict): Its ``meta.json``.
+        name (str): The file name inside the folder.
+
+    Returns:
+        str: The file's path.
+
+    Raises:
+        ExportError: The file is not recorded, is missing, or its size or
+            SHA-256 differs from ``files[name]`` / ``sha256[name]``.
+    """
+    path = osp.join(folder, name)
+    meta_path = osp.join(folder, META_FILE)
+    want = meta['sha256'].get(name)
+    if not isinstance(want, str):
+        raise ExportError(
+            f'{meta_path}: field sha256[{name!r}] is missing, so {path} '
+            'cannot be verified; export again.')
+    if not osp.isfile(path):
+        raise ExportError(f'{path} does not exist, but {meta_path} lists it '
+                          f'(field sha256[{name!r}]): copy the whole export '
+                          'folder.')
+    size = osp.getsize(path)
+    if meta['files'].get(name) not in (None, size):
+        raise ExportError(
+            f'{path} has {size} bytes but {meta_path} field files[{name!r}] '
+            f'says {meta["files"][name]}: the file was changed or truncated '
+            'after export; copy it again or export again.')
+    got = sha256_of(path)
+    if got != want:
+        raise ExportError(
+            f'{path} has SHA-256 {got}, but {meta_path} field '
+            f'sha256[{name!r}] is {want}: the file was changed or damaged '
+            'after export; it is not used. Copy it again or export again.')
+    return path
+
+
+def graph_signature(session) -> dict:
+    """The inputs and outputs of an onnxruntime session as JSON values.
+
+    Returns:
+        dict: ``inputs`` and ``outputs``, each a list of ``name``,
+        ``type`` (e.g. ``'tensor(float)'``) and ``shape`` (an int per
+        fixed axis, the axis name or None per dynamic one).
+    """
+
+    def describe(args) -> List[dict]:
+        return [
+            dict(name=a.name,
+                 type=a.type,
+                 shape=[d if isinstance(d, int) else
+                        (str(d) if d is not None else None)
+                        for d in (a.shape or [])]) for a in args
+        ]
+
+    return dict(inputs=describe(session.get_inputs()),
+                outputs=describe(session.get_outputs()))
+
+
+def check_signature(folder: str, meta: dict, name: str, session) -> dict:
+    """Raise unless the graph's inputs / outputs are those ``meta.json``
+    records for it (names, element types, ranks and fixed sizes).
+
+    Args:
+        folder (str): The export folder.
+        meta (dict): Its ``meta.json``.
+        name (str): The ``.onnx`` file name.
+        session: Its onnxruntime session.
+
+    Returns:
+        dict: The graph's signature (:func:`graph_signature`).
+    """
+    path = osp.join(folder, name)
+    field = f'signature[{name!r}]'
+    want = meta['signature'].get(name)
+    got = graph_signature(session)
+    if not isinstance(want, dict):
+        raise ExportError(f'{osp.join(folder, META_FILE)}: field {field} is '
+                          'missing; export again.')
+    for kind in ('inputs', 'outputs'):
+        mine = {a['name']: a for a in got[kind]}
+        theirs = {a.get('name'): a for a in want.get(kind) or []}
+        if set(mine) != set(theirs):
+            raise ExportError(
+                f'{path} has {kind} {sorted(mine)}, but '
+                f'{osp.join(folder, META_FILE)} field {field}.{kind} says '
+                f'{sorted(theirs)}: the graph and meta.json come from '
+                'different exports; export again.')
+        for arg_name, arg in mine.items():
+            other = theirs[arg_name]
+            fixed = [d if isinstance(d, int) else None for d in arg['shape']]
+            recorded = [
+                d if isinstance(d, int) else None
+                for d in other.get('shape') or []
+            ]
+            if arg['type'] != other.get('type') or fixed != recorded:
+                raise ExportError(
+                    f'{path}: {kind[:-1]} {arg_name!r} is {arg["type"]} '
+                    f'{arg["shape"]}, but {osp.join(folder, META_FILE)} '
+                    f'field {field}.{kind} records {other.get("type")} '
+                    f'{other.get("shape")}; export again.')
+    return got
+
+
+def _channels(signature: dict, output: str) -> Optional[int]:
+    """The fixed channel count (axis 1) of an output, None if dynamic."""
+    for arg in signature['outputs']:
+        if arg['name'] == output and len(arg['shape']) > 1 and isinstance(
+                arg['shape'][1], int):
+            return arg['shape'][1]
+    return None
+
+
+def check_graph(folder: str, meta: dict, signature: dict) -> None:
+    """Check ``meta.json`` against the graph it describes.
+
+    Detectors: the outputs are those of ``head.num_levels`` levels (and of
+    the score factor), one stride and one set of base anchors per level,
+    and in baked mode ``classes`` / ``label_ids`` have one entry per class
+    the classifier scores (its channels / ``head.num_base_priors``).
+    Segmentors: ``seg_logits`` exists and, baked, has one channel per class
+    (one channel: a binary head with one or two class names).
+
+    Args:
+        folder (str): The export folder.
+        meta (dict): Its ``meta.json``.
+        signature (dict): The graph's signature (:func:`check_signature`).
+
+    Raises:
+        ExportError: Naming the ``meta.json`` field and the graph.
+    """
+    meta_path = osp.join(folder, META_FILE)
+    path = osp.join(folder, meta['onnx'])
+    names = [a['name'] for a in signature['outputs']]
+    head = meta['head']
+    classes = meta.get('classes')
+    baked = meta['mode'] == 'baked'
+    if baked:
+        if not isinstance(classes, list) or not classes:
+            raise ExportError(f'{meta_path}: field classes must list the '
+                              f'class names of the baked graph, got '
+                              f'{classes!r}; export again.')
+        label_ids = meta.get('label_ids')
+        if label_ids is not None and len(label_ids) != len(classes):
+            raise ExportError(
+                f'{meta_path}: field label_ids has {len(label_ids)} ids for '
+                f'{len(classes)} classes (field classes); give one id per '
+                'class or export again.')
+    if meta['task'] == 'segmentation':
+        if 'seg_logits' not in names:
+            raise ExportError(f'{path} has no output seg_logits (outputs '
+                              f'{names}), but {meta_path} field task says '
+                              'segmentation; export again.')
+        channels = _channels(signature, 'seg_logits')
+        if baked and channels is not None and not (
+                channels == len(classes) or
+            (channels == 1 and len(classes) <= 2)):
+            raise ExportError(
+                f'{meta_path}: field classes names {len(classes)} classes '
+                f'{classes[:8]}, but {path} scores {channels} (seg_logits '
+                f'has {channels} channels); give one name per class.')
+        return
+    levels = head.get('num_levels')
+    kinds = ['cls_score', 'bbox_pred'] + (['score_factor'] if head.get(
+        'with_score_factor') else [])
+    found = sorted(int(n.rsplit('_', 1)[1]) for n in names
+                   if n.startswith('cls_score_'))
+    want = sorted(f'{k}_{level}' for k in kinds
+                  for level in range(levels if isinstance(levels, int) else 0))
+    if sorted(names) != want:
+        raise ExportError(
+            f'{meta_path}: field head.num_levels={levels!r} (with_score_'
+            f'factor={head.get("with_score_factor")!r}) expects the outputs '
+            f'{want}, but {path} has {sorted(names)} ({len(found)} levels); '
+            'the graph and meta.json come from different exports.')
+    priors = head.get('priors') or {}
+    strides = priors.get('strides')
+    if not isinstance(strides, list) or len(strides) != levels or not all(
+            isinstance(s, list) and len(s) == 2 and all(
+                isinstance(v, (int, float)) and v > 0 for v in s)
+            for s in strides):
+        raise ExportError(
+            f'{meta_path}: field head.priors.strides must hold one positive '
+            f'[stride_w, stride_h] per level ({levels} levels), got '
+            f'{strides!r}.')
+    if priors.get('type') == 'anchor' and len(
+            priors.get('base_anchors') or []) != levels:
+        raise ExportError(
+            f'{meta_path}: field head.priors.base_anchors has '
+            f'{len(priors.get("base_anchors") or [])} levels, the graph '
+            f'{levels}.')
+    num_priors = head.get('num_base_priors')
+    if not isinstance(num_priors, int) or num_priors < 1:
+        raise ExportError(f'{meta_path}: field head.num_base_priors must be '
+                          f'a positive int, got {num_priors!r}.')
+    for level in range(levels):
+        box = _channels(signature, f'bbox_pred_{level}')
+        if box is not None and box != 4 * num_priors:
+            raise ExportError(
+                f'{meta_path}: field head.num_base_priors={num_priors}, but '
+                f'{path} output bbox_pred_{level} has {box} channels '
+                f'(4 per prior: {box / 4:g} priors).')
+        cls = _channels(signature, f'cls_score_{level}')
+        if baked and cls is not None and cls != num_priors * len(classes):
+            raise ExportError(
+                f'{meta_path}: field classes names {len(classes)} classes '
+                f'{classes[:8]}, but {path} scores {cls / num_priors:g} '
+                f'(cls_score_{level} has {cls} channels = {num_priors} base '
+                f'priors x {cls / num_priors:g} classes); give one name per '
+                'class the graph scores, or export again.')
+
+
+def check_feature_sizes(outputs: Dict[str, np.ndarray],
+                        input_shape: Sequence[int], meta: dict,
+                        folder: str) -> None:
+    """Check the strides of ``meta.json`` against the feature maps.
+
+    Level ``l`` of an input of height ``H`` has ``ceil(H / stride_l)``
+    rows (``floor`` accepted too), and likewise for the width; a wrong
+    stride would place every prior, so every box, elsewhere.
+
+    Args:
+        outputs (dict[str, np.ndarray]): Raw outputs of the graph.
+        input_shape (Sequence[int]): ``[B, 3, H, W]`` of the batch.
+        meta (dict): ``meta.json``.
+        folder (str): The export folder (for the message).
+
+    Raises:
+        ExportError: Naming ``head.priors.strides[l]``.
+    """
+    height, width = input_shape[-2:]
+    for level, (stride_w, stride_h) in enumerate(
+            meta['head']['priors']['strides']):
+        rows, cols = outputs[f'cls_score_{level}'].shape[-2:]
+        ok_h = rows in (math.floor(height / stride_h),
+                        math.ceil(height / stride_h))
+        ok_w = cols in (math.floor(width / stride_w),
+                        math.ceil(width / stride_w))
+        if not (ok_h and ok_w):
+            raise ExportError(
+                f'{osp.join(folder, META_FILE)}: field head.priors.strides['
+                f'{level}] = {[stride_w, stride_h]} does not fit '
+                f'{osp.join(folder, meta["onnx"])}: a {height}x{width} input '
+                f'gives a {rows}x{cols} map at level {level}, i.e. stride '
+                f'about {height / max(rows, 1):g}; the boxes would be '
+                'misplaced. Export again (or fix the stride).')
+
+
+def max_prompts() -> int:
+    """The prompt limit: ``MMVLM_MAX_PROMPTS`` if set, else
+    :data:`MAX_PROMPTS`."""
+    value = os.environ.get(MAX_PROMPTS_ENV)
+    if value is None or not value.strip():
+        return MAX_PROMPTS
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = -1
+    if limit < 1:
+        raise ValueError(f'{MAX_PROMPTS_ENV}={value!r} is not a positive '
+                         'integer; set e.g. MMVLM_MAX_PROMPTS=500000.')
+    return limit
 
 # ---------------------------------------------------------------- images
 def read_image(path: str) -> np.ndarray:
@@ -563,10 +903,12 @@ def expand_prompts(vocabulary: Sequence[VocabEntry],
     prompts, owners = [], []
     for index, entry in enumerate(vocabulary):
         names = [entry] if isinstance(entry, str) else list(entry)
-        names = [n.strip() for n in names]
-        if not names or not all(names):
-            raise ValueError(f'Vocabulary entry {index} ({entry!r}) is '
-                             'empty; give a class name.')
+        names = [n.strip() if isinstance(n, str) else n for n in names]
+        if not names or not all(isinstance(n, str) and n.isprintable()
+                                and n for n in names):
+            raise ValueError(
+                f'Vocabulary entry {index} ({entry!r}) is empty or holds '
+                'invisible / control characters; give a visible class name.')
         for name in names:
             for template in templates:
                 prompts.append(template.format(name))
@@ -574,12 +916,46 @@ def expand_prompts(vocabulary: Sequence[VocabEntry],
     return prompts, owners
 
 
+def check_prompt_count(vocabulary: Sequence[VocabEntry],
+                       templates: Sequence[str]) -> int:
+    """Count the prompts of a vocabulary; refuse more than the limit.
+
+    Runs before anything is tokenised or encoded.
+
+    Args:
+        vocabulary (Sequence): Entries (names or tuples of synonyms).
+        templates (Sequence[str]): The templates.
+
+    Returns:
+        int: entries x synonyms x templates.
+
+    Raises:
+        ValueError: Above :func:`max_prompts`, naming the count, the
+            limit and how to raise it.
+    """
+    names = sum(1 if isinstance(e, str) else len(e) for e in vocabulary)
+    count = names * len(templates)
+    limit = max_prompts()
+    if count > limit:
+        raise ValueError(
+            f'The vocabulary has {count:,} prompts to encode '
+            f'({len(vocabulary):,} entries, {names:,} names with synonyms, '
+            f'x {len(templates)} '
+            f'templates), more than the limit of {limit:,}; nothing was '
+            'encoded. Use fewer names, synonyms or templates, or raise the '
+            f'limit: {MAX_PROMPTS_ENV}={count} in the environment.')
+    return count
+
+
 class TextEncoder:
     """The exported text encoder: a new vocabulary -> ``[K, D]`` embeddings.
 
     Tokenises with ``tokenizers`` (the ``tokenizer.json`` of the export),
-    runs ``text_encoder.onnx`` (LM + learned prefix + projection) and
-    averages the prompts of each entry, as ``HFTextEncoder`` does.
+    runs ``text_encoder.onnx`` (LM + learned prefix + projection) in
+    batches of :data:`TEXT_BATCH` prompts and averages the prompts of each
+    entry, as ``HFTextEncoder`` does; only the ``[K, D]`` sums are kept,
+    so memory does not grow with the number of prompts. The files are
+    checked against ``meta.json`` first.
 
     Args:
         folder (str): Export folder with ``text_encoder.onnx``.
@@ -599,11 +975,12 @@ class TextEncoder:
                              'export it with --mode text.')
         self.spec = spec
         self.tokenizer = Tokenizer.from_file(
-            osp.join(folder, spec['tokenizer']))
+            verify_file(folder, self.meta, spec['tokenizer']))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        self.session = inference_session(osp.join(folder, spec['onnx']),
-                                         providers, threads)
+        self.session = inference_session(
+            verify_file(folder, self.meta, spec['onnx']), providers, threads)
+        check_signature(folder, self.meta, spec['onnx'], self.session)
 
     def token_ids(self, prompts: Sequence[str]) -> List[List[int]]:
         """Token ids cut to the model's budget (mmvlm's PromptTokenizer)."""
@@ -626,7 +1003,7 @@ class TextEncoder:
         return out
 
     def encode_prompts(self, prompts: Sequence[str]) -> np.ndarray:
-        """``[N, D]`` L2-normalised embeddings of prompts."""
+        """``[N, D]`` L2-normalised embeddings of prompts (one call)."""
         seqs = self.token_ids(prompts)
         width = max(len(s) for s in seqs)
         ids = np.full((len(seqs), width), self.spec['pad_id'], np.int64)
@@ -640,17 +1017,44 @@ class TextEncoder:
         })[0]
 
     def __call__(self, vocabulary: Sequence[VocabEntry]) -> np.ndarray:
-        """``[K, D]`` L2-normalised embedding per vocabulary entry."""
+        """``[K, D]`` L2-normalised embedding per vocabulary entry.
+
+        Refuses more than :func:`max_prompts` prompts before encoding;
+        prints its progress on stderr when it runs longer than
+        :data:`PROGRESS_AFTER_S` seconds.
+        """
+        if isinstance(vocabulary, str):
+            vocabulary = [vocabulary]  # expand_prompts names the mistake
+        check_prompt_count(vocabulary, self.spec['templates'])
         prompts, owners = expand_prompts(vocabulary, self.spec['templates'])
-        embeds = self.encode_prompts(prompts)
-        sums = np.zeros((len(vocabulary), embeds.shape[1]), np.float32)
-        np.add.at(sums, np.asarray(owners), embeds)
+        owners = np.asarray(owners)
+        sums = None
+        start = last = time.perf_counter()
+        for begin in range(0, len(prompts), TEXT_BATCH):
+            end = begin + TEXT_BATCH
+            embeds = self.encode_prompts(prompts[begin:end])
+            if sums is None:
+                sums = np.zeros((len(vocabulary), embeds.shape[1]),
+                                np.float32)
+            np.add.at(sums, owners[begin:end], embeds)
+            now = time.perf_counter()
+            if now - start > PROGRESS_AFTER_S and (
+                    now - last > PROGRESS_AFTER_S or end >= len(prompts)):
+                last = now
+                done = min(end, len(prompts))
+                print(f'mmvlm_runtime: encoded {done:,} / {len(prompts):,} '
+                      f'prompts in {now - start:.0f} s',
+                      file=sys.stderr,
+                      flush=True)
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         return sums / np.maximum(norms, 1e-12)
 
 
 class _Session:
     """An onnxruntime session of an exported detector / segmentor.
+
+    The graph file is checked against ``meta.json`` (size, SHA-256,
+    signature, levels, classes) before the session is created.
 
     Args:
         folder (str): The export folder.
@@ -664,8 +1068,11 @@ class _Session:
                  threads: Optional[int] = None) -> None:
         self.folder = folder
         self.meta = load_meta(folder)
-        self.session = inference_session(osp.join(folder, self.meta['onnx']),
-                                         providers, threads)
+        path = verify_file(folder, self.meta, self.meta['onnx'])
+        self.session = inference_session(path, providers, threads)
+        self.signature = check_signature(folder, self.meta, self.meta['onnx'],
+                                         self.session)
+        check_graph(folder, self.meta, self.signature)
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     @property
@@ -684,12 +1091,47 @@ class _Session:
                     'This export scores against text embeddings given at '
                     'run time: pass text_embeds=TextEncoder(folder)('
                     "['a cat', ...]).")
-            feeds['text_embeds'] = np.asarray(text_embeds, np.float32)
+            text_embeds = np.asarray(text_embeds, np.float32)
+            dims = [a['shape'] for a in self.signature['inputs']
+                    if a['name'] == 'text_embeds']
+            width = dims[0][-1] if dims and dims[0] else None
+            if text_embeds.ndim != 2 or len(text_embeds) == 0 or (
+                    isinstance(width, int)
+                    and text_embeds.shape[1] != width):
+                raise ValueError(
+                    f'text_embeds must be [K, {width}] (K >= 1 class '
+                    f'embeddings of this export), got {text_embeds.shape}; '
+                    'use TextEncoder(folder)(names).')
+            feeds['text_embeds'] = text_embeds
         elif text_embeds is not None:
             raise ValueError('This export has a baked vocabulary '
                              f'{self.classes}; text_embeds cannot change it '
                              '(export with --mode text for that).')
-        return dict(zip(self.output_names, self.session.run(None, feeds)))
+        outputs = dict(zip(self.output_names, self.session.run(None, feeds)))
+        self._check_classes(outputs, text_embeds)
+        return outputs
+
+    def _check_classes(self, outputs: Dict[str, np.ndarray],
+                       text_embeds: Optional[np.ndarray]) -> None:
+        """The classifier scored as many classes as there are names."""
+        if self.meta['task'] == 'detection':
+            name, per_class = 'cls_score_0', self.meta['head'][
+                'num_base_priors']
+        else:
+            name, per_class = 'seg_logits', 1
+        channels = outputs[name].shape[1]
+        expected = len(text_embeds) if text_embeds is not None else len(
+            self.classes)
+        if channels == expected * per_class or (name == 'seg_logits'
+                                                 and channels == 1
+                                                 and expected <= 2):
+            return
+        source = ('text_embeds' if text_embeds is not None else
+                  f'{osp.join(self.folder, META_FILE)} field classes')
+        raise ExportError(
+            f'{source} gives {expected} classes, but '
+            f'{osp.join(self.folder, self.meta["onnx"])} scored '
+            f'{channels / per_class:g} ({name} has {channels} channels).')
 
     def _labels(self, text_embeds) -> Optional[Sequence[int]]:
         if text_embeds is not None:
@@ -719,6 +1161,7 @@ class Detector(_Session):
         single = isinstance(images, np.ndarray) and images.ndim == 3
         batch, image_metas = preprocess(images, self.meta)
         outputs = self.run(batch, text_embeds)
+        check_feature_sizes(outputs, batch.shape, self.meta, self.folder)
         results = decode_detections(outputs, image_metas, self.meta,
                                     self._labels(text_embeds))
         return results[0] if single else results
@@ -736,6 +1179,12 @@ class Segmentor(_Session):
         single = isinstance(images, np.ndarray) and images.ndim == 3
         batch, image_metas = preprocess(images, self.meta)
         logits = self.run(batch, text_embeds)['seg_logits']
+        if logits.shape[-2:] != batch.shape[-2:]:
+            raise ExportError(
+                f'{osp.join(self.folder, self.meta["onnx"])} returned '
+                f'seg_logits of {logits.shape[-2]}x{logits.shape[-1]} for a '
+                f'{batch.shape[-2]}x{batch.shape[-1]} input; the graph must '
+                'resize its logits to the input (export again).')
         maps = decode_segmentation(logits, image_metas, self.meta,
                                    self._labels(text_embeds))
         return maps[0] if single else maps
@@ -744,7 +1193,14 @@ class Segmentor(_Session):
 def load_model(folder: str,
                providers: Optional[List[str]] = None,
                threads: Optional[int] = None) -> Union[Detector, Segmentor]:
-    """The :class:`Detector` or :class:`Segmentor` of an export folder."""
-    task = load_meta(folder)['task']
+    """The :class:`Detector` or :class:`Segmentor` of an export folder,
+    checked against its ``meta.json``."""
+    meta = load_meta(folder)
+    task = meta['task']
+    if task not in ('detection', 'segmentation'):
+        raise ExportError(
+            f'{osp.join(folder, META_FILE)}: field task is {task!r}; '
+            "load_model() runs 'detection' and 'segmentation' exports (a "
+            "'text_encoder' export is read with TextEncoder(folder)).")
     model = Detector if task == 'detection' else Segmentor
     return model(folder, providers, threads)

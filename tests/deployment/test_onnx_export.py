@@ -88,7 +88,10 @@ def test_baked_detector_equals_mmdet(detector_exports):
 def test_text_mode_detector_and_text_encoder(detector_exports):
     model, root, _, meta = detector_exports
     folder = str(root / 'text')
-    assert set(meta['files']) == {'detection.onnx', 'text_encoder.onnx'}
+    assert set(meta['files']) == set(meta['sha256']) == {
+        'detection.onnx', 'text_encoder.onnx', 'tokenizer.json',
+        'mmvlm_runtime.py'
+    }
     assert osp.isfile(osp.join(folder, 'tokenizer.json'))
     assert meta['text_encoder']['export_check']['min_cosine'] > 1 - 1e-4
     # a vocabulary the model never saw, embedded without the torch LM
