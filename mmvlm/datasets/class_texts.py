@@ -5,11 +5,13 @@ names are cleaned and templates expanded lives in
 :mod:`mmvlm.structures.vocabulary`.
 """
 import json
+import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
 from mmengine.fileio import get_text
 
-from mmvlm.structures import check_synonyms
+from mmvlm.structures import (check_file_size, check_synonyms,
+                              warn_vocabulary_conflicts)
 
 
 def load_class_texts(
@@ -20,7 +22,12 @@ def load_class_texts(
 
     The file is a json list with one entry per class, in class-id order;
     each entry is a list of synonyms (``[["person", "man"], ["bicycle"]]``)
-    or a single string. Text is read as UTF-8 and kept as is.
+    or a single string. Text is read as UTF-8 and kept as is. A local file
+    larger than :data:`mmvlm.structures.MAX_FILE_MB` is refused before it
+    is read; blank, invisible and control-character names are refused;
+    classes that differ only in case and synonyms shared by two classes
+    are flagged with one warning
+    (:func:`mmvlm.structures.warn_vocabulary_conflicts`).
 
     Args:
         path (str): Path (or URI understood by mmengine's file backends).
@@ -31,6 +38,8 @@ def load_class_texts(
     Returns:
         list[tuple[str, ...]]: The synonyms of each class.
     """
+    if osp.isfile(path):
+        check_file_size(path, 'Class-text file')
     try:
         raw = json.loads(
             get_text(path, encoding='utf-8', backend_args=backend_args))
@@ -50,12 +59,16 @@ def load_class_texts(
             f'Class-text file {path!r} has {len(raw)} entries but the '
             f'dataset has {len(classes)} classes; give exactly one synonym '
             'list per class, in class-id order.')
-    return [
+    texts = [
         check_synonyms(
             entry, f'class {i}' +
-            (f' ({classes[i]!r})' if classes is not None else ''))
-        for i, entry in enumerate(raw)
+            (f' ({classes[i]!r})' if classes is not None else '') +
+            f' of {path!r}') for i, entry in enumerate(raw)
     ]
+    warn_vocabulary_conflicts(
+        texts, f'Class-text file {path!r}',
+        [str(c) for c in classes] if classes is not None else None)
+    return texts
 
 
 def truncate_text(text: str, max_chars: int) -> Tuple[str, bool]:

@@ -7,7 +7,7 @@ from mmengine.dataset import BaseDataset, Compose
 from mmengine.registry import DATASETS as ROOT_DATASETS
 
 from mmvlm.registry import DATASETS
-from mmvlm.structures import check_synonyms
+from mmvlm.structures import check_synonyms, warn_vocabulary_conflicts
 from .class_texts import load_class_texts
 
 
@@ -105,9 +105,12 @@ class MultiModalDataset:
             raise ValueError(
                 f'{type(self.dataset).__name__} has no metainfo["classes"]; '
                 'give MultiModalDataset a class_text_path.')
-        return tuple(
-            check_synonyms(name, f'class {i}')[0]
-            for i, name in enumerate(classes))
+        texts = tuple(
+            check_synonyms(name, f'class {i} of {type(self.dataset).__name__}'
+                           )[0] for i, name in enumerate(classes))
+        warn_vocabulary_conflicts(
+            texts, f'The classes of {type(self.dataset).__name__}')
+        return texts
 
     def __len__(self) -> int:
         return len(self.dataset)

@@ -102,6 +102,20 @@ def test_duplicates_are_dropped_with_one_warning():
     assert log.call_count == 1 and 'Duplicate' in log.call_args[0][0]
 
 
+def test_dataset_lookup_names_a_broken_codebase():
+    from mmvlm.structures.vocabulary import dataset_texts
+    broken = ModuleNotFoundError("No module named 'scipy'", name='scipy')
+    with mock.patch('importlib.import_module', side_effect=broken):
+        with pytest.raises(ImportError) as info:
+            dataset_texts('mmdet.CocoDataset')
+    assert 'mmdet is installed but importing mmdet.registry failed' in str(
+        info.value) and "'scipy'" in str(info.value)
+    missing = ModuleNotFoundError("No module named 'mmdet'", name='mmdet')
+    with mock.patch('importlib.import_module', side_effect=missing):
+        with pytest.raises(KeyError, match='names no dataset'):
+            dataset_texts('mmdet.CocoDataset')
+
+
 @pytest.mark.skipif(not codebase_available('mmseg'), reason='needs mmseg')
 def test_parse_registered_mmseg_datasets():
     import mmvlm  # noqa: F401  (registers KvasirSEGDataset)
