@@ -1,16 +1,18 @@
 """Any Hugging Face language model as the text side of a detector/segmentor
 (the parts it orchestrates are listed in this package's ``__init__``)."""
+import time
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmvlm.registry import MODELS
-from mmvlm.structures.vocabulary import (VocabEntry, expand_prompts,
-                                         normalize_templates,
+from mmvlm.structures.vocabulary import (VocabEntry, check_prompt_count,
+                                         expand_prompts, normalize_templates,
                                          normalize_vocabulary)
 
 from .hf_compat import forward_arguments
@@ -31,6 +33,12 @@ from .prompt_learners import (build_deep_prefix, build_prompt_prefix,
 from .prompt_tokenizer import PromptTokenizer
 from .text_embedding_cache import TextEmbeddingCache
 from .text_pooling import average_per_entry, build_projection
+
+#: A vocabulary of more prompts than this is encoded chunk by chunk, keeping
+#: only the per-entry sums (memory flat in the number of prompts).
+ENCODE_CHUNK = 2048
+#: Seconds after which chunked encoding logs its progress.
+PROGRESS_AFTER_S = 5.0
 
 
 def _checkpoint_state(module: 'HFTextEncoder', state_dict: dict, prefix: str,
@@ -343,13 +351,22 @@ class HFTextEncoder(BaseModule):
 
         Returns:
             Tensor: ``[K, D]``, or ``[B, K, D]`` with ``visual_tokens``.
+
+        Raises:
+            ValueError: More prompts (entries x synonyms x templates) than
+                :func:`mmvlm.structures.vocabulary.max_prompts`, before
+                anything is encoded.
         """
         entries = normalize_vocabulary(texts, allow_padding=True)
+        check_prompt_count(entries, len(self.templates))
         prompts, owners = expand_prompts(entries, self.templates)
         learner = self.prompt_prefix
         slots = [
             -1 if learner is None else learner.slot(entries[o]) for o in owners
         ]
+        if visual_tokens is None and len(prompts) > ENCODE_CHUNK:
+            return self._encode_in_chunks(prompts, slots, owners,
+                                          len(entries))
         if visual_tokens is None:
             feats = self.encode_prompts(prompts, slots)
         else:
@@ -357,6 +374,37 @@ class HFTextEncoder(BaseModule):
         embeds = F.normalize(self.projection(feats), dim=-1)
         owners_t = torch.tensor(owners, device=embeds.device)
         return average_per_entry(embeds, owners_t, len(entries))
+
+    def _encode_in_chunks(self, prompts: List[str], slots: List[int],
+                          owners: List[int], num_entries: int) -> Tensor:
+        """``[K, D]`` entry embeddings of many prompts, :data:`ENCODE_CHUNK`
+        at a time: each chunk's embeddings are summed into their entries and
+        dropped, so memory holds ``[K, D]`` sums and one chunk. The prompts
+        of an entry are consecutive (``owners`` never decreases).
+        """
+        sums = None
+        start = last = time.perf_counter()
+        for begin in range(0, len(prompts), ENCODE_CHUNK):
+            end = min(begin + ENCODE_CHUNK, len(prompts))
+            feats = self.encode_prompts(prompts[begin:end], slots[begin:end])
+            embeds = F.normalize(self.projection(feats), dim=-1)
+            first = owners[begin]
+            local = torch.tensor(owners[begin:end],
+                                 device=embeds.device) - first
+            assign = F.one_hot(local, owners[end - 1] - first + 1).t()
+            part = torch.matmul(assign.to(embeds.dtype), embeds)
+            if sums is None:
+                sums = embeds.new_zeros(num_entries, embeds.shape[1])
+            rows = torch.arange(first, first + len(part), device=part.device)
+            sums = sums.index_add(0, rows, part)
+            now = time.perf_counter()
+            if now - start > PROGRESS_AFTER_S and (
+                    now - last > PROGRESS_AFTER_S or end == len(prompts)):
+                last = now
+                print_log(
+                    f'Text encoder: {end:,} / {len(prompts):,} prompts '
+                    f'encoded in {now - start:.0f} s', logger='current')
+        return F.normalize(sums, dim=-1)
 
     def forward(self, texts: Sequence[VocabEntry]) -> Tensor:
         """Same as :meth:`encode_vocabulary` without image conditioning."""
