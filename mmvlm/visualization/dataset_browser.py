@@ -219,7 +219,8 @@ def build_dataset(cfg: Config, split: str):
     """
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg['custom_imports'])
-    import mmvlm  # noqa: F401  (registers the text transforms)
+    # mmvlm's transforms are registered: importing this module imported
+    # the mmvlm package first
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     key = f'{split}_dataloader'
     if key not in cfg or cfg[key] is None:

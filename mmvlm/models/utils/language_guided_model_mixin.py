@@ -173,6 +173,36 @@ class LanguageGuidedModelMixin:
         self._vocabulary_override = Vocabulary.parse(vocabulary, label_ids)
 
     @contextmanager
+    def temporary_vocabulary(
+            self,
+            vocabulary: VocabularyLike,
+            label_ids: Optional[Sequence[int]] = None
+    ) -> Iterator[Vocabulary]:
+        """Score against ``vocabulary`` inside the block only.
+
+        The run-time override is set as :meth:`set_vocabulary` sets it
+        (same spellings, same errors) and the previous override, or none,
+        is restored when the block ends, also when it raises::
+
+            with model.temporary_vocabulary('a red car. a person'):
+                results = model.test_step(data)
+
+        Args:
+            vocabulary (VocabularyLike): The prompts of the block.
+            label_ids (Sequence[int], optional): Dataset label id of each
+                entry; the entry index when None.
+
+        Yields:
+            Vocabulary: The parsed vocabulary in force inside the block.
+        """
+        saved = self._vocabulary_override
+        self.set_vocabulary(vocabulary, label_ids)
+        try:
+            yield self._vocabulary_override
+        finally:
+            self._vocabulary_override = saved
+
+    @contextmanager
     def _overriding(self, vocabulary: VocabularyLike) -> Iterator[None]:
         """Use ``vocabulary`` as the override inside the block only."""
         saved = self._vocabulary_override

@@ -207,3 +207,28 @@ def test_segmentor_loss_ignores_the_override():
     sample.gt_sem_seg = PixelData(data=labels[0])
     losses = model.loss(torch.randn(1, 3, IMG, IMG), [sample])
     assert torch.isfinite(losses['decode.loss_ce'])
+
+
+@pytest.mark.parametrize('kind', sorted(MODELS))
+def test_temporary_vocabulary_restores_the_previous_override(kind):
+    """``model.temporary_vocabulary`` scores against its prompts inside the
+    block and restores the override of before (or none), also on error."""
+    model = MODELS[kind]()
+    assert model.vocabulary_override is None
+    with model.temporary_vocabulary(['a red car', 'a person'],
+                                    [3, 7]) as vocab:
+        assert list(vocab.entries) == ['a red car', 'a person']
+        assert model.vocabulary_override is vocab
+        assert model.vocabulary_label_ids == (3, 7)
+        assert scored(model, predict(model, ['x', 'y', 'z']))[0] == 2
+    assert model.vocabulary_override is None
+    model.set_vocabulary('grass')
+    with pytest.raises(RuntimeError, match='inside'):
+        with model.temporary_vocabulary('a blue boat. sky. sea'):
+            assert len(model.vocabulary) == 3
+            raise RuntimeError('inside')
+    assert list(model.vocabulary_override.entries) == ['grass']
+    with pytest.raises(ValueError):  # as set_vocabulary: one id per entry
+        with model.temporary_vocabulary(['a', 'b'], [0]):
+            pass
+    assert list(model.vocabulary_override.entries) == ['grass']

@@ -1,5 +1,6 @@
 """Per-prompt maps of one image for a language-guided segmentor or
-detector, and their heat-map PNGs (:func:`draw_prompt_heatmap`)."""
+detector (the model is run here), and their heat-map PNGs drawn by
+:func:`mmvlm.visualization.draw_prompt_heatmap`."""
 import os
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
@@ -7,9 +8,14 @@ from typing import List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 import torch
+from mmcv.transforms import Compose
+from mmengine.registry import DefaultScope
 from torch import Tensor
 
-from .similarity_heatmap import draw_prompt_heatmap, prompt_slug
+from mmvlm.structures import Vocabulary
+from mmvlm.visualization import draw_prompt_heatmap, prompt_slug
+from .model_vocabulary import class_names, temporary_vocabulary
+from .seg_inference import inference_pipeline
 
 ImageType = Union[str, np.ndarray]
 
@@ -29,10 +35,6 @@ def _load(image: ImageType) -> Tuple[np.ndarray, str]:
 
 def _prepare(model, image: ImageType):
     """The test pipeline and data preprocessor on one image."""
-    from mmcv.transforms import Compose
-    from mmengine.registry import DefaultScope
-
-    from mmvlm.apis.seg_inference import inference_pipeline
     scope = model.cfg.get('default_scope', 'mmdet')
     with DefaultScope.overwrite_default_scope(scope):
         pipeline = Compose(inference_pipeline(model.cfg, image))
@@ -99,8 +101,6 @@ def prompt_similarity_maps(
         (padding cut off; pass each with the image to
         :func:`draw_prompt_heatmap`, which resizes it) and the prompt names.
     """
-    from mmvlm.apis import class_names, temporary_vocabulary
-    from mmvlm.structures import Vocabulary
     vocabulary = Vocabulary.parse(prompts)
     model.eval()
     with temporary_vocabulary(model, list(vocabulary.entries)):

@@ -21,8 +21,8 @@ def test_save_prompt_heatmaps_one_png_per_prompt(tmp_path, task):
     pytest.importorskip('mmdet' if task == 'det' else 'mmseg')
     from mmvlm.apis import (init_language_guided_detector,
                             init_language_guided_segmentor)
-    from mmvlm.visualization import (prompt_similarity_maps,
-                                     save_prompt_heatmaps)
+    from mmvlm.apis.prompt_maps import (prompt_similarity_maps,
+                                        save_prompt_heatmaps)
     torch.manual_seed(0)
     if task == 'det':
         config = 'lg-atss_r18-tiny_minilm_trees.py'
