@@ -394,7 +394,8 @@ def test_the_checker_sees_what_it_must():
     assert id(rel) not in inside and id(top) in inside
     assert _resolve_from(rel, 'mmvlm.visualization.x',
                          False) == 'mmvlm.structures'
-    assert _resolve_from(rel, 'mmvlm.visualization', True) == 'mmvlm.structures'
+    assert _resolve_from(rel, 'mmvlm.visualization',
+                         True) == 'mmvlm.structures'
     up = MmvlmImport('mmvlm.visualization.x', 'mmvlm.apis', True, 4, '')
     sibling = MmvlmImport('mmvlm.datasets.x', 'mmvlm.evaluation', False, 1,
                           '')

@@ -97,7 +97,9 @@ def test_matplotlib_visualizers_fall_back_to_a_cjk_font():
         visualizer = Visualizer(image=np.zeros((40, 120, 3), np.uint8))
         with warnings.catch_warnings():
             warnings.simplefilter('error')
-            visualizer.draw_texts('细胞 cell', torch.tensor([2, 2]), colors='w')
+            visualizer.draw_texts('细胞 cell',
+                                  torch.tensor([2, 2]),
+                                  colors='w')
             drawn = visualizer.get_image()
         assert (drawn > 128).any()
     finally:

@@ -13,7 +13,7 @@ from torch import Tensor
 from mmvlm.registry import MODELS, REGISTRY_SCOPES, codebase_available
 from mmvlm.structures import normalize_vocabulary, split_batch_texts
 from ..layers.one_element_parameters import (accept_scalar_checkpoints,
-                                              one_element)
+                                             one_element)
 from ..layers.visual_prefix import VisualPrefixProjector
 
 VISUAL_PREFIX_MODES = ('per_class', 'per_image')

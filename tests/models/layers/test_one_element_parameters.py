@@ -3,7 +3,7 @@ checkpoints holding them as 0-d tensors still load; no registered mmvlm
 module has a 0-d parameter."""
 import importlib
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 import pytest
 import torch

@@ -20,7 +20,8 @@ def make_neck(arch='bert', **kwargs):
 
 def feats(batch=2, channels=8):
     torch.manual_seed(1)
-    return (torch.randn(batch, channels, 8, 8), torch.randn(batch, channels, 4, 4))
+    return (torch.randn(batch, channels, 8, 8),
+            torch.randn(batch, channels, 4, 4))
 
 
 class LMSpy:
