@@ -12,6 +12,15 @@ Two kinds of data are checked:
 - an mmseg segmentation set, an image folder and a label-map folder with
   the same file stems (:func:`check_segmentation`): label values outside
   the class range, images without a label map, empty masks.
+
+Annotations that mmdet's ``CocoDataset`` drops when it loads a json (a
+``category_id`` that is no category of the json, a category that is not
+among the configured ``classes``, an ``image_id`` that is no image) are
+counted by :func:`count_dropped_annotations`;
+:func:`check_dropped_annotations` reports them, as an error when more than
+:data:`MAX_DROPPED_FRACTION` (5 %) of the annotations are dropped, and
+:func:`check_training_set` (the start-of-run report) includes it;
+:func:`raise_for_dropped_annotations` stops a run on that error.
 """
 import json
 import os
@@ -24,6 +33,18 @@ import numpy as np
 
 LEVELS = ('error', 'warning', 'info')
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
+#: Largest share of a json's annotations that training may drop before
+#: :func:`check_dropped_annotations` reports an error (a few stray ids are
+#: a warning; a third of the boxes gone is a broken json).
+MAX_DROPPED_FRACTION = 0.05
+#: ``Finding.code`` of the dropped-annotation finding.
+DROPPED_ANNOTATIONS = 'dropped_annotations'
+#: ``Finding.code`` of an annotation file that is not JSON / not COCO.
+UNREADABLE_ANNOTATIONS = 'unreadable_annotations'
+
+
+class DroppedAnnotationsError(ValueError):
+    """More annotations than allowed would be dropped by training."""
 
 
 @dataclass(frozen=True)
@@ -36,10 +57,13 @@ class Finding:
             the data will be treated).
         where (str): The file, image or annotation concerned.
         message (str): What is wrong and the fix.
+        code (str): A stable name of the kind of finding for programs
+            (e.g. :data:`DROPPED_ANNOTATIONS`); empty for most.
     """
     level: str
     where: str
     message: str
+    code: str = ''
 
     def __post_init__(self):
         if self.level not in LEVELS:
@@ -67,8 +91,18 @@ def load_coco(ann_file: str) -> dict:
     if not osp.isfile(ann_file):
         raise FileNotFoundError(f'annotation file {ann_file!r} does not '
                                 'exist: give the path of a COCO json.')
-    with open(ann_file, encoding='utf-8') as f:
-        coco = json.load(f)
+    try:
+        with open(ann_file, encoding='utf-8') as f:
+            coco = json.load(f)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f'annotation file {ann_file!r} is not valid JSON: {err.msg} at '
+            f'line {err.lineno}, column {err.colno} (character {err.pos}). '
+            'Fix the file (often a truncated copy or a hand edit) or '
+            'export it again.') from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f'annotation file {ann_file!r} is not UTF-8 text '
+                         f'({err}): save it as UTF-8 JSON.') from None
     if not isinstance(coco, dict) or not all(
             k in coco for k in ('images', 'annotations', 'categories')):
         raise ValueError(f'{ann_file!r} is not a COCO detection json: it '
@@ -300,6 +334,145 @@ def check_image_files(coco: dict, img_dir: str,
                 '"height" (and the boxes, if they were drawn on another '
                 'size).'))
     return findings
+
+
+@dataclass(frozen=True)
+class DroppedAnnotations:
+    """The annotations of a COCO json that training never sees.
+
+    mmdet's ``CocoDataset`` keeps an annotation only when its
+    ``category_id`` is the id of a category whose name is one of the
+    dataset's ``classes`` and its ``image_id`` is an image of the json.
+
+    Args:
+        total (int): Annotations in the json.
+        unknown_ids (dict[object, int]): ``category_id`` values that are no
+            category of the json, with their counts.
+        other_classes (dict[str, int]): Names of json categories that are
+            not among the classes, with their counts.
+        no_image (int): Annotations whose ``image_id`` is no image.
+    """
+    total: int
+    unknown_ids: Dict[object, int]
+    other_classes: Dict[str, int]
+    no_image: int
+
+    @property
+    def dropped(self) -> int:
+        """How many annotations are dropped."""
+        return (sum(self.unknown_ids.values()) +
+                sum(self.other_classes.values()) + self.no_image)
+
+    @property
+    def fraction(self) -> float:
+        """The dropped share of all annotations (0 for an empty json)."""
+        return self.dropped / self.total if self.total else 0.0
+
+    def reasons(self) -> str:
+        """Why they are dropped, with counts (one clause per reason)."""
+        parts = []
+        if self.unknown_ids:
+            parts.append(
+                f'{sum(self.unknown_ids.values())} have a category_id that '
+                'is no category of the json ('
+                + ', '.join(f'{k!r}: {v}' for k, v in sorted(
+                    self.unknown_ids.items(), key=lambda kv: str(kv[0])))
+                + ')')
+        if self.other_classes:
+            parts.append(
+                f'{sum(self.other_classes.values())} belong to categories '
+                'that are not among the classes of the config ('
+                + ', '.join(f'{k!r}: {v}'
+                            for k, v in sorted(self.other_classes.items()))
+                + ')')
+        if self.no_image:
+            parts.append(f'{self.no_image} refer to an image_id that is no '
+                         'image of the json')
+        return '; '.join(parts)
+
+
+def count_dropped_annotations(
+        coco: dict,
+        classes: Optional[Sequence[str]] = None) -> DroppedAnnotations:
+    """Count the annotations training would drop (see
+    :class:`DroppedAnnotations`).
+
+    Args:
+        coco (dict): The COCO json.
+        classes (Sequence[str], optional): The dataset's ``classes``
+            (``metainfo``); None: every category of the json is a class.
+
+    Returns:
+        DroppedAnnotations: The counts.
+    """
+    names = {c.get('id'): str(c.get('name')) for c in coco['categories']}
+    kept = set(names.values()) if classes is None else {
+        str(c) for c in classes
+    }
+    image_ids = {img.get('id') for img in coco['images']}
+    unknown: Counter = Counter()
+    other: Counter = Counter()
+    no_image = 0
+    for ann in coco['annotations']:
+        cat = ann.get('category_id')
+        if cat not in names:
+            unknown[cat] += 1
+        elif names[cat] not in kept:
+            other[names[cat]] += 1
+        elif ann.get('image_id') not in image_ids:
+            no_image += 1
+    return DroppedAnnotations(len(coco['annotations']), dict(unknown),
+                              dict(other), no_image)
+
+
+def check_dropped_annotations(
+        coco: dict,
+        classes: Optional[Sequence[str]] = None,
+        name: str = 'json',
+        max_fraction: float = MAX_DROPPED_FRACTION) -> List[Finding]:
+    """One finding counting the annotations training drops.
+
+    Args:
+        coco (dict): The COCO json.
+        classes (Sequence[str], optional): The dataset's ``classes``.
+        name (str): How to name the json in findings.
+        max_fraction (float): Above this share the finding is an error
+            (:data:`MAX_DROPPED_FRACTION`), at or below a warning.
+
+    Returns:
+        list[Finding]: Empty when nothing is dropped, else one finding with
+        ``code=DROPPED_ANNOTATIONS``.
+    """
+    counts = count_dropped_annotations(coco, classes)
+    if not counts.dropped:
+        return []
+    level = 'error' if counts.fraction > max_fraction else 'warning'
+    return [Finding(
+        level, name,
+        f'{counts.dropped} of its {counts.total} annotations '
+        f'({100 * counts.fraction:.1f} %) are dropped when the dataset '
+        f'loads: {counts.reasons()}. Fix the category ids / names (or the '
+        "config's metainfo classes) so every annotation is a class; "
+        f'training stops when more than {100 * max_fraction:g} % are '
+        'dropped (max_dropped_fraction, docs/reliability.md).',
+        code=DROPPED_ANNOTATIONS)]
+
+
+def raise_for_dropped_annotations(findings: Sequence[Finding]) -> None:
+    """Raise when a dropped-annotation finding is an error.
+
+    Args:
+        findings (Sequence[Finding]): E.g. from :func:`check_training_set`.
+
+    Raises:
+        DroppedAnnotationsError: Naming every json and its counts.
+    """
+    errors = [f for f in findings
+              if f.code == DROPPED_ANNOTATIONS and f.level == 'error']
+    if errors:
+        raise DroppedAnnotationsError(
+            'Training would silently lose annotations: ' + ' '.join(
+                f'{f.where}: {f.message}' for f in errors))
 
 
 def check_coco_detection(ann_file: str,
@@ -641,9 +814,37 @@ def _join_root(data_root: str, path: str) -> str:
         data_root, path)
 
 
-def check_training_set(dataset_cfg: dict,
-                       read_images: bool = False,
-                       max_ann_mb: float = 100.) -> List[Finding]:
+def dataset_classes(leaf: dict) -> Optional[List[str]]:
+    """The ``classes`` a dataset config will have: its ``metainfo``, else
+    the ``METAINFO`` of its registered type (mmdet's registry, when
+    installed), else None.
+
+    Args:
+        leaf (dict): A (leaf) dataset config.
+
+    Returns:
+        list[str] | None: The class names.
+    """
+    metainfo = leaf.get('metainfo') or {}
+    if metainfo.get('classes'):
+        return [str(c) for c in metainfo['classes']]
+    dataset_type = leaf.get('type')
+    if not isinstance(dataset_type, str):
+        return None
+    try:
+        from mmdet.registry import DATASETS
+    except ImportError:  # mmdet not installed: the json's names count
+        return None
+    dataset_cls = DATASETS.get(dataset_type.split('.')[-1])
+    classes = (getattr(dataset_cls, 'METAINFO', None) or {}).get('classes')
+    return [str(c) for c in classes] if classes else None
+
+
+def check_training_set(
+        dataset_cfg: dict,
+        read_images: bool = False,
+        max_ann_mb: float = 100.,
+        max_dropped_fraction: float = MAX_DROPPED_FRACTION) -> List[Finding]:
     """The checks of this module on the training set of a config.
 
     Args:
@@ -654,10 +855,14 @@ def check_training_set(dataset_cfg: dict,
         max_ann_mb (float): COCO jsons larger than this are not read (an
             ``info`` says so; ``tools/analysis_tools/check_dataset.py``
             checks them).
+        max_dropped_fraction (float): Dropped annotations above this share
+            of a json are an error (:func:`check_dropped_annotations`).
 
     Returns:
-        list[Finding]: Findings of every COCO detection set, and with
-        ``read_images`` of every mmseg image / label-map folder pair.
+        list[Finding]: Findings of every COCO detection set (including the
+        count of dropped annotations, and an error naming a json that is
+        not valid JSON / not COCO), and with ``read_images`` of every mmseg
+        image / label-map folder pair.
     """
     findings = []
     for leaf in _dataset_leaves(dict(dataset_cfg)):
@@ -673,9 +878,16 @@ def check_training_set(dataset_cfg: dict,
                     'checked at the start of training; run '
                     'tools/analysis_tools/check_dataset.py on it.'))
                 continue
-            coco = load_coco(path)
+            try:
+                coco = load_coco(path)
+            except ValueError as err:  # not JSON / not COCO: name the file
+                findings.append(Finding('error', path, str(err),
+                                        code=UNREADABLE_ANNOTATIONS))
+                continue
             name = osp.basename(path)
             filter_cfg = leaf.get('filter_cfg') or {}
+            findings += check_dropped_annotations(
+                coco, dataset_classes(leaf), name, max_dropped_fraction)
             findings += check_boxes(coco, name) + check_usable_boxes(
                 coco, name) + check_empty_images(
                     coco, bool(filter_cfg.get('filter_empty_gt', False)),

@@ -220,7 +220,7 @@ def test_no_usable_box_and_the_training_set_of_a_config(tmp_path):
     assert 'none of its 2 boxes can be trained on' in found[0].message
     dataset = dict(type='RepeatDataset', times=2, dataset=dict(
         type='CocoDataset', data_root=root, ann_file='ann.json',
-        data_prefix=dict(img='images/'),
+        data_prefix=dict(img='images/'), metainfo=dict(classes=('cell', )),
         filter_cfg=dict(filter_empty_gt=True)))
     found = checks.check_training_set(dataset)
     assert any('none of its 2 boxes' in f.message for f in found)
@@ -235,3 +235,115 @@ def test_no_usable_box_and_the_training_set_of_a_config(tmp_path):
     assert 'skipped in training' in found[0].message
     big = checks.check_training_set(dataset['dataset'], max_ann_mb=1e-6)
     assert big[0].level == 'info' and 'check_dataset.py' in big[0].message
+
+
+def _coco_with_categories(root, unknown=0, other=0, no_image=0, total=64):
+    """``total`` boxes of 'cell'; some moved to an unknown category id, to
+    the json category 'debris' or to a missing image."""
+    boxes = [[(4, 4, 10, 10), (20, 20, 8, 8)]] * (total // 2)
+    path, _, coco = write_coco(root, boxes, names=('cell', 'debris'))
+    anns = coco['annotations']
+    for ann in anns[:unknown]:
+        ann['category_id'] = 7
+    for ann in anns[unknown:unknown + other]:
+        ann['category_id'] = 2
+    for ann in anns[unknown + other:unknown + other + no_image]:
+        ann['image_id'] = 999
+    with open(path, 'w') as f:
+        json.dump(coco, f)
+    return path, coco
+
+
+def test_dropped_annotations_are_counted_and_too_many_stop_training(
+        tmp_path):
+    """The issue's json: 32 of 64 annotations under an unknown category id
+    (mmdet drops them when the dataset loads; training ran with exit 0)."""
+    path, coco = _coco_with_categories(str(tmp_path), unknown=32)
+    counts = checks.count_dropped_annotations(coco, ['cell'])
+    assert (counts.total, counts.dropped, counts.unknown_ids) == (64, 32, {
+        7: 32
+    })
+    found = checks.check_dropped_annotations(coco, ['cell'], 'ann.json')
+    assert len(found) == 1 and found[0].level == 'error'
+    assert found[0].code == checks.DROPPED_ANNOTATIONS
+    assert '32 of its 64 annotations (50.0 %) are dropped' in \
+        found[0].message
+    assert 'category_id that is no category of the json (7: 32)' in \
+        found[0].message
+    with pytest.raises(checks.DroppedAnnotationsError, match='ann.json: 32'):
+        checks.raise_for_dropped_annotations(found)
+    # the threshold is configurable; at or below it a warning
+    loose = checks.check_dropped_annotations(coco, ['cell'], 'ann.json',
+                                             max_fraction=0.5)
+    assert loose[0].level == 'warning'
+    checks.raise_for_dropped_annotations(loose)  # no error
+
+
+def test_every_reason_to_drop_is_counted(tmp_path):
+    _, coco = _coco_with_categories(str(tmp_path), unknown=1, other=2,
+                                    no_image=3)
+    counts = checks.count_dropped_annotations(coco, ['cell'])
+    assert counts.dropped == 6 and counts.other_classes == {'debris': 2}
+    assert counts.no_image == 3
+    reasons = counts.reasons()
+    assert "2 belong to categories that are not among the classes of the " \
+        "config ('debris': 2)" in reasons
+    assert '3 refer to an image_id that is no image' in reasons
+    # every json category a class: 'debris' is kept
+    assert checks.count_dropped_annotations(coco).dropped == 4
+    # 1 of 64 under an unknown id: a warning (1.6 % <= 5 %)
+    _, few = _coco_with_categories(str(tmp_path / 'few'), unknown=1)
+    found = checks.check_dropped_annotations(few, ['cell'])
+    assert [f.level for f in found] == ['warning']
+    assert checks.MAX_DROPPED_FRACTION == 0.05
+
+
+def test_training_set_report_counts_dropped_annotations(tmp_path):
+    root = str(tmp_path)
+    _coco_with_categories(root, unknown=32)
+    leaf = dict(type='CocoDataset', data_root=root, ann_file='ann.json',
+                data_prefix=dict(img='images/'),
+                metainfo=dict(classes=('cell', 'debris')))
+    found = checks.check_training_set(dict(type='RepeatDataset', times=2,
+                                           dataset=leaf))
+    dropped = [f for f in found if f.code == checks.DROPPED_ANNOTATIONS]
+    assert len(dropped) == 1 and dropped[0].level == 'error'
+    with pytest.raises(checks.DroppedAnnotationsError):
+        checks.raise_for_dropped_annotations(found)
+    found = checks.check_training_set(leaf, max_dropped_fraction=0.9)
+    assert [f.level for f in found
+            if f.code == checks.DROPPED_ANNOTATIONS] == ['warning']
+    # no metainfo: mmdet's CocoDataset has the 80 COCO classes, so every
+    # 'cell' / 'debris' annotation would be dropped
+    pytest.importorskip('mmdet')
+    leaf.pop('metainfo')
+    assert len(checks.dataset_classes(leaf)) == 80
+    found = checks.check_training_set(leaf)
+    message = [f.message for f in found
+               if f.code == checks.DROPPED_ANNOTATIONS][0]
+    assert '64 of its 64 annotations (100.0 %)' in message
+    assert "not among the classes of the config ('cell': 32)" in message
+
+
+def test_malformed_json_names_its_file(tmp_path):
+    root = str(tmp_path)
+    path, img_dir, _ = write_coco(root, [[(4, 4, 10, 10)]])
+    with open(path) as f:
+        text = f.read()
+    with open(path, 'w') as f:
+        f.write(text[:40])
+    with pytest.raises(ValueError) as info:
+        checks.load_coco(path)
+    assert f'annotation file {path!r} is not valid JSON' in str(info.value)
+    found = checks.check_training_set(dict(
+        type='CocoDataset', data_root=root, ann_file='ann.json'))
+    assert [(f.level, f.where, f.code) for f in found] == [
+        ('error', path, checks.UNREADABLE_ANNOTATIONS)]
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'analysis_tools', 'check_dataset.py'),
+        'det', '--ann', path, '--img-dir', img_dir
+    ], capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode != 0
+    assert f'annotation file {path!r} is not valid JSON' in proc.stderr
