@@ -15,7 +15,10 @@ Three ways to score prompts (``mode``):
 
 - ``'together'``: one vocabulary of all the prompts (what a user querying
   with several prompts gets);
-- ``'each'``: every prompt alone (one vocabulary per prompt);
+- ``'each'``: every prompt alone (one vocabulary per prompt); a segmentor
+  labels every pixel with one entry, so it scores each prompt against the
+  dataset's background class (a vocabulary of two: the background's name
+  and the prompt), see :func:`each_mode_background`;
 - ``'replace'``: every prompt in place of its class's name among the
   dataset's class names (the other classes keep their names; how a
   paraphrase or an unrelated word fares among the trained names).
@@ -49,17 +52,92 @@ class ScoringPass:
     prompt_slots: Dict[int, int]
 
 
+#: class names taken for the background of a segmentation dataset
+BACKGROUND_NAMES = ('background', 'bg', '_background_', 'backgrounds')
+
+
+@dataclass(frozen=True)
+class Background:
+    """The entry every prompt of a segmentor competes with in mode
+    ``'each'``.
+
+    Attributes:
+        class_id (int): Dataset class of the background.
+        name (str): Its name (the text the model scores it with; a head
+            with a learned background replaces it by its embedding).
+        slot (int): Its index in the two-entry vocabulary (0 or 1).
+    """
+    class_id: int
+    name: str
+    slot: int = 0
+
+
+def each_mode_background(classes: Sequence[str],
+                         background_index: int = 0,
+                         learnable_background: bool = False,
+                         binary: bool = False) -> Background:
+    """The background a segmentor scores each prompt against in mode
+    ``'each'``.
+
+    A softmax decode head labels every pixel with one vocabulary entry, so
+    a prompt alone has nothing to compete with; a binary head scores a
+    (background, foreground) pair. Either way the prompt is scored in a
+    vocabulary of two: the dataset's background class and the prompt,
+    binary against background.
+
+    Args:
+        classes (Sequence[str]): The dataset's class names.
+        background_index (int): The decode head's ``background_index``
+            (class index of the background, default 0).
+        learnable_background (bool): The head scores the background with a
+            learned embedding.
+        binary (bool): The head is binary (``out_channels=1``).
+
+    Returns:
+        Background: Its class id, name and slot in the vocabulary of two.
+
+    Raises:
+        ValueError: The dataset has no background class at
+            ``background_index`` (a class named e.g. ``'background'``, or
+            any class for a head with a learned background).
+    """
+    if not classes:
+        raise ValueError('The dataset has no classes.')
+    class_id = background_index % len(classes)
+    name = classes[class_id]
+    if not (learnable_background or binary or
+            name.strip().lower() in BACKGROUND_NAMES):
+        raise ValueError(
+            f"mode='each' scores each prompt of a segmentor against the "
+            f'background class (a softmax head labels every pixel, so one '
+            f'prompt alone has nothing to compete with), but class '
+            f'{class_id} of the dataset is {name!r}, not a background '
+            f'({", ".join(repr(b) for b in BACKGROUND_NAMES)}). Score the '
+            "prompts with mode='together' or 'replace' instead.")
+    return Background(class_id, name, background_index % 2)
+
+
 def scoring_passes(prompts: Sequence[PromptForClass],
-                   classes: Sequence[str], mode: str) -> List[ScoringPass]:
+                   classes: Sequence[str],
+                   mode: str,
+                   background: Optional[Background] = None
+                   ) -> List[ScoringPass]:
     """The vocabularies a mode runs the model with.
 
     Args:
         prompts (Sequence[PromptForClass]): Prompts and their classes.
         classes (Sequence[str]): The dataset's class names.
         mode (str): ``'together'``, ``'each'`` or ``'replace'``.
+        background (Background, optional): Segmentors: mode ``'each'``
+            scores every prompt in a vocabulary of two, this background
+            and the prompt (:func:`each_mode_background`).
 
     Returns:
         list[ScoringPass]: One pass (together) or one per prompt.
+
+    Raises:
+        ValueError: A bad mode; with ``background``, a prompt of the
+            background class itself or one spelled as the background.
     """
     if mode not in MODES:
         raise ValueError(f'mode={mode!r}: choose one of {MODES}.')
@@ -73,6 +151,9 @@ def scoring_passes(prompts: Sequence[PromptForClass],
         return [ScoringPass(tuple(texts[i] for i in range(len(texts))),
                             {k: unique[p.prompt.lower()]
                              for k, p in enumerate(prompts)})]
+    if mode == 'each' and background is not None:
+        return _passes_against_background(prompts, texts, unique,
+                                          background)
     if mode == 'each':
         return [ScoringPass((texts[i], ),
                             {k: 0 for k, p in enumerate(prompts)
@@ -90,6 +171,31 @@ def scoring_passes(prompts: Sequence[PromptForClass],
         vocab = list(classes)
         vocab[p.class_id] = p.prompt
         passes.append(ScoringPass(tuple(vocab), {k: p.class_id}))
+    return passes
+
+
+def _passes_against_background(prompts: Sequence[PromptForClass],
+                               texts: Dict[int, str], unique: Dict[str, int],
+                               background: Background) -> List[ScoringPass]:
+    """Mode ``'each'`` of a segmentor: (background, prompt) per prompt."""
+    bad = [p.prompt for p in prompts
+           if p.class_id == background.class_id
+           or p.prompt.lower() == background.name.lower()]
+    if bad:
+        raise ValueError(
+            f"mode='each' scores each prompt of a segmentor against the "
+            f'background class {background.name!r}; the prompts {bad} are '
+            'that background (or spelled as it) and have nothing to be '
+            "scored against: leave them out, or score them with "
+            "mode='together'.")
+    slot = 1 - background.slot
+    passes = []
+    for i in range(len(texts)):
+        vocab = [background.name, background.name]
+        vocab[slot] = texts[i]
+        passes.append(ScoringPass(
+            tuple(vocab), {k: slot for k, p in enumerate(prompts)
+                           if unique[p.prompt.lower()] == i}))
     return passes
 
 
@@ -329,7 +435,8 @@ def evaluate_prompts_on_loader(
         mode: str = 'together',
         max_batches: Optional[int] = None,
         progress: Optional[Callable[[int], None]] = None,
-        score_thr: Optional[float] = None) -> List[dict]:
+        score_thr: Optional[float] = None,
+        background: Optional[Background] = None) -> List[dict]:
     """Run the model with exactly ``prompts`` and score each prompt.
 
     Args:
@@ -350,6 +457,9 @@ def evaluate_prompts_on_loader(
             its boxes scoring at least this (an operating point). AP ranks
             boxes, so without a threshold a prompt whose boxes all score
             low still gets the AP of their order.
+        background (Background, optional): Segmentors in mode ``'each'``:
+            the background each prompt is scored against
+            (:func:`each_mode_background`).
 
     Returns:
         list[dict]: One row per prompt: ``prompt``, ``class``, ``mode``,
@@ -364,7 +474,7 @@ def evaluate_prompts_on_loader(
             'baked model): evaluate it with tools/test.py without '
             '--prompts.')
     classes = list(dataset_meta['classes'])
-    passes = scoring_passes(prompts, classes, mode)
+    passes = scoring_passes(prompts, classes, mode, background)
     if score_thr is not None and not 0 <= float(score_thr) <= 1:
         raise ValueError(
             f'score_thr={score_thr!r} is not a score: give a value in '

@@ -115,9 +115,56 @@ def test_segmentation_modes_score_exactly_the_prompts(segmentor):
     replace = evaluate_prompts(segmentor, 'car=left region',
                                mode='replace')
     assert replace[0]['vocabulary'] == ['background', 'car', 'right region']
-    # alone, one prompt has nothing to compete with in a softmax head
-    with pytest.raises(ValueError, match='at least two vocabulary entries'):
-        evaluate_prompts(segmentor, 'left region', mode='each')
+    # alone, a prompt is scored binary against the background class (a
+    # softmax head needs something to compete with)
+    each = evaluate_prompts(segmentor, 'left region. hippocampus=right '
+                            'region', mode='each')
+    assert [r['vocabulary'] for r in each] == [
+        ['background', 'left region'], ['background', 'hippocampus']]
+    for r in each:
+        assert 0.0 <= r['IoU'] <= 100.0 and r['predicted'] >= 0
+    # the prompt's pixels are those it wins against the background only
+    together = evaluate_prompts(segmentor, 'background. left region',
+                                mode='together')
+    assert each[0]['predicted'] == together[1]['predicted']
+    with pytest.raises(ValueError, match='background class'):
+        evaluate_prompts(segmentor, 'background', mode='each')
+
+
+def test_each_mode_refuses_before_building_the_model(tmp_path, monkeypatch):
+    """A segmentor's dataset without a background class: mode 'each' says
+    so before anything is built (it used to fail after loading with 'A
+    softmax decode head needs at least two vocabulary entries')."""
+    pytest.importorskip('mmseg')
+    from mmvlm.apis import evaluate_prompts
+    from mmvlm.apis import prompt_evaluation
+    root = write_seg_split(tmp_path)
+    options = seg_options(root)
+    options['test_dataloader.dataset.metainfo'] = dict(
+        classes=('wall', 'left region', 'right region'),
+        palette=[(0, 0, 0)] * 3)
+
+    def no_build(*args, **kwargs):
+        raise AssertionError('the model was built before the refusal')
+
+    monkeypatch.setattr(prompt_evaluation, '_load', no_build)
+    with pytest.raises(ValueError, match="class 0 of the dataset is 'wall'"):
+        evaluate_prompts(demo_config('brain', 'lg-frozen'), 'left region',
+                         mode='each', cfg_options=options)
+
+
+def test_each_mode_leaves_the_background_of_a_prompts_file_out(
+        segmentor, tmp_path):
+    from mmvlm.apis import evaluate_prompts
+    path = tmp_path / 'prompts.yaml'
+    path.write_text('classes:\n- background\n'
+                    '- {name: left region, synonyms: [left square]}\n'
+                    '- right region\n')
+    with pytest.warns(UserWarning, match="own prompts \\['background'\\]"):
+        rows = evaluate_prompts(segmentor, str(path), mode='each')
+    assert [r['prompt'] for r in rows] == [
+        'left region', 'left square', 'right region']
+    assert all(r['vocabulary'][0] == 'background' for r in rows)
 
 
 def test_a_model_that_ignores_the_prompts_is_caught(segmentor, monkeypatch):
