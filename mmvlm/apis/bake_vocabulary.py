@@ -1,15 +1,22 @@
-"""Bake a fixed vocabulary into a language-guided detector.
+"""Bake a fixed vocabulary into a language-guided detector or segmentor.
 
 The text embeddings of the vocabulary are computed once and stored in the
-head's contrastive classifier; the language model and the ``LLMPrefixNeck``
-wrapper are dropped (the inner visual neck, e.g. FPN, is kept). The baked
-model runs with the stock mmdet tools and needs no language model; its boxes
-and scores equal those of the language-guided model on that vocabulary,
-which :func:`bake_checkpoint` checks on a random image before saving.
+head's contrastive classifier (``head.bake_vocabulary``); the language
+model and the ``LLMPrefixNeck`` wrapper are dropped (the inner visual neck,
+e.g. FPN, is kept). The baked model runs with the stock mmdet / mmseg tools
+and needs no language model: a detector stays a ``LanguageGuidedDetector``
+(labels mapped through its vocabulary's label ids), a segmentor becomes
+mmseg's stock ``EncoderDecoder`` around the baked decode head (label ``k``
+is vocabulary entry ``k``). Its boxes and scores (detectors) or logits
+(segmentors) equal those of the language-guided model on that vocabulary,
+which :func:`bake_checkpoint` checks on a random image before saving. The
+ONNX export bakes a segmentor's decode head the same way
+(:func:`bake_decode_head`).
 
 The command line is ``tools/model_converters/bake_vocabulary.py``.
 """
 import copy
+import importlib
 import os
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple
@@ -47,6 +54,84 @@ def dataset_classes(cfg: Config, checkpoint_meta: dict) -> Optional[list]:
         or None
 
 
+def _drop_text_neck(model: dict) -> None:
+    """Replace ``LLMPrefixNeck`` by its inner visual neck (in place)."""
+    neck = model.get('neck')
+    if neck is None or neck.get('type') != 'LLMPrefixNeck':
+        raise ValueError('Baking expects model.neck of type LLMPrefixNeck, '
+                         f'got {None if neck is None else neck.get("type")}.')
+    for key in ('fusion', 'visual_prefix'):
+        if neck.get(key) is not None:
+            raise ValueError(
+                f'model.neck.{key} is set: the text then changes the visual '
+                'features or depends on the image, so a fixed vocabulary '
+                'cannot be folded into the head exactly. Bake a model trained '
+                f'with {key}=None.')
+    inner = neck.get('neck')
+    model.neck = copy.deepcopy(inner) if inner is not None else None
+    if model.neck is None:
+        model.pop('neck')
+
+
+def is_segmentor_config(cfg: Config) -> bool:
+    """Whether a config describes a segmentor (it has a decode head)."""
+    return 'decode_head' in cfg.model
+
+
+def baked_segmentor_config(cfg: Config, vocabulary: List) -> Config:
+    """The config of a baked, language-model-free segmentor.
+
+    Args:
+        cfg (Config): Config of the language-guided segmentor.
+        vocabulary (list): Baked vocabulary entries; label ``k`` of the
+            baked model is entry ``k``.
+
+    Returns:
+        Config: mmseg's stock ``EncoderDecoder`` with the plain inner neck,
+        no auxiliary head (training only) and the language-guided decode
+        head allocating a baked vocabulary of ``len(vocabulary)`` entries.
+    """
+    cfg = copy.deepcopy(cfg)
+    model = cfg.model
+    _drop_text_neck(model)
+    model.type = 'EncoderDecoder'
+    for key in ('vocabulary', 'train_vocabulary', 'vocabulary_label_ids',
+                'auxiliary_head'):
+        model.pop(key, None)
+    head = model.decode_head
+    num = len(vocabulary)
+    binary = head.get('out_channels') == 1
+    head.num_classes = 2 if binary else num
+    classifier = dict(head.get('classifier') or {})
+    # a binary head bakes its foreground entry only
+    classifier['num_baked_classes'] = 1 if binary else num
+    head.classifier = classifier
+    return cfg
+
+
+def bake_decode_head(lg_model: torch.nn.Module, vocabulary: Sequence,
+                     head: Optional[torch.nn.Module] = None
+                     ) -> torch.nn.Module:
+    """Bake ``vocabulary`` into a segmentor's decode head (the one way a
+    segmentor is baked: here and in the ONNX export).
+
+    Args:
+        lg_model (nn.Module): A language-guided segmentor (its text neck
+            embeds the vocabulary).
+        vocabulary (Sequence): Entries (a tuple of synonyms is one entry).
+        head (nn.Module, optional): The head to bake (changed in place);
+            default: a copy of ``lg_model.decode_head``.
+
+    Returns:
+        nn.Module: The baked head.
+    """
+    if head is None:
+        head = copy.deepcopy(lg_model.decode_head)
+    embeds = lg_model.vocabulary_embeddings(list(vocabulary))
+    head.bake_vocabulary(embeds.to(next(head.parameters()).device))
+    return head
+
+
 def baked_config(cfg: Config, vocabulary: List,
                  label_ids: List[int]) -> Config:
     """The config of the baked, language-model-free model.
@@ -63,21 +148,7 @@ def baked_config(cfg: Config, vocabulary: List,
     """
     cfg = copy.deepcopy(cfg)
     model = cfg.model
-    neck = model.get('neck')
-    if neck is None or neck.get('type') != 'LLMPrefixNeck':
-        raise ValueError('Baking expects model.neck of type LLMPrefixNeck, '
-                         f'got {None if neck is None else neck.get("type")}.')
-    for key in ('fusion', 'visual_prefix'):
-        if neck.get(key) is not None:
-            raise ValueError(
-                f'model.neck.{key} is set: the text then changes the visual '
-                'features or depends on the image, so a fixed vocabulary '
-                'cannot be folded into the head exactly. Bake a model trained '
-                f'with {key}=None.')
-    inner = neck.get('neck')
-    model.neck = copy.deepcopy(inner) if inner is not None else None
-    if model.neck is None:
-        model.pop('neck')
+    _drop_text_neck(model)
     num = len(vocabulary)
     heads = [model.get('bbox_head')]
     if model.get('roi_head') is not None:
@@ -116,6 +187,9 @@ def baked_state_dict(lg_model: torch.nn.Module,
     for key, value in lg_model.state_dict().items():
         if key.endswith('.baked_text'):
             continue  # set by bake_vocabulary() below
+        if key.startswith('auxiliary_head.') and not getattr(
+                baked_model, 'with_auxiliary_head', False):
+            continue  # a segmentor's training-only heads
         if key.startswith('neck.'):
             if prefix is None or not key.startswith(f'neck.{prefix}.'):
                 continue  # text encoder, projection, prefix: not needed
@@ -158,6 +232,88 @@ def bake(lg_model: torch.nn.Module, cfg: Config, vocabulary: Sequence,
     baked.dataset_meta = dict(classes=tuple(
         e if isinstance(e, str) else e[0] for e in entries))
     return baked.eval(), new_cfg
+
+
+def bake_segmentor(lg_model: torch.nn.Module, cfg: Config,
+                   vocabulary: Sequence,
+                   label_ids: Optional[Sequence[int]] = None
+                   ) -> Tuple[torch.nn.Module, Config, List]:
+    """Bake ``vocabulary`` into a language-model-free copy of a segmentor.
+
+    Args:
+        lg_model (nn.Module): A built ``LanguageGuidedEncoderDecoder``.
+        cfg (Config): Its config.
+        vocabulary (Sequence): Entries (or a prompt string).
+        label_ids (Sequence[int], optional): Label id of each entry; the
+            baked model labels a pixel with the entry's index, so they must
+            be ``0 .. K-1`` when given.
+
+    Returns:
+        tuple[nn.Module, Config, list]: The baked ``EncoderDecoder`` (eval
+        mode, ``dataset_meta`` naming the entries), its config and the
+        baked entries.
+
+    Raises:
+        ValueError: Label ids other than the entry indices.
+        RuntimeError: The weights do not map onto the baked model.
+    """
+    from mmseg.registry import MODELS
+
+    from mmvlm.structures import Vocabulary
+    vocab = Vocabulary.parse(vocabulary, label_ids)
+    entries, ids = list(vocab.entries), [int(i) for i in vocab.label_ids]
+    if ids != list(range(len(entries))):
+        raise ValueError(
+            f'label ids {ids}: a baked segmentor labels each pixel with the '
+            'index of its vocabulary entry; give the entries in label order '
+            '(label k = entry k).')
+    new_cfg = baked_segmentor_config(cfg, entries)
+    baked = MODELS.build(new_cfg.model)
+    missing, unexpected = baked.load_state_dict(
+        baked_state_dict(lg_model, baked), strict=False)
+    if unexpected or [k for k in missing if 'baked_text' not in k]:
+        raise RuntimeError(f'Weights do not map onto the baked model: missing '
+                           f'{missing}, unexpected {unexpected}.')
+    bake_decode_head(lg_model, entries, head=baked.decode_head)
+    baked.dataset_meta = dict(classes=tuple(
+        e if isinstance(e, str) else e[0] for e in entries))
+    return baked.eval(), new_cfg, entries
+
+
+@torch.no_grad()
+def max_logit_difference(lg_model: torch.nn.Module,
+                         baked: torch.nn.Module,
+                         vocabulary: Sequence,
+                         size: Tuple[int, int] = (96, 80),
+                         seed: int = 0) -> float:
+    """Largest logit difference of two segmentors on a random image.
+
+    Args:
+        lg_model (nn.Module): The language-guided segmentor (its vocabulary
+            is restored afterwards).
+        baked (nn.Module): The baked segmentor.
+        vocabulary (Sequence): The baked entries.
+        size (tuple[int, int]): ``(H, W)`` of the random image.
+        seed (int): Random seed.
+
+    Returns:
+        float: Max absolute difference of the ``[1, K, H', W']`` logits of
+        ``encode_decode``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    image = torch.rand(3, *size, generator=gen) * 255
+    device = next(baked.parameters()).device
+    inputs = baked.data_preprocessor(
+        dict(inputs=[image.to(device)]))['inputs']
+    meta = dict(img_shape=size, ori_shape=size, pad_shape=size)
+    lg_model.eval()
+    with temporary_vocabulary(lg_model, list(vocabulary),
+                              list(range(len(vocabulary)))):
+        ref = lg_model.encode_decode(inputs, [meta])
+    out = baked.encode_decode(inputs, [meta])
+    if ref.shape != out.shape:
+        return float('inf')
+    return float((ref - out).abs().max())
 
 
 @torch.no_grad()
@@ -206,7 +362,8 @@ def bake_checkpoint(config: str,
                     vocabulary: Optional[str] = None,
                     atol: float = 1e-5,
                     cfg_options: Optional[dict] = None) -> Tuple[str, str]:
-    """Bake a checkpoint and save ``baked.py`` + ``baked.pth``.
+    """Bake a checkpoint (detector or segmentor) and save ``baked.py`` +
+    ``baked.pth``.
 
     Args:
         config (str): Config of the language-guided model.
@@ -222,6 +379,10 @@ def bake_checkpoint(config: str,
 
     Returns:
         tuple[str, str]: Paths of the written config and checkpoint.
+
+    A segmentor (a config with ``decode_head``) is baked with
+    :func:`bake_segmentor` and checked on its logits; a detector with
+    :func:`bake` and checked on its boxes and scores.
     """
     cfg = Config.fromfile(config)
     if cfg_options:
@@ -229,11 +390,13 @@ def bake_checkpoint(config: str,
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg.custom_imports)
     import mmvlm  # noqa: F401
-    from mmdet.registry import MODELS
-    from mmdet.utils import register_all_modules
-    register_all_modules(init_default_scope=True)
-
-    lg_model = MODELS.build(cfg.model)
+    codebase = 'mmseg' if is_segmentor_config(cfg) else 'mmdet'
+    importlib.import_module(f'{codebase}.utils').register_all_modules(
+        init_default_scope=True)
+    if codebase == 'mmseg':  # as mmseg.apis.init_model
+        cfg.model.pretrained = None
+    lg_model = importlib.import_module(
+        f'{codebase}.registry').MODELS.build(cfg.model)
     meta = {}
     if checkpoint is not None and checkpoint.lower() != 'none':
         state = load_checkpoint(lg_model, checkpoint, map_location='cpu')
@@ -253,14 +416,26 @@ def bake_checkpoint(config: str,
                 f'{config!r}; give the prompts, e.g. "a cat. a dog".')
         label_ids = list(range(len(vocabulary)))
 
-    baked, new_cfg = bake(lg_model, cfg, vocabulary, label_ids)
-    box_diff, score_diff = max_difference(lg_model, baked, baked.vocabulary,
-                                          vocabulary_label_ids(baked))
-    print(f'baked {len(baked.vocabulary)} classes; max |box diff| '
-          f'{box_diff:.2e}, max |score diff| {score_diff:.2e}')
-    if box_diff > atol or score_diff > atol:
-        raise RuntimeError(f'The baked model differs from the language-'
-                           f'guided one by more than {atol}; not saved.')
+    if codebase == 'mmseg':
+        baked, new_cfg, entries = bake_segmentor(lg_model, cfg, vocabulary,
+                                                 label_ids)
+        diff = max_logit_difference(lg_model, baked, entries)
+        print(f'baked {len(entries)} classes; max |logit diff| {diff:.2e}')
+        if diff > atol:
+            raise RuntimeError(f'The baked segmentor differs from the '
+                               f'language-guided one by {diff:.2e} > {atol};'
+                               ' not saved.')
+    else:
+        baked, new_cfg = bake(lg_model, cfg, vocabulary, label_ids)
+        box_diff, score_diff = max_difference(lg_model, baked,
+                                              baked.vocabulary,
+                                              vocabulary_label_ids(baked))
+        print(f'baked {len(baked.vocabulary)} classes; max |box diff| '
+              f'{box_diff:.2e}, max |score diff| {score_diff:.2e}')
+        if box_diff > atol or score_diff > atol:
+            raise RuntimeError(f'The baked model differs from the language-'
+                               f'guided one by more than {atol}; not saved.')
+        entries = list(baked.vocabulary)
 
     os.makedirs(out_dir, exist_ok=True)
     cfg_path = osp.join(out_dir, 'baked.py')
@@ -272,6 +447,6 @@ def bake_checkpoint(config: str,
             state_dict=baked.state_dict(),
             meta=dict(
                 dataset_meta=dict(baked.dataset_meta),
-                baked_vocabulary=list(baked.vocabulary))), ckpt_path)
+                baked_vocabulary=entries)), ckpt_path)
     print(f'saved {cfg_path} and {ckpt_path}')
     return cfg_path, ckpt_path

@@ -116,3 +116,57 @@ def test_bake_refuses_text_fusion(tmp_path):
     cfg.model.neck.fusion = dict(type='TextGatedFusion')
     with pytest.raises(ValueError, match='fusion'):
         baked_config(cfg, ['cat'], [0])
+
+
+def test_bake_checkpoint_of_a_segmentor_gives_the_same_logits(tmp_path):
+    """A language-guided segmentor bakes (it used to fail with "unexpected
+    keyword argument 'vocabulary_label_ids'") into mmseg's stock
+    EncoderDecoder, whose predictions equal the language-guided model's."""
+    pytest.importorskip('mmseg')
+    from mmengine.runner import save_checkpoint
+    from mmseg.structures import SegDataSample
+
+    from mmvlm.apis import init_language_guided_segmentor
+    text = dict(_delete_=True, **tiny_text_encoder_cfg('bert', embed_dims=64))
+    classes = ('background', 'left region', 'right region')
+    base = ROOT / 'projects' / 'demo' / 'configs' / \
+        'lg-fpn_r18-tiny_minilm_brain.py'
+    config = tmp_path / 'tiny_lg_seg.py'
+    config.write_text('\n'.join([
+        f'_base_ = {str(base)!r}',
+        f'model = dict(neck=dict(text_encoder={text!r}),',
+        '    decode_head=dict(num_classes=3),',
+        '    data_preprocessor=dict(size=(96, 96)))',
+        'test_dataloader = dict(dataset=dict(metainfo=dict(',
+        f'    classes={classes!r}, palette=[(0, 0, 0)] * 3)))',
+    ]) + '\n')
+    torch.manual_seed(0)
+    lg = init_language_guided_segmentor(str(config))
+    ckpt = tmp_path / 'lg.pth'
+    save_checkpoint(dict(state_dict=lg.state_dict(),
+                         meta=dict(dataset_meta=dict(classes=classes))),
+                    str(ckpt))
+    # the tiny random LM is frozen, not in checkpoints: seed as for lg
+    torch.manual_seed(0)
+    cfg_path, ckpt_path = bake_checkpoint(str(config), str(ckpt),
+                                          str(tmp_path / 'baked'))
+    baked_cfg = Config.fromfile(cfg_path)
+    assert baked_cfg.model.type == 'EncoderDecoder'
+    assert baked_cfg.model.neck.type == 'FPN'  # no language model left
+    baked = init_language_guided_segmentor(cfg_path, ckpt_path)
+    assert baked.dataset_meta['classes'] == classes
+    gen = torch.Generator().manual_seed(1)
+    image = torch.randint(0, 255, (3, 80, 72), generator=gen,
+                          dtype=torch.uint8)
+    meta = dict(img_shape=(80, 72), ori_shape=(80, 72))
+
+    def predict(model):
+        data = dict(inputs=[image], data_samples=[SegDataSample(
+            metainfo=meta)])
+        with torch.no_grad():
+            return model.test_step(data)[0]
+
+    ref, out = predict(lg), predict(baked)
+    assert torch.allclose(ref.seg_logits.data, out.seg_logits.data,
+                          atol=1e-5)
+    assert torch.equal(ref.pred_sem_seg.data, out.pred_sem_seg.data)

@@ -1,7 +1,10 @@
-"""Bake a fixed vocabulary into a language-guided detector (drop the LM).
+"""Bake a fixed vocabulary into a language-guided detector or segmentor
+(drop the LM).
 
-The baked, language-model-free model runs with the stock mmdet tools; its
-boxes and scores equal those of the language-guided model on that
+The baked, language-model-free model runs with the stock mmdet / mmseg
+tools (``tools/test.py baked/baked.py baked/baked.pth``); its boxes and
+scores (detectors) or logits (segmentors: mmseg's ``EncoderDecoder`` around
+the baked decode head) equal those of the language-guided model on that
 vocabulary (checked before saving). Library: ``mmvlm.apis.bake_vocabulary``.
 
 Example::
@@ -23,7 +26,7 @@ from mmengine.config import DictAction
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Fold a fixed vocabulary into a language-guided detector '
-        'and drop its language model.')
+        'or segmentor and drop its language model.')
     parser.add_argument('config', help='config of the language-guided model')
     parser.add_argument('checkpoint', help='its checkpoint (or "none")')
     parser.add_argument('--out-dir', required=True,
