@@ -21,18 +21,38 @@ Examples::
     python tools/misc/image_demo.py cells.png configs/cells/lg_cells.py \\
         --weights lg.pth --prompts-file configs/cells/prompts_cells.yaml
 
+Without ``--weights`` the model's heads are untrained (random): the tool
+refuses to draw their output unless ``--allow-untrained`` is given (a smoke
+test of a config), and it uses the config's ``load_from`` when that names a
+file (a baked config written by ``bake_vocabulary.py``).
+
 Library: ``mmvlm.apis`` (``detect_and_draw``, ``segment_and_draw``).
 """
 import argparse
+import os.path as osp
+import sys
+from typing import Optional, Sequence
+
+UNTRAINED = (
+    'no --weights: the model would run with untrained (random) heads and '
+    'draw confident-looking nonsense. Give the trained checkpoint with '
+    '--weights (e.g. work_dirs/<name>/lg/iter_<N>.pth), or pass '
+    '--allow-untrained to look at an untrained model (a smoke test).')
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Language-guided detection / segmentation demo on one '
         'image.')
     parser.add_argument('image', help='image file')
     parser.add_argument('config', help='config of an LG or baked model')
-    parser.add_argument('--weights', help='checkpoint file')
+    parser.add_argument(
+        '--weights',
+        help="checkpoint file (default: the config's load_from, if set)")
+    parser.add_argument(
+        '--allow-untrained', action='store_true',
+        help='without --weights, run and draw the untrained model anyway '
+        '(random heads: a smoke test, not predictions)')
     parser.add_argument(
         '--prompts',
         help='free-text prompts separated by full stops; default: the '
@@ -50,7 +70,7 @@ def parse_args() -> argparse.Namespace:
                         help='at most this many boxes are drawn (the '
                         'highest scores)')
     parser.add_argument('--device', default='cpu')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.prompts and args.prompts_file:
         parser.error('give --prompts or --prompts-file, not both')
     if args.prompts_file:
@@ -62,16 +82,51 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def main() -> None:
-    args = parse_args()
+def weights_of(cfg, args: argparse.Namespace) -> Optional[str]:
+    """The checkpoint to load: ``--weights``, else the config's existing
+    ``load_from``, else None when ``--allow-untrained`` (else an error)."""
+    if args.weights:
+        return args.weights
+    load_from = cfg.get('load_from')
+    if load_from and osp.isfile(load_from):
+        print(f'weights: {load_from} (the config\'s load_from)')
+        return load_from
+    if not args.allow_untrained:
+        raise SystemExit(f'error: {UNTRAINED}')
+    print('WARNING: --allow-untrained: the heads are untrained (random); '
+          'what is drawn is not a prediction.', file=sys.stderr)
+    return None
+
+
+def build_model(init, cfg, weights: Optional[str], device: str):
+    """``init(cfg, weights, device)`` with what to do when the config's
+    initialisation needs a package that is not installed."""
+    try:
+        return init(cfg, weights, device)
+    except ModuleNotFoundError as e:
+        if weights is not None:
+            raise
+        raise SystemExit(
+            f'error: initialising the untrained model needs {e.name!r} '
+            f'({e}): the config initialises its backbone from pretrained '
+            'weights (e.g. init_cfg=dict(type="Pretrained", checkpoint='
+            '"torchvision://resnet50")). Give a trained checkpoint with '
+            f'--weights (nothing is initialised then), or install it: '
+            f'pip install {e.name}.') from e
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
     from mmengine.config import Config
 
     from mmvlm.utils import infer_codebase
     cfg = Config.fromfile(args.config)
+    weights = weights_of(cfg, args)
     if infer_codebase(cfg) == 'mmseg':
         from mmvlm.apis import (init_language_guided_segmentor,
                                 segment_and_draw)
-        model = init_language_guided_segmentor(cfg, args.weights, args.device)
+        model = build_model(init_language_guided_segmentor, cfg, weights,
+                            args.device)
         result, names = segment_and_draw(model, args.image, args.prompts,
                                          args.out_file)
         labels = result.pred_sem_seg.data.flatten().bincount(
@@ -82,7 +137,8 @@ def main() -> None:
         print(f'{len(present)} regions drawn to {args.out_file}')
         return
     from mmvlm.apis import detect_and_draw, init_language_guided_detector
-    model = init_language_guided_detector(cfg, args.weights, args.device)
+    model = build_model(init_language_guided_detector, cfg, weights,
+                        args.device)
     result, names = detect_and_draw(model, args.image, args.prompts,
                                     args.out_file, args.score_thr,
                                     max_boxes=args.max_boxes)
