@@ -1,13 +1,15 @@
 """Your own data in one call: check it, then write a language-guided config
-and its stock twin (issue 13).
+and its stock twin.
 
-The configs written here INHERIT the demo recipes (``projects/demo/configs``)
-through ``_base_`` and override only what depends on the data: the complete
-data section (roots, annotation files, ``metainfo`` with a palette sized to
-the classes, pipelines), the class count, the image size, the
-normalisation, the pad size, the batch size and the schedule. Pipelines
-are not copied: each generated config takes its base's pipelines and
-replaces the arguments of a few transforms (the class texts, the sizes).
+The configs written here hold the demo's pretrained recipe whole
+(:mod:`mmvlm.apis.project_recipe`: ImageNet EfficientNet-Lite0, ATSS or
+semantic FPN, the frozen MiniLM with a learnable prefix for the
+language-guided twin), inheriting only mmdet's / mmseg's own package
+configs, so a project needs no source checkout. What depends on the data
+is chosen from it: the complete data section (roots, annotation files,
+``metainfo`` with a palette sized to the classes, pipelines), the class
+count, the image size, the batch size and the schedule (iterations from
+the number of training images, with a printed time estimate).
 
 The class names, prompts, synonyms and templates live in a prompts file
 written next to the configs (``prompts_<name>.yaml``, see
@@ -18,22 +20,36 @@ same words. The language-guided recipe trains with negative prompts: the
 dataset's other classes and names from LVIS / COCO (detection) or ADE20K
 / COCO-Stuff (segmentation), offline from mmdet's / mmseg's metainfo.
 
-By construction the three traps of issue 13 cannot occur:
+Held-out names (``held_out``) are classes never trained on: their pixels
+become 255 (ignored) in copies of the label maps, or their boxes are
+dropped from a copy of the training json, both under ``seen_labels/`` of
+the output folder; the language-guided config's test split asks every
+name, held-out ones included (``tools/test.py --prompts ... --prompt-mode
+each`` scores each one).
 
-1. the data section is written whole and last, so nothing of the base's
-   data (the demo's tree / brain data) remains;
+Re-running never loses an edit: ``new_project.json`` in the output folder
+records a hash of every file written; a file whose content no longer
+matches (edited by the user, or not written by this function) is kept, the
+fresh version is written beside it (``<stem>.new<suffix>``) and a warning
+says so.
+
+By construction the three traps of copying a config by hand cannot occur:
+
+1. the data section is written whole, so no other data remains;
 2. ``metainfo.palette`` has one colour per class;
-3. the segmentation ``data_preprocessor.size`` (the pad size) is computed
-   from the data; detection pads to a multiple of 32.
+3. batches are padded to a multiple of 32 (no fixed pad size to keep in
+   step with the data).
 
 This module imports neither mmdet nor mmseg.
 """
+import hashlib
+import json
 import math
 import os
 import os.path as osp
-import shutil
+import tempfile
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -45,14 +61,12 @@ from mmvlm.datasets.checks import (Finding, _read_image, _stems,
                                    check_segmentation,
                                    coco_category_names, has_errors,
                                    image_sizes_of, load_coco)
+from . import project_recipe as recipe
+from .project_recipe import Code
 
 TASKS = ('det', 'seg')
-#: demo recipes the generated configs inherit: (language-guided, stock)
-BASE_CONFIGS = dict(
-    det=('lg-atss_r18-tiny_minilm_trees.py', 'atss_r18-tiny_trees.py'),
-    seg=('lg-fpn_r18-tiny_minilm_brain.py', 'fpn_r18-tiny_brain.py'))
-#: the language model of the demo recipes (its tokenizer checks prompts)
-LANGUAGE_MODEL = 'minilm'
+#: the language model of the recipe (its tokenizer checks prompts)
+LANGUAGE_MODEL = recipe.LANGUAGE_MODEL
 #: offline name lists the language-guided recipe samples negatives from
 NEGATIVE_POOLS = dict(
     det=('mmdet.LVISV1Dataset', 'mmdet.CocoDataset'),
@@ -61,6 +75,15 @@ NEGATIVE_POOLS = dict(
 NUM_POOL_NEGATIVES = (8, 16)
 MAX_IMAGE_SIZE = 1024
 MAX_CROP_SIZE = 256  # training crops of the CPU recipe
+#: default schedule: this many epochs, within these iterations
+EPOCHS = 10
+ITERS_RANGE = (100, 1000)
+#: what a re-run compares the files against (one hash per file written)
+MANIFEST = 'new_project.json'
+#: folder (in the output folder) of the training data without held-out
+#: names: label maps with their pixels 255, jsons without their boxes
+SEEN_DIR = 'seen_labels'
+IGNORE_INDEX = 255
 PALETTE = [(220, 20, 60), (0, 130, 200), (60, 180, 75), (255, 225, 25),
            (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230),
            (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
@@ -86,8 +109,10 @@ class NewProject:
         lg_config (str): The language-guided config.
         stock_config (str): Its stock twin.
         prompts_file (str): The prompts file both configs read.
-        commands (list[str]): The two train commands.
-        findings (list[Finding]): The data checks' findings (no errors).
+        commands (list[str]): The two train commands, then (with held-out
+            names) the per-prompt test command.
+        findings (list[Finding]): The data checks' findings (no errors)
+            and the files kept because they were edited.
         settings (dict): The values chosen from the data.
     """
     lg_config: str
@@ -96,18 +121,6 @@ class NewProject:
     commands: List[str] = field(default_factory=list)
     findings: List[Finding] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
-
-
-def demo_config_dir() -> str:
-    """``projects/demo/configs`` of this source checkout."""
-    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    path = osp.join(root, 'projects', 'demo', 'configs')
-    if not osp.isdir(path):
-        raise FileNotFoundError(
-            f'{path!r} does not exist: new_project inherits the demo '
-            'recipes of a source checkout of mmvlm; install mmvlm with '
-            '`pip install -e .` from a clone.')
-    return path
 
 
 def palette_for(num_classes: int, background_first: bool = False) -> list:
@@ -134,238 +147,47 @@ def image_size_from(sizes: Sequence[tuple]) -> int:
 def schedule_from(num_train: int,
                   batch_size: Optional[int] = None,
                   max_iters: Optional[int] = None) -> tuple:
-    """Batch size (at most 4, as the CPU recipe) and iterations: about 50
-    epochs, between 100 and 3000 iterations."""
+    """Batch size (at most 4, as the CPU recipe) and iterations: ``EPOCHS``
+    (10) epochs of the training images, within ``ITERS_RANGE`` (100 to
+    1000; the demo's pretrained models train 150)."""
     if num_train < 1:
         raise ValueError('the training set has no image.')
     batch_size = batch_size or min(4, num_train)
     if max_iters is None:
         per_epoch = math.ceil(num_train / batch_size)
-        max_iters = int(min(3000, max(100, 50 * per_epoch)))
+        low, high = ITERS_RANGE
+        max_iters = int(min(high, max(low, EPOCHS * per_epoch)))
     elif int(max_iters) < 2:
         raise ValueError(
             f'max_iters={max_iters}: the generated schedule is a linear '
             'warm-up then a cosine phase, one iteration each at least; '
-            'give max_iters >= 2 (the default is about 50 epochs).')
+            f'give max_iters >= 2 (the default is {EPOCHS} epochs, '
+            f'{ITERS_RANGE[0]} to {ITERS_RANGE[1]} iterations).')
     return batch_size, int(max_iters)
 
 
-def normalisation_from(paths: Sequence[str], limit: int = 50) -> tuple:
-    """Per-channel RGB mean and std (0..255) of up to ``limit`` images."""
-    total = np.zeros(3)
-    square = np.zeros(3)
-    count = 0
-    for path in list(paths)[:limit]:
-        img = _read_image(path)
-        if img is None:
-            continue
-        if img.ndim == 2:
-            img = np.repeat(img[..., None], 3, axis=2)
-        pixels = img[..., :3][..., ::-1].reshape(-1, 3).astype(np.float64)
-        total += pixels.sum(0)
-        square += (pixels**2).sum(0)
-        count += len(pixels)
-    if not count:
-        raise ValueError('no readable image to compute the normalisation.')
-    mean = total / count
-    std = np.sqrt(np.maximum(square / count - mean**2, 1.0))
-    return ([round(float(v), 3) for v in mean],
-            [round(float(v), 3) for v in std])
+def time_estimate(task: str, batch_size: int, side: int,
+                  max_iters: int) -> Tuple[float, str]:
+    """Minutes of one training run on one CPU thread, and a sentence.
 
+    Args:
+        task (str): ``'det'`` or ``'seg'``.
+        batch_size (int): Images per iteration.
+        side (int): Side of the training images (detection: the crop).
+        max_iters (int): Iterations.
 
-def _base_path(base: str, out_dir: str) -> str:
-    """Relative inside the checkout (moves with it), else absolute."""
-    root = osp.dirname(osp.dirname(osp.dirname(base)))
-    inside = osp.commonpath([root, out_dir]) == root
-    return osp.relpath(base, out_dir) if inside else base
-
-
-_OVERRIDE_FN = '''
-def __override(pipeline, **args_by_type):
-    """The base's list (pipeline, schedulers) with the arguments of the
-    named transform types replaced; nothing else changes."""
-    out = []
-    for step in pipeline:
-        step = dict(step)
-        step.update(args_by_type.get(step['type'], {}))
-        out.append(step)
-    return out
-
-
-def __with_step(pipeline, step):
-    """The pipeline with ``step``: its arguments replace those of a step
-    of the same type, else it is inserted before the packing step."""
-    if any(s['type'] == step['type'] for s in pipeline):
-        return __override(pipeline, **{step['type']: step})
-    out = [dict(s) for s in pipeline]
-    packs = [i for i, s in enumerate(out) if s['type'].startswith('Pack')]
-    out.insert(packs[-1] if packs else len(out), dict(step))
-    return out
-'''
-
-_PROMPTS_BLOCK = '''
-# Class names, prompts, synonyms and templates: the prompts file next to
-# this config, read by the inference tools too (--prompts-file). Keep the
-# import below `_base_` (mmengine reads a config whose first statement is
-# an import as a lazy-import config).
-from mmvlm.structures import load_prompts_file as __load_prompts_file
-prompts_file = '{{{{fileDirname}}}}/{prompts_file}'
-__prompts = __load_prompts_file(prompts_file)
-classes = __prompts.names  # the class names of the annotations
-prompts = __prompts.entries  # what the language model reads, per class
-'''
-
-_NEGATIVES_BLOCK = '''
-# Negative prompts: every training image also sees the other classes and
-# names of other things (offline lists from mmdet / mmseg metainfo), so
-# the model learns the words, not only objectness. Names that share a word
-# with your classes, and those under negatives.exclude in the prompts
-# file, are never negatives.
-negative_pool = {pool!r}
-__negatives = dict(
-    type='RandomSampleNegativeTexts',
-    num_negatives=len(classes),
-    negative_pool=negative_pool,
-    num_pool_negatives={num_pool!r},
-    pool_exclude=prompts_file,
-    max_num_texts=len(classes) + {max_pool}{extra})
-'''
-
-
-def _header(kind: str, base: str, sources: dict) -> str:
-    lines = [f'# {kind}, generated by tools/misc/new_project.py.',
-             f'# Inherits {osp.basename(base)} (pipelines, model, '
-             'optimiser) and',
-             '# overrides only what depends on your data. Data:']
-    lines += [f'#   {k}: {v}' for k, v in sources.items()]
-    return '\n'.join(lines) + '\n'
-
-
-def _fmt(value) -> str:
-    return repr(tuple(value)) if isinstance(value, (list, tuple)) else \
-        repr(value)
-
-
-def _det_body(s: dict) -> str:
-    return f'''
-data_root = ''  # the paths below are absolute
-{_PROMPTS_BLOCK.format(prompts_file=s['prompts_file'])}
-metainfo = dict(classes=classes, palette={s['palette']!r})
-# median longest side of the training images, rounded up to 32
-image_size = {s['image_size']}
-crop_size = {s['crop_size']}  # training crops
-max_iters = {s['max_iters']}  # about 50 epochs of {s['num_train']} images
-batch_size = {s['batch_size']}
-__warmup_iters = min(30, max(1, max_iters // 2))
-{_OVERRIDE_FN}
-model = dict(
-    # RGB mean / std of your training images
-    data_preprocessor=dict(
-        mean={s['mean']!r}, std={s['std']!r}, pad_size_divisor=32),
-    bbox_head=dict(num_classes=len(classes)))
-
-train_pipeline = __override(
-    _base_.train_pipeline,
-    LoadClassTexts=dict(classes=prompts),
-    Resize=dict(scale=(image_size, image_size)),
-    RandomCrop=dict(crop_size=(crop_size, crop_size))){s['negatives']}
-test_pipeline = __override(
-    _base_.test_pipeline,
-    LoadClassTexts=dict(classes=prompts),
-    Resize=dict(scale=(image_size, image_size)))
-
-# The complete data section, last: nothing of the base's data remains.
-train_dataloader = dict(
-    batch_size=batch_size,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file={s['train']!r},
-        data_prefix=dict(img={s['img_dir']!r}),
-        filter_cfg=dict(filter_empty_gt=True, min_size=8),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file={s['val']!r},
-        data_prefix=dict(img={s['val_img_dir']!r}),
-        pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file={s['val']!r})
-test_evaluator = val_evaluator
-
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-param_scheduler = __override(
-    _base_.param_scheduler,
-    LinearLR=dict(end=__warmup_iters),
-    CosineAnnealingLR=dict(begin=__warmup_iters, end=max_iters))
-default_hooks = dict(checkpoint=dict(interval=max_iters))
-'''
-
-
-def _seg_body(s: dict) -> str:
-    return f'''
-data_root = ''  # the paths below are absolute
-{_PROMPTS_BLOCK.format(prompts_file=s['prompts_file'])}
-metainfo = dict(classes=classes, palette={s['palette']!r})
-# median longest side of the training images, rounded up to 32
-image_size = {s['image_size']}
-# pad size: the largest training resize (x1.1) rounded up to 32
-pad_size = {s['pad_size']}
-max_iters = {s['max_iters']}  # about 50 epochs of {s['num_train']} images
-batch_size = {s['batch_size']}
-__warmup_iters = min(30, max(1, max_iters // 2))
-{_OVERRIDE_FN}
-model = dict(
-    # RGB mean / std of your training images; pad to the data's size
-    data_preprocessor=dict(
-        mean={s['mean']!r}, std={s['std']!r},
-        size=(pad_size, pad_size)),
-    decode_head=dict(num_classes=len(classes)))
-
-train_pipeline = __override(
-    _base_.train_pipeline,
-    LoadClassTexts=dict(classes=prompts),
-    RandomResize=dict(scale=(image_size, image_size))){s['negatives']}
-test_pipeline = __override(
-    _base_.test_pipeline, LoadClassTexts=dict(classes=prompts))
-
-# The complete data section, last: nothing of the base's data remains.
-train_dataloader = dict(
-    batch_size=batch_size,
-    dataset=dict(
-        type='BaseSegDataset',
-        data_root=data_root,
-        metainfo=metainfo,
-        img_suffix={s['img_suffix']!r},
-        seg_map_suffix={s['seg_map_suffix']!r},
-        data_prefix=dict(
-            img_path={s['img_dir']!r},
-            seg_map_path={s['ann_dir']!r}),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    dataset=dict(
-        type='BaseSegDataset',
-        data_root=data_root,
-        metainfo=metainfo,
-        img_suffix={s['img_suffix']!r},
-        seg_map_suffix={s['seg_map_suffix']!r},
-        data_prefix=dict(
-            img_path={s['val_img_dir']!r},
-            seg_map_path={s['val_ann_dir']!r}),
-        pipeline=test_pipeline))
-test_dataloader = val_dataloader
-
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-param_scheduler = __override(
-    _base_.param_scheduler,
-    LinearLR=dict(end=__warmup_iters),
-    CosineAnnealingLR=dict(begin=__warmup_iters, end=max_iters))
-default_hooks = dict(checkpoint=dict(interval=max_iters))
-'''
+    Returns:
+        tuple[float, str]: The minutes (the demo's measured cost scaled by
+        images and pixels, loading included) and how it was estimated.
+    """
+    per_iter = recipe.seconds_per_iteration(task, batch_size, side)
+    minutes = (per_iter * max_iters + 20) / 60
+    shown = f'{minutes:.0f}' if minutes >= 10 else f'{minutes:.1f}'
+    return minutes, (
+        f'about {shown} min per model on one free CPU thread '
+        f'({per_iter:.2f} s per iteration of {batch_size} images of '
+        f'{side} px, from the demo\'s measured cost; a busy or '
+        'oversubscribed machine is slower)')
 
 
 def _prompts(prompts, classes: Sequence[str]) -> List[str]:
@@ -402,6 +224,31 @@ def _token_findings(prompts: Sequence) -> List[Finding]:
     return check_prompt_tokens(prompts, tokenizer, LANGUAGE_MODEL)
 
 
+def _held_out(held_out, names: Sequence[str], task: str) -> List[str]:
+    """The held-out names, checked against the classes."""
+    if held_out is None:
+        return []
+    if isinstance(held_out, str):
+        from mmvlm.structures.vocabulary import split_prompts
+        held_out = split_prompts(held_out)
+    held_out = [str(h).strip() for h in held_out if str(h).strip()]
+    unknown = [h for h in held_out if h not in names]
+    if unknown:
+        raise ValueError(
+            f'held-out names {unknown} are not classes of the data '
+            f'{list(names)}: give class names exactly as in the annotations '
+            '(the names of the prompts file).')
+    if task == 'seg' and names and names[0] in held_out:
+        raise ValueError(
+            f'held-out name {names[0]!r} is label 0, the background of the '
+            'language-guided recipe (every pixel needs a class): hold out '
+            'other classes.')
+    if len(set(held_out)) == len(names):
+        raise ValueError(f'every class {list(names)} is held out: nothing '
+                         'is left to train on.')
+    return list(dict.fromkeys(held_out))
+
+
 def new_project(task: str,
                 out_dir: str,
                 train: Optional[str] = None,
@@ -415,7 +262,8 @@ def new_project(task: str,
                 name: Optional[str] = None,
                 batch_size: Optional[int] = None,
                 max_iters: Optional[int] = None,
-                check_tokens: bool = True) -> NewProject:
+                check_tokens: bool = True,
+                held_out=None) -> NewProject:
     """Check the data, then write a language-guided config and its stock
     twin into ``out_dir``.
 
@@ -438,17 +286,25 @@ def new_project(task: str,
         name (str, optional): Stem of the config names; default: the name
             of ``out_dir``.
         batch_size (int, optional): Default: ``min(4, #train images)``.
-        max_iters (int, optional): Default: about 50 epochs.
+        max_iters (int, optional): Default: 10 epochs, 100 to 1000
+            iterations.
         check_tokens (bool): Check that the prompts tokenise to known
             tokens of the recipe's language model. Defaults to True.
+        held_out (str | Sequence[str], optional): Class names never trained
+            on (names separated by full stops, or a list): ignored in
+            training (pixels 255 / boxes dropped, in copies under
+            ``<out_dir>/seen_labels``), asked by the language-guided
+            config's test split with every other name.
         Other arguments as above.
 
     Returns:
-        NewProject: The config paths, the train commands, the findings
-        and the values chosen from the data.
+        NewProject: The config paths, the commands, the findings and the
+        values chosen from the data.
 
     Raises:
         DataCheckError: The checks found errors (nothing is written).
+        ValueError: Bad arguments, or a kept (edited) prompts file whose
+            classes are not the data's (nothing is written).
     """
     if task not in TASKS:
         raise ValueError(f'task must be one of {TASKS}, got {task!r}.')
@@ -471,7 +327,6 @@ def new_project(task: str,
         if has_errors(findings):
             raise DataCheckError(findings)
         sizes = image_sizes_of(coco)
-        paths = [osp.join(img_dir, i['file_name']) for i in coco['images']]
         num_train = len(coco['images'])
         settings = dict(train=osp.abspath(train), val=osp.abspath(val),
                         img_dir=osp.abspath(img_dir) + os.sep,
@@ -497,46 +352,65 @@ def new_project(task: str,
         if has_errors(findings):
             raise DataCheckError(findings)
         sizes = image_sizes_of(img_dir)
-        paths = [osp.join(img_dir, r) for r in _stems(img_dir, None).values()]
-        num_train = len(paths)
+        num_train = len(_stems(img_dir, None))
         settings = dict(img_dir=osp.abspath(img_dir) + os.sep,
                         ann_dir=osp.abspath(ann_dir) + os.sep,
                         val_img_dir=osp.abspath(val_img_dir) + os.sep,
                         val_ann_dir=osp.abspath(val_ann_dir) + os.sep,
                         img_suffix=_common_suffix(img_dir),
                         seg_map_suffix='.png')
+    held = _held_out(held_out, names, task)
+    max_iters_given = max_iters is not None
     image_size = image_size_from(sizes)
     batch_size, max_iters = schedule_from(num_train, batch_size, max_iters)
-    mean, std = normalisation_from(paths)
+    crop_size = min(image_size, MAX_CROP_SIZE)
+    minutes, estimate = time_estimate(
+        task, batch_size, crop_size if task == 'det' else image_size,
+        max_iters)
+    seen = [n for n in names if n not in held]
     settings.update(
-        classes=list(names), prompts=prompt_list,
+        classes=list(names), prompts=prompt_list, held_out=held,
+        seen_classes=seen,
         palette=palette_for(len(names), background_first=task == 'seg'),
-        image_size=image_size, crop_size=min(image_size, MAX_CROP_SIZE),
-        pad_size=int(math.ceil(image_size * 1.1 / 32) * 32),
+        image_size=image_size, crop_size=crop_size,
         batch_size=batch_size, max_iters=max_iters, num_train=num_train,
-        mean=mean, std=std)
+        minutes=round(minutes, 1), time_estimate=estimate,
+        iters_given=max_iters_given)
+    settings['seen_palette'] = [
+        c for n, c in zip(names, settings['palette']) if n not in held]
 
+    # every file's text first: a kept prompts file is checked before
+    # anything is written
+    manifest = _load_manifest(out_dir)
+    prompts_name, prompts_text = _prompts_text(source, names, prompt_list,
+                                               name)
+    prompts_path = osp.join(out_dir, prompts_name)
+    if _kept(prompts_path, prompts_text, manifest):
+        # the user's edited file stays and the configs read it: it must
+        # still name the data's classes
+        load_prompts_file(prompts_path).check_classes(
+            names, f'the data (kept, edited prompts file {prompts_path})')
+    settings['prompts_file'] = prompts_name
+    if held:
+        settings.update(_seen_labels_paths(task, settings, out_dir))
+    lg_name, stock_name = f'lg_{name}.py', f'stock_{name}.py'
+    texts = {
+        lg_name: _config_text(task, True, settings),
+        stock_name: _config_text(task, False, settings),
+    }
     os.makedirs(out_dir, exist_ok=True)
-    prompts_file = _write_prompts(source, names, prompt_list, out_dir, name)
-    settings['prompts_file'] = osp.basename(prompts_file)
-    base_dir = demo_config_dir()
-    lg_base, stock_base = (osp.join(base_dir, b) for b in BASE_CONFIGS[task])
-    body_of = _det_body if task == 'det' else _seg_body
-    model = 'ATSS' if task == 'det' else 'semantic FPN'
-    sources = {k: settings[k] for k in settings
-               if k in ('train', 'val', 'img_dir', 'val_img_dir', 'ann_dir',
-                        'val_ann_dir')}
+    if held:
+        _write_seen_labels(task, settings, names, held)
+    if not (source is not None
+            and osp.abspath(source.path) == prompts_path):
+        findings += _write_unless_edited(prompts_path, prompts_text,
+                                         manifest)
     written = []
-    for kind, base, prefix in (
-            (f'Language-guided {model}', lg_base, 'lg_'),
-            (f'Stock {model} (the baseline)', stock_base, 'stock_')):
-        path = osp.join(out_dir, f'{prefix}{name}.py')
-        negatives = _negatives(task) if prefix == 'lg_' else ''
-        with open(path, 'w', encoding='utf-8') as f:
-            f.write(_header(kind, base, sources))
-            f.write(f'_base_ = {_base_path(base, out_dir)!r}\n')
-            f.write(body_of(dict(settings, negatives=negatives)))
+    for file_name, text in texts.items():
+        path = osp.join(out_dir, file_name)
+        findings += _write_unless_edited(path, text, manifest)
         written.append(path)
+    _save_manifest(out_dir, manifest)
     from mmengine.config import Config
     for path in written:  # the traps cannot occur: checked, not assumed
         findings += check_config(Config.fromfile(path))
@@ -544,8 +418,380 @@ def new_project(task: str,
         f'python tools/train.py {p} --work-dir work_dirs/{name}/{w}'
         for p, w in zip(written, ('lg', 'stock'))
     ]
-    return NewProject(written[0], written[1], prompts_file, commands,
+    if held:
+        commands.append(held_out_test_command(
+            task, written[0], f'work_dirs/{name}/lg/iter_{max_iters}.pth',
+            held, names))
+    return NewProject(written[0], written[1], prompts_path, commands,
                       findings, settings)
+
+
+def held_out_test_command(task: str, config: str, checkpoint: str,
+                          held_out: Sequence[str],
+                          names: Sequence[str]) -> str:
+    """``tools/test.py`` scoring each held-out name alone on its class
+    (segmentation: against the background, label 0)."""
+    prompts = '. '.join(held_out)
+    return (f'python tools/test.py {config} {checkpoint} --prompts '
+            f'"{prompts}" --prompt-mode each')
+
+
+# ------------------------------------------------------------ the files
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+def _file_sha(path: str) -> str:
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _load_manifest(out_dir: str) -> Dict[str, str]:
+    """File name -> hash of what new_project last wrote there."""
+    path = osp.join(out_dir, MANIFEST)
+    if not osp.isfile(path):
+        return {}
+    try:
+        with open(path, encoding='utf-8') as f:
+            return dict(json.load(f).get('files', {}))
+    except (ValueError, AttributeError):
+        return {}  # unreadable: every existing file counts as edited
+
+
+def _save_manifest(out_dir: str, manifest: Dict[str, str]) -> None:
+    data = dict(
+        note='written by tools/misc/new_project.py: the hash of each file '
+        'it wrote; a file whose hash differs (you edited it) is kept on a '
+        're-run and the fresh version is written beside it.',
+        files=dict(sorted(manifest.items())))
+    with open(osp.join(out_dir, MANIFEST), 'w', encoding='utf-8') as f:
+        json.dump(data, f, indent=1)
+        f.write('\n')
+
+
+def _kept(path: str, text: str, manifest: Dict[str, str]) -> bool:
+    """Whether ``path`` holds an edit to keep: it exists, differs from
+    ``text`` and from what new_project wrote there last."""
+    if not osp.isfile(path):
+        return False
+    current = _file_sha(path)
+    return current != _sha(text) and manifest.get(
+        osp.basename(path)) != current
+
+
+def beside(path: str) -> str:
+    """Where the fresh version of a kept file goes: ``<stem>.new<ext>``."""
+    stem, ext = osp.splitext(path)
+    return f'{stem}.new{ext}'
+
+
+def _write_unless_edited(path: str, text: str,
+                         manifest: Dict[str, str]) -> List[Finding]:
+    """Write ``text`` to ``path`` unless the file there was edited; then
+    keep it, write ``text`` beside it and say so."""
+    if _kept(path, text, manifest):
+        fresh = beside(path)
+        with open(fresh, 'w', encoding='utf-8') as f:
+            f.write(text)
+        manifest[osp.basename(fresh)] = _sha(text)
+        return [Finding(
+            'warning', path,
+            'kept as it is: it differs from what new_project.py wrote '
+            f'there (edited by you?). The fresh version is {fresh}; merge '
+            'what you need by hand (the configs keep reading '
+            f'{osp.basename(path)}).')]
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(text)
+    manifest[osp.basename(path)] = _sha(text)
+    return []
+
+
+def _prompts_text(source, names: Sequence[str], prompt_list: Sequence,
+                  name: str) -> Tuple[str, str]:
+    """File name and content of the project's prompts file: a copy of the
+    user's, or written from the class names and prompts."""
+    if source is not None:
+        suffix = osp.splitext(source.path)[1].lower()
+        with open(source.path, encoding='utf-8') as f:
+            return f'prompts_{name}{suffix}', f.read()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_prompts_file(osp.join(tmp, 'p.yaml'), names,
+                                  prompt_list)
+        with open(path, encoding='utf-8') as f:
+            return f'prompts_{name}.yaml', f.read()
+
+
+# ---------------------------------------------------- held-out labels
+def _seen_labels_paths(task: str, s: dict, out_dir: str) -> dict:
+    """Where the training (and validation) data without the held-out
+    names go."""
+    root = osp.join(out_dir, SEEN_DIR)
+    if task == 'det':
+        same = s['val'] == s['train']
+        return dict(seen_train=osp.join(root, 'train.json'),
+                    seen_val=osp.join(root,
+                                      'train.json' if same else 'val.json'))
+    return dict(seen_ann_dir=osp.join(root, 'train') + os.sep,
+                seen_val_ann_dir=osp.join(root, 'val') + os.sep)
+
+
+def _write_seen_labels(task: str, s: dict, names: Sequence[str],
+                       held_out: Sequence[str]) -> None:
+    """Copies of the annotations without the held-out names: label maps
+    whose held-out pixels are 255 and seen labels renumbered in the order
+    of the seen classes; COCO jsons without the held-out categories and
+    their boxes."""
+    if task == 'det':
+        for src, dst in ((s['train'], s['seen_train']),
+                         (s['val'], s['seen_val'])):
+            coco = load_coco(src)
+            drop = {c['id'] for c in coco['categories']
+                    if c['name'] in held_out}
+            out = dict(coco)
+            out['categories'] = [c for c in coco['categories']
+                                 if c['id'] not in drop]
+            out['annotations'] = [a for a in coco['annotations']
+                                  if a['category_id'] not in drop]
+            os.makedirs(osp.dirname(dst), exist_ok=True)
+            with open(dst, 'w', encoding='utf-8') as f:
+                json.dump(out, f)
+        return
+    import cv2
+    lut = np.full(256, IGNORE_INDEX, np.uint8)
+    for new, label in enumerate(
+            i for i, n in enumerate(names) if n not in held_out):
+        lut[label] = new
+    for src, dst in ((s['ann_dir'], s['seen_ann_dir']),
+                     (s['val_ann_dir'], s['seen_val_ann_dir'])):
+        for rel in _stems(src, None).values():
+            if not rel.lower().endswith('.png'):
+                continue
+            label = cv2.imread(osp.join(src, rel), cv2.IMREAD_UNCHANGED)
+            out = osp.join(dst, rel)
+            os.makedirs(osp.dirname(out), exist_ok=True)
+            cv2.imwrite(out, lut[label])
+
+
+# ---------------------------------------------------------- the configs
+_PROMPTS_BLOCK = '''
+# Class names, prompts, synonyms and templates: the prompts file next to
+# this config, read by the inference tools too (--prompts-file). Keep the
+# import below `_base_` (mmengine reads a config whose first statement is
+# an import as a lazy-import config).
+from mmvlm.structures import load_prompts_file as __load_prompts_file
+prompts_file = '{{{{fileDirname}}}}/{prompts_file}'
+__prompts = __load_prompts_file(prompts_file)
+classes = __prompts.names  # the class names of the annotations
+prompts = __prompts.entries  # what the language model reads, per class
+'''
+
+_HELD_OUT_BLOCK = '''
+{comment}
+held_out = {held_out!r}
+train_classes = tuple(c for c in classes if c not in held_out)
+train_prompts = [p for c, p in zip(classes, prompts) if c not in held_out]
+'''
+
+
+def _comment(text: str) -> str:
+    """``text`` as ``#`` lines of at most 79 columns."""
+    import textwrap
+    return '\n'.join(textwrap.wrap(text, 77, initial_indent='# ',
+                                    subsequent_indent='# '))
+
+
+def _header(kind: str, sources: dict) -> str:
+    lines = [f'# {kind}, generated by tools/misc/new_project.py.',
+             "# The demo's pretrained recipe (ImageNet EfficientNet-Lite0"
+             + (', frozen MiniLM' if kind.startswith('Language') else '')
+             + ';',
+             '# AdamW, warm-up + cosine), written out whole; what depends '
+             'on the data',
+             '# was chosen from it. Data:']
+    lines += [f'#   {k}: {v}' for k, v in sources.items()]
+    return '\n'.join(lines) + '\n'
+
+
+def _negatives(task: str, texts: str) -> dict:
+    """The negative-prompt step of the language-guided training pipeline:
+    the dataset's other (trained) classes and names from offline lists."""
+    step = dict(type='RandomSampleNegativeTexts',
+                num_negatives=Code(f'len({texts})'),
+                negative_pool=Code('negative_pool'),
+                num_pool_negatives=NUM_POOL_NEGATIVES,
+                pool_exclude=Code('prompts_file'),
+                max_num_texts=Code(f'len({texts}) + '
+                                   f'{NUM_POOL_NEGATIVES[1]}'))
+    if task == 'seg':
+        step['background_label'] = 0
+    return step
+
+
+_NEGATIVES_NOTE = '''
+# Negative prompts: every training image also sees the other classes and
+# names of other things (offline lists from mmdet / mmseg metainfo), so
+# the model learns the words, not only objectness. Names that share a word
+# with your classes (held-out ones included), and those under
+# negatives.exclude in the prompts file, are never negatives.
+negative_pool = {pool!r}
+'''
+
+
+def _config_text(task: str, language_guided: bool, s: dict) -> str:
+    """The whole text of one generated config."""
+    held = s['held_out']
+    train_classes = 'train_classes' if held else 'classes'
+    train_texts = 'train_prompts' if held else 'prompts'
+    model_name = 'ATSS' if task == 'det' else 'semantic FPN'
+    kind = (f'Language-guided {model_name}' if language_guided else
+            f'Stock {model_name} (the baseline)')
+    sources = {k: s[k] for k in ('train', 'val', 'img_dir', 'val_img_dir',
+                                 'ann_dir', 'val_ann_dir') if k in s}
+    parts = [_header(kind, sources),
+             f'_base_ = {recipe.render(recipe.BASES[task], 0, 9)}\n',
+             _PROMPTS_BLOCK.format(prompts_file=s['prompts_file'])]
+    if held:
+        note = ('The test split asks every name, held-out ones included '
+                '(tools/test.py --prompts "<held-out names>" --prompt-mode '
+                'each).' if language_guided else 'A stock model cannot '
+                'name them: it is tested on the seen names.')
+        parts.append(_HELD_OUT_BLOCK.format(
+            held_out=tuple(held), comment=_comment(
+                'Held-out names (new_project.py --held-out): never trained '
+                f'on. Training reads copies of the annotations without them '
+                f'({SEEN_DIR}/: pixels 255 / boxes dropped) and the seen '
+                f'names only. {note}')))
+    seen_palette = s['seen_palette'] if held else s['palette']
+    side = ('\n# training crops\ncrop_size = {}'.format(s['crop_size'])
+            if task == 'det' else '')
+    epochs = s['max_iters'] * s['batch_size'] / s['num_train']
+    rule = ('given with new_project.py --max-iters' if s['iters_given'] else
+            f'the default: {EPOCHS} epochs within {ITERS_RANGE[0]} to '
+            f'{ITERS_RANGE[1]} iterations')
+    schedule_note = _comment(
+        f"{epochs:.1f} epochs of {s['num_train']} training images at batch "
+        f"{s['batch_size']} ({rule}): {s['time_estimate']}. Change it with "
+        'new_project.py --max-iters N (a re-run keeps the files you '
+        'edited).')
+    parts.append(f'''
+metainfo = dict(classes={train_classes}, palette={seen_palette!r})
+# median longest side of the training images, rounded up to 32
+image_size = {s['image_size']}{side}
+{schedule_note}
+max_iters = {s['max_iters']}
+batch_size = {s['batch_size']}
+__warmup_iters = min(20, max_iters // 2)
+''')
+    if language_guided:
+        parts.append('text_meta_keys = ' + recipe.render(
+            recipe.TEXT_META_KEYS[task]) + '\n')
+    parts.append('\n' + recipe.assignments(recipe.runtime(task)))
+    model_fn = recipe.det_model if task == 'det' else recipe.seg_model
+    model = model_fn(language_guided)
+    head = model['bbox_head' if task == 'det' else 'decode_head']
+    head['num_classes'] = Code(f'len({train_classes})')
+    parts.append('\n' + recipe.assignments(dict(model=model)))
+    negatives = None
+    if language_guided:
+        parts.append(_NEGATIVES_NOTE.format(pool=NEGATIVE_POOLS[task]))
+        negatives = _negatives(task, train_texts)
+    pipelines_fn = (recipe.det_pipelines if task == 'det' else
+                    recipe.seg_pipelines)
+    train_pipeline, val_pipeline = pipelines_fn(
+        language_guided, Code(train_texts), negatives)
+    if language_guided and held:
+        for step in val_pipeline:
+            if step['type'] == 'LoadClassTexts':
+                step['classes'] = Code(train_texts)
+    pipelines = dict(train_pipeline=train_pipeline,
+                     val_pipeline=val_pipeline)
+    if language_guided and held:
+        pipelines['test_pipeline'] = pipelines_fn(True, Code('prompts'),
+                                                  None)[1]
+    parts.append('\n' + recipe.assignments(pipelines))
+    data_fn = _det_data if task == 'det' else _seg_data
+    parts.append('\n# The complete data section: nothing else is read.\n')
+    parts.append(recipe.assignments(
+        data_fn(s, language_guided and bool(held))))
+    parts.append('\n' + recipe.assignments(recipe.schedule()))
+    return ''.join(parts)
+
+
+def _loader(dataset: dict, train: bool, batch) -> dict:
+    loader = dict(batch_size=batch, num_workers=1, persistent_workers=True)
+    loader['sampler'] = dict(type='InfiniteSampler' if train else
+                             'DefaultSampler', shuffle=train)
+    loader['dataset'] = dataset
+    return loader
+
+
+def _det_data(s: dict, full_test: bool) -> dict:
+    held = bool(s['held_out'])
+    train_ann = s['seen_train'] if held else s['train']
+    val_ann = s['seen_val'] if held else s['val']
+
+    def dataset(ann, img_dir, pipeline, meta, test):
+        out = dict(type='CocoDataset', data_root='', metainfo=meta,
+                   ann_file=ann, data_prefix=dict(img=img_dir))
+        if test:
+            out['test_mode'] = True
+        else:
+            out['filter_cfg'] = dict(filter_empty_gt=True, min_size=8)
+        out['pipeline'] = Code(pipeline)
+        return out
+
+    out = dict(
+        train_dataloader=_loader(dataset(train_ann, s['img_dir'],
+                                         'train_pipeline', Code('metainfo'),
+                                         False), True, Code('batch_size')),
+        val_dataloader=_loader(dataset(val_ann, s['val_img_dir'],
+                                       'val_pipeline', Code('metainfo'),
+                                       True), False, 1),
+        val_evaluator=dict(type='CocoMetric', ann_file=val_ann,
+                           metric='bbox', format_only=False))
+    if full_test:
+        meta = dict(classes=Code('classes'), palette=s['palette'])
+        out['test_dataloader'] = _loader(
+            dataset(s['val'], s['val_img_dir'], 'test_pipeline', meta,
+                    True), False, 1)
+        out['test_evaluator'] = dict(type='CocoMetric', ann_file=s['val'],
+                                     metric='bbox', format_only=False)
+    else:
+        out['test_dataloader'] = Code('val_dataloader')
+        out['test_evaluator'] = Code('val_evaluator')
+    return out
+
+
+def _seg_data(s: dict, full_test: bool) -> dict:
+    held = bool(s['held_out'])
+    ann_dir = s['seen_ann_dir'] if held else s['ann_dir']
+    val_ann_dir = s['seen_val_ann_dir'] if held else s['val_ann_dir']
+
+    def dataset(img_dir, seg_dir, pipeline, meta):
+        return dict(type='BaseSegDataset', data_root='', metainfo=meta,
+                    img_suffix=s['img_suffix'],
+                    seg_map_suffix=s['seg_map_suffix'],
+                    data_prefix=dict(img_path=img_dir,
+                                     seg_map_path=seg_dir),
+                    pipeline=Code(pipeline))
+
+    out = dict(
+        train_dataloader=_loader(dataset(s['img_dir'], ann_dir,
+                                         'train_pipeline', Code('metainfo')),
+                                 True, Code('batch_size')),
+        val_dataloader=_loader(dataset(s['val_img_dir'], val_ann_dir,
+                                       'val_pipeline', Code('metainfo')),
+                               False, 1),
+        val_evaluator=dict(type='IoUMetric', iou_metrics=['mIoU', 'mDice']))
+    if full_test:
+        meta = dict(classes=Code('classes'), palette=s['palette'])
+        out['test_dataloader'] = _loader(
+            dataset(s['val_img_dir'], s['val_ann_dir'], 'test_pipeline',
+                    meta), False, 1)
+    else:
+        out['test_dataloader'] = Code('val_dataloader')
+    out['test_evaluator'] = Code('val_evaluator')
+    return out
 
 
 def _prompts_source(prompts, names: Sequence[str], where: str):
@@ -563,30 +809,6 @@ def _all_words(source, prompt_list: Sequence[str]) -> List[str]:
     if source is None:
         return list(prompt_list)
     return [p for c in source.classes for p in c.prompts]
-
-
-def _write_prompts(source, names: Sequence[str], prompt_list: Sequence,
-                   out_dir: str, name: str) -> str:
-    """The project's prompts file: a copy of the user's, or written from
-    the class names and prompts."""
-    if source is not None:
-        suffix = osp.splitext(source.path)[1].lower()
-        path = osp.join(out_dir, f'prompts_{name}{suffix}')
-        if osp.abspath(source.path) != path:
-            shutil.copyfile(source.path, path)
-        return path
-    path = osp.join(out_dir, f'prompts_{name}.yaml')
-    return write_prompts_file(path, names, prompt_list)
-
-
-def _negatives(task: str) -> str:
-    """The negative-prompt step of the language-guided training pipeline."""
-    extra = ',\n    background_label=0' if task == 'seg' else ''
-    block = _NEGATIVES_BLOCK.format(
-        pool=NEGATIVE_POOLS[task], num_pool=NUM_POOL_NEGATIVES,
-        max_pool=NUM_POOL_NEGATIVES[1], extra=extra)
-    return (block + 'train_pipeline = __with_step(train_pipeline, '
-            '__negatives)')
 
 
 # ------------------------------------------------- checks of a config ---

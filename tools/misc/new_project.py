@@ -1,8 +1,15 @@
 """Your own data in one command: check it, write a language-guided config
 and its stock twin, print the two train commands.
 
-The configs inherit the demo recipes (projects/demo/configs) and override
-only what depends on the data. Library: ``mmvlm.apis.new_project``.
+The configs hold the demo's pretrained recipe (ImageNet EfficientNet-Lite0,
+frozen MiniLM for the language-guided twin) whole, with what depends on the
+data chosen from it. Library: ``mmvlm.apis.new_project``.
+
+The schedule: ``--max-iters N`` (default: 10 epochs of the training
+images, 100 to 1000 iterations); the estimated training time is printed.
+Re-running (e.g. with another ``--max-iters``) never overwrites a file you
+edited (the prompts file, a config): it is kept and the fresh version is
+written beside it as ``<stem>.new<ext>``, with a warning.
 
 Examples::
 
@@ -23,6 +30,10 @@ Examples::
     python tools/misc/new_project.py det --train data/cells/train.json \\
         --val data/cells/val.json --img-dir data/cells/images \\
         --prompts my_prompts.yaml --out-dir configs/cells
+
+    # held-out names: never trained on (pixels 255 / boxes dropped in
+    # copies under <out-dir>/seen_labels), asked by the test split
+    python tools/misc/new_project.py seg ... --held-out "right nucleus"
 
 Next to the two configs it writes ``prompts_<name>.yaml``, the prompts
 file both configs read and ``tools/misc/image_demo.py --prompts-file``
@@ -62,8 +73,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         ' (default: the class names), or a prompts file '
                         '(.yaml / .yml / .json: names, synonyms and '
                         'templates per class)')
-    parser.add_argument('--batch-size', type=int, default=None)
-    parser.add_argument('--max-iters', type=int, default=None)
+    parser.add_argument(
+        '--max-iters', type=int, default=None,
+        help='training iterations (default: 10 epochs of the training '
+        'images, 100 to 1000); the time estimate is printed')
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help='default: min(4, number of training images)')
+    parser.add_argument(
+        '--held-out', nargs='+', default=None, metavar='NAME',
+        help='class names never trained on (quote names with spaces): '
+        'ignored in training, asked at test time')
     return parser.parse_args(argv)
 
 
@@ -78,22 +97,33 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             prompts=args.prompts, ann_dir=args.ann_dir,
             val_ann_dir=args.val_ann_dir, classes=args.classes,
             name=args.name, batch_size=args.batch_size,
-            max_iters=args.max_iters)
+            max_iters=args.max_iters, held_out=args.held_out)
     except DataCheckError as e:
         print(format_findings(e.findings))
         print('Nothing written: fix the errors above and run again.')
+        return 1
+    except ValueError as e:
+        print(f'ERROR: {e}\nNothing written.')
         return 1
     print(format_findings(project.findings))
     s = project.settings
     print(f"classes {s['classes']} prompted as {s['prompts']}; image size "
           f"{s['image_size']}, batch {s['batch_size']}, "
-          f"{s['max_iters']} iterations")
+          f"{s['max_iters']} iterations (--max-iters): "
+          f"{s['time_estimate']}")
+    if s['held_out']:
+        print(f"held out (never trained on, asked at test time): "
+              f"{s['held_out']}")
     print(f'wrote {project.lg_config}\n      {project.stock_config}\n'
           f'      {project.prompts_file} (the prompts both configs and '
           'image_demo.py --prompts-file read)')
-    print('train the language-guided model and its stock twin:')
-    for command in project.commands:
+    print('train the language-guided model and its stock twin (one run '
+          'at a time on a small machine; tools/train.py sets the threads):')
+    for command in project.commands[:2]:
         print('  ' + command)
+    if len(project.commands) > 2:
+        print('then score each held-out name alone:')
+        print('  ' + project.commands[2])
     return 0
 
 
