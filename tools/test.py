@@ -24,8 +24,14 @@ must be a class name; a prompts file (``.yaml`` / ``.json``, the one the
 config reads) scores each prompt and synonym of every class.
 ``--prompt-mode``: ``together`` (one vocabulary of all prompts, default),
 ``each`` (every prompt alone) or ``replace`` (every prompt in place of its
-class's name among the dataset's classes). The rows are also written to
-``<work-dir>/prompts.json`` (default work dir: ``work_dirs/<config name>``).
+class's name among the dataset's classes; a segmentor scores each prompt
+in ``each`` binary against the dataset's background class). The rows are
+also written to ``<work-dir>/prompts.json`` (default work dir:
+``work_dirs/<config name>``).
+
+Threads: without ``OMP_NUM_THREADS`` the process takes the cores divided by
+the mmvlm runs alive on the machine, and warns when the runs' threads
+exceed the cores (``mmvlm.utils.cpu_threads``).
 """
 import argparse
 import os
@@ -36,6 +42,7 @@ from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmvlm.utils import build_runner, load_config  # noqa: E402
+from mmvlm.utils.cpu_threads import configure_threads  # noqa: E402
 from mmvlm.utils.launch import shutdown_distributed  # noqa: E402
 
 
@@ -76,8 +83,9 @@ def parse_args() -> argparse.Namespace:
         '--prompt-mode',
         choices=['together', 'each', 'replace'],
         default='together',
-        help='with --prompts: all prompts in one vocabulary, each alone, or '
-        "each in place of its class's name")
+        help='with --prompts: all prompts in one vocabulary, each alone (a '
+        'segmentor: each against the background class), or each in place '
+        "of its class's name")
     parser.add_argument(
         '--prompt-score-thr',
         type=float,
@@ -133,6 +141,9 @@ def evaluate_prompts_cli(cfg, args: argparse.Namespace) -> None:
 
 def main() -> None:
     args = parse_args()
+    # a share of the cores (OMP_NUM_THREADS when unset), with a warning
+    # when concurrent runs oversubscribe them
+    configure_threads()
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher)
     if not osp.isfile(args.checkpoint):
