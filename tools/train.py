@@ -9,6 +9,7 @@ one launcher serves detection and segmentation configs::
         --cfg-options train_cfg.max_iters=100
 """
 import argparse
+import logging
 import os
 import sys
 import os.path as osp
@@ -16,6 +17,9 @@ import os.path as osp
 from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmengine.logging import print_log  # noqa: E402
+
+from mmvlm.engine.hooks import find_resumable_checkpoint  # noqa: E402
 from mmvlm.utils import build_runner, load_config  # noqa: E402
 from mmvlm.utils.launch import (shutdown_distributed,  # noqa: E402
                                 train_with_data_diagnosis)
@@ -41,7 +45,9 @@ def parse_args() -> argparse.Namespace:
         type=str,
         const='auto',
         help='resume from this checkpoint, or, without a path, from the '
-        'latest checkpoint in the work directory')
+        'one last_checkpoint of the work directory names (when that is '
+        'empty, missing or names an incomplete file: the newest complete '
+        'checkpoint of the work directory, and the log says so)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -79,8 +85,11 @@ def main() -> None:
         cfg.auto_scale_lr.enable = True
 
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        choice = find_resumable_checkpoint(cfg.work_dir)
+        print_log(choice.reason, logger='current',
+                  level=logging.WARNING if choice.fell_back else logging.INFO)
+        cfg.resume = choice.path is not None
+        cfg.load_from = choice.path
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume

@@ -32,3 +32,6 @@ val_evaluator = dict(
     ann_file=data_root + 'annotations/lvis_v1_val.json',
     metric=['bbox'])
 test_evaluator = val_evaluator
+# LVISMetric runs on rank 0 alone for many minutes while the other ranks
+# wait: a longer process-group timeout than mmvlm's default of 300 s
+env_cfg = dict(dist_cfg=dict(timeout=3600))

@@ -9,9 +9,13 @@ default_hooks = dict(
     # boxes drawn by test.py --show-dir: a model trained for minutes scores
     # below mmdet's default 0.3
     visualization=dict(type='DetVisualizationHook', score_thr=0.3),
-    # one checkpoint, after the last iteration (save_last)
+    # one checkpoint, after the last iteration (save_last), written to a
+    # temporary file and renamed into place: a kill never loses the last one
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=-1, save_last=True,
-        max_keep_ckpts=1))
+        type='AtomicCheckpointHook', by_epoch=False, interval=-1,
+        save_last=True, max_keep_ckpts=1))
 log_processor = dict(by_epoch=False, window_size=10)
+# distributed runs: a rank that stops ends the job after 5 minutes (torch's
+# default is 30); see docs/reliability.md
+env_cfg = dict(dist_cfg=dict(timeout=300))
 randomness = dict(seed=0)
