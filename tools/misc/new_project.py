@@ -117,8 +117,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'wrote {project.lg_config}\n      {project.stock_config}\n'
           f'      {project.prompts_file} (the prompts both configs and '
           'image_demo.py --prompts-file read)')
-    print('train the language-guided model and its stock twin (one run '
-          'at a time on a small machine; tools/train.py sets the threads):')
+    print('train the language-guided model and its stock twin (one after '
+          'the other on a small machine, see docs/own_data.md "Threads"):')
     for command in project.commands[:2]:
         print('  ' + command)
     if len(project.commands) > 2:
