@@ -73,9 +73,57 @@ def check_model_arguments(name_or_path: Optional[str],
                          f'alias ({alias_help()}) or a local folder.')
 
 
+def check_remote_code(folder: str, name: str,
+                      trust_remote_code: bool) -> None:
+    """Refuse a local model folder whose files name code to run, unless
+    ``trust_remote_code`` is True.
+
+    Args:
+        folder (str): The resolved model folder (anything else is left to
+            transformers, which gets ``trust_remote_code`` explicitly).
+        name (str): The name it was given as (for the message).
+        trust_remote_code (bool): The text encoder's option.
+
+    Raises:
+        ValueError: ``auto_map`` in ``config.json`` or
+            ``tokenizer_config.json`` while ``trust_remote_code`` is False;
+            the message names the folder, the files, the code and the
+            option.
+    """
+    if trust_remote_code or not osp.isdir(folder):
+        return
+    found = []
+    for file in ('config.json', 'tokenizer_config.json'):
+        path = osp.join(folder, file)
+        if not osp.isfile(path):
+            continue
+        try:
+            with open(path) as f:
+                auto_map = json.load(f).get('auto_map')
+        except (ValueError, AttributeError):
+            continue  # not a json object: transformers reports it
+        if auto_map:
+            found.append(f'{file}: auto_map={auto_map}')
+    if found:
+        raise ValueError(
+            f"The model folder '{folder}' (from '{name}') asks to run Python "
+            f"code shipped with it ({'; '.join(found)}). mmvlm does not run "
+            'code from model files unless told to: if you trust this code, '
+            'set trust_remote_code=True in the text encoder config (e.g. '
+            '--cfg-options model.neck.text_encoder.trust_remote_code=True, '
+            'or the key where your config builds HFTextEncoder); otherwise '
+            'use a model that transformers supports without custom code.')
+
+
 def _pretrained_kwargs(source: ModelSource, local_files_only: bool,
-                       revision: Optional[str]) -> dict:
-    kwargs = dict(local_files_only=local_files_only)
+                       revision: Optional[str],
+                       trust_remote_code: bool = False) -> dict:
+    if not isinstance(trust_remote_code, bool):
+        raise TypeError(f'trust_remote_code={trust_remote_code!r} must be '
+                        'True or False (default False: code shipped with a '
+                        'model never runs).')
+    kwargs = dict(local_files_only=local_files_only,
+                  trust_remote_code=trust_remote_code)
     if revision is not None:
         kwargs['revision'] = revision
     if source.gguf_file is not None:
@@ -116,7 +164,8 @@ def check_tokenizer_files(folder: str, name: str) -> None:
 
 
 def _load_tokenizer(name: str, gguf_file: Optional[str],
-                    local_files_only: bool, revision: Optional[str]):
+                    local_files_only: bool, revision: Optional[str],
+                    trust_remote_code: bool = False):
     from transformers import AutoTokenizer
     if name in TOKENIZERS.module_dict:
         return TOKENIZERS.build(dict(type=name))
@@ -130,12 +179,13 @@ def _load_tokenizer(name: str, gguf_file: Optional[str],
             f'{err} Tokenizers built in code are registered by name in '
             f'TOKENIZERS (registered now: {registered}); a test helper '
             'registers its names when its package is imported.') from err
+    kwargs = _pretrained_kwargs(source, local_files_only, revision,
+                                trust_remote_code)
+    check_remote_code(source.path, name, trust_remote_code)
     if source.gguf_file is None:
         check_tokenizer_files(source.path, name)
     try:
-        return AutoTokenizer.from_pretrained(
-            source.path,
-            **_pretrained_kwargs(source, local_files_only, revision))
+        return AutoTokenizer.from_pretrained(source.path, **kwargs)
     except (OSError, ValueError) as err:
         raise OSError(f"Could not load a tokenizer from '{source.path}' (from "
                       f"'{name}'): {err}. Known offline aliases: "
@@ -147,7 +197,8 @@ def build_tokenizer(tokenizer: Union[None, str, dict, object],
                     gguf_file: Optional[str] = None,
                     local_files_only: bool = True,
                     revision: Optional[str] = None,
-                    padding_side: Optional[str] = None):
+                    padding_side: Optional[str] = None,
+                    trust_remote_code: bool = False):
     """The tokenizer of a text encoder, with a pad token.
 
     Args:
@@ -163,6 +214,8 @@ def build_tokenizer(tokenizer: Union[None, str, dict, object],
         revision (str, optional): Hub revision.
         padding_side (str, optional): ``'left'`` / ``'right'``; None keeps
             the tokenizer's.
+        trust_remote_code (bool): Let a tokenizer folder run the code its
+            ``tokenizer_config.json`` names (``auto_map``). Default False.
 
     Returns:
         transformers.PreTrainedTokenizerBase: The tokenizer.
@@ -178,7 +231,7 @@ def build_tokenizer(tokenizer: Union[None, str, dict, object],
     elif tokenizer is None or isinstance(tokenizer, str):
         name = tokenizer if tokenizer is not None else name_or_path
         tok = _load_tokenizer(name, gguf_file if tokenizer is None else None,
-                              local_files_only, revision)
+                              local_files_only, revision, trust_remote_code)
     else:
         raise TypeError(
             'tokenizer must be a name, a TOKENIZERS config dict or a '
@@ -207,7 +260,8 @@ def build_language_model(name_or_path: Optional[str],
                          gguf_file: Optional[str] = None,
                          local_files_only: bool = True,
                          revision: Optional[str] = None,
-                         dtype: Optional[torch.dtype] = None) -> nn.Module:
+                         dtype: Optional[torch.dtype] = None,
+                         trust_remote_code: bool = False) -> nn.Module:
     """Load a pretrained language model, or build a random one.
 
     Args:
@@ -222,6 +276,8 @@ def build_language_model(name_or_path: Optional[str],
         local_files_only (bool): Never contact a model hub.
         revision (str, optional): Hub revision.
         dtype (torch.dtype, optional): Weight dtype (None: float32).
+        trust_remote_code (bool): Let a model folder run the code its
+            ``config.json`` names (``auto_map``). Default False.
 
     Returns:
         nn.Module: The base model without LM head (``AutoModel``; CLIP's
@@ -241,7 +297,9 @@ def build_language_model(name_or_path: Optional[str],
         lm = AutoModel.from_config(AutoConfig.for_model(kind, **cfg))
         return lm if dtype is None else lm.to(dtype)
     source = resolve_model_source(name_or_path, gguf_file, local_files_only)
-    kwargs = _pretrained_kwargs(source, local_files_only, revision)
+    kwargs = _pretrained_kwargs(source, local_files_only, revision,
+                                trust_remote_code)
+    check_remote_code(source.path, name_or_path, trust_remote_code)
     if dtype is not None:
         kwargs['dtype'] = dtype
     try:

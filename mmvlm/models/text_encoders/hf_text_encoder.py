@@ -95,6 +95,11 @@ class HFTextEncoder(BaseModule):
         lora (dict, optional): ``peft.LoraConfig`` arguments, e.g.
             ``dict(r=8, lora_alpha=16)``; only the LoRA weights train.
         local_files_only (bool): Never contact a model hub. Default True.
+        trust_remote_code (bool): Let the model folder run the Python code
+            its ``config.json`` / ``tokenizer_config.json`` names
+            (``auto_map``). Default False: such a folder is refused with an
+            error naming this option, and transformers is always given
+            ``trust_remote_code=False`` (it never asks on stdin).
         gguf_file (str, optional): GGUF file inside ``name_or_path``.
         revision (str, optional): Hub revision (with hub access).
         torch_dtype (str, optional): ``'float32'`` (default), ``'bfloat16'``
@@ -124,6 +129,7 @@ class HFTextEncoder(BaseModule):
                  freeze_lm: bool = True,
                  lora: Optional[dict] = None,
                  local_files_only: bool = True,
+                 trust_remote_code: bool = False,
                  gguf_file: Optional[str] = None,
                  revision: Optional[str] = None,
                  torch_dtype: Optional[str] = None,
@@ -147,10 +153,11 @@ class HFTextEncoder(BaseModule):
 
         self.tokenizer = build_tokenizer(tokenizer, name_or_path, gguf_file,
                                          local_files_only, revision,
-                                         padding_side)
+                                         padding_side, trust_remote_code)
         self.lm = build_language_model(name_or_path, hf_config, self.tokenizer,
                                        gguf_file, local_files_only, revision,
-                                       resolve_torch_dtype(torch_dtype))
+                                       resolve_torch_dtype(torch_dtype),
+                                       trust_remote_code)
         self.lm.is_init = True  # mmengine's init_weights must not reset it
         config = self.lm.config
         self.hidden_size = hidden_size(config)
