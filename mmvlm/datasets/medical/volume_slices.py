@@ -101,7 +101,8 @@ class VolumeDataset:
 
 
 def _quote(name: str) -> str:
-    return f'"{name}"' if (' ' in name or not name) else name
+    import shlex
+    return shlex.quote(name)
 
 
 def _nibabel():
@@ -350,7 +351,9 @@ def volumes_to_mmseg(images: Sequence[str],
             PNG, e.g. T1 / T2 / FLAIR).
         labels (str): The label volume (any grid covering the image).
         names (str): The names table (:func:`read_names_table`); value 0
-            is ``'background'`` unless the table names it.
+            is class 0, ``'background'``, whatever the table calls it.
+            ``prompts.yaml`` prompts each class with
+            :func:`readable_prompt` of its name.
         out_dir (str): Dataset root (created).
         axis (str): ``'axial'``, ``'coronal'`` or ``'sagittal'``.
         slices (tuple[int, int], optional): First and last slice (inclusive)
@@ -385,10 +388,10 @@ def volumes_to_mmseg(images: Sequence[str],
         raise ValueError(f'{len(images)} image volumes: give one to three '
                          '(grey, or the channels of an RGB slice).')
     table = read_names_table(names)
-    if 0 in table:
-        classes_by_value = dict(table)
-    else:
-        classes_by_value = {0: BACKGROUND, **table}
+    # value 0 is the recipe's background, whatever the table calls it
+    # ('Unclassified', 'Clear Label'): recorded in meta.json
+    zero_name = table.pop(0, None)
+    classes_by_value = {0: BACKGROUND, **table}
     values = list(classes_by_value)
     classes = [classes_by_value[v] for v in values]
     unknown = [h for h in held_out if h not in classes]
@@ -477,9 +480,10 @@ def volumes_to_mmseg(images: Sequence[str],
             os.makedirs(osp.join(out_dir, sub, split), exist_ok=True)
         for k in indices:
             planes = [_slice2d(v, axis, k) for v in grey]
-            while len(planes) < 3:
-                planes.append(planes[-1] if len(planes) == 1 else
-                              np.zeros_like(planes[0]))
+            if len(planes) == 1:  # grey
+                planes = planes * 3
+            elif len(planes) == 2:  # two channels, blue empty
+                planes.append(np.zeros_like(planes[0]))
             bgr = np.stack(planes[::-1], axis=-1)
             label = _slice2d(class_map, axis, k)
             if split == 'train' and held_ids:
@@ -488,13 +492,15 @@ def volumes_to_mmseg(images: Sequence[str],
             name = f'{stem}_{axis}{k:03d}.png'
             cv2.imwrite(osp.join(out_dir, 'img_dir', split, name), bgr)
             cv2.imwrite(osp.join(out_dir, 'ann_dir', split, name), label)
-    write_prompts_file(osp.join(out_dir, 'prompts.yaml'), classes)
+    write_prompts_file(osp.join(out_dir, 'prompts.yaml'), classes,
+                       [readable_prompt(c) for c in classes])
     meta = dict(
         images=[osp.abspath(p) for p in images],
         labels=osp.abspath(labels),
         names_table=osp.abspath(names),
         classes=classes,
         label_values={c: v for c, v in zip(classes, values)},
+        value_0_in_table=zero_name,
         unlisted_values=dict(values=extra, written_as=unlisted),
         orientation=dict(
             volume='closest canonical RAS+ of the image (x to the subject\'s'
@@ -519,6 +525,24 @@ def volumes_to_mmseg(images: Sequence[str],
         f.write('\n')
     return VolumeDataset(osp.abspath(out_dir), classes, train, test,
                          list(held_out), meta, warnings)
+
+
+def readable_prompt(name: str) -> str:
+    """What the language model reads for an atlas name: underscores to
+    spaces and a trailing ``_L`` / ``_R`` (``Left_`` / ``Right_``) to a
+    leading "left" / "right" (``'Corticospinal_tract_R'`` -> ``'right
+    corticospinal tract'``); the class name itself stays as in the table.
+    """
+    words = name.replace('_', ' ').split()
+    side = None
+    if len(words) > 1 and words[-1] in ('L', 'R', 'l', 'r'):
+        side = 'left' if words.pop().lower() == 'l' else 'right'
+    elif len(words) > 1 and words[0].lower() in ('left', 'right'):
+        side = words.pop(0).lower()
+    text = ' '.join(words)
+    if text[:1].isupper() and not text[1:2].isupper():
+        text = text[0].lower() + text[1:]  # keep acronyms (MCP, CA1)
+    return f'{side} {text}' if side else text
 
 
 def _stem(path: str) -> str:

@@ -62,7 +62,8 @@ def write_volumes(root: Path):
     nib.save(nib.Nifti1Image(world_label(x, y, z), LABEL_AFFINE),
              str(root / 'atlas.nii.gz'))
     (root / 'names.txt').write_text(
-        '# value name\n1 left box\n2\tright box\n3, far box\n')
+        '# value name\n0 Unclassified\n1 left box\n2\tright box\n'
+        '3, far box\n')
     return root / 't1.nii.gz', root / 'atlas.nii.gz', root / 'names.txt'
 
 
@@ -97,6 +98,17 @@ def test_slice_blocks_do_not_touch():
         split_slices(range(5), gap=2)
 
 
+def test_readable_prompts_of_atlas_names():
+    from mmvlm.datasets.medical.volume_slices import readable_prompt
+    assert readable_prompt('Corticospinal_tract_R') == \
+        'right corticospinal tract'
+    assert readable_prompt('Cingulum_(hippocampus)_L') == \
+        'left cingulum (hippocampus)'
+    assert readable_prompt('Left-Hippocampus'.replace('-', '_')) == \
+        'left hippocampus'
+    assert readable_prompt('MCP') == 'MCP'
+
+
 def test_names_table_errors_name_the_line(tmp_path):
     path = tmp_path / 'n.txt'
     path.write_text('1 a\n1 b\n')
@@ -121,6 +133,7 @@ def test_volumes_to_mmseg_writes_splits_held_out_and_orientation(tmp_path):
     assert min(abs(a - b) for a in data.train_slices
                for b in data.test_slices) > 1
     meta = json.loads((out / 'meta.json').read_text())
+    assert meta['value_0_in_table'] == 'Unclassified'  # class 0: background
     assert meta['orientation']['axis'] == 'axial'
     assert 'left to right' in meta['orientation']['slice_layout']
     assert meta['orientation']['label_resampling'].startswith('nearest')
@@ -140,11 +153,12 @@ def test_volumes_to_mmseg_writes_splits_held_out_and_orientation(tmp_path):
     test_map = cv2.imread(str(out / 'ann_dir/test' / test_name), 0)
     assert 3 in test_map  # the test maps keep the held-out name
     assert set(np.unique(test_map).tolist()) <= {0, 1, 2, 3}
-    # labelled voxels are bright in the image
+    # one image volume: a grey slice; labelled voxels are bright in it
+    assert (image_png == image_png[..., :1]).all()
     assert image_png[train_map == 1].mean() > 150 > image_png[
         train_map == 0].mean()
     command = data.new_project_command()
-    assert '--held-out "far box"' in command
+    assert "--held-out 'far box'" in command
     assert f'--prompts {out}/prompts.yaml' in command
 
 
