@@ -33,8 +33,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int,
                         help='torch CPU threads (both environments)')
     parser.add_argument('--sections', nargs='+',
-                        default=['segmentation', 'detection'],
-                        choices=['detection', 'segmentation'])
+                        default=['segmentation', 'detection', 'vocabulary'],
+                        choices=['detection', 'segmentation', 'vocabulary'])
     parser.add_argument('--no-reference', action='store_true',
                         help='skip GLIP / Grounding-DINO')
     parser.add_argument('--no-deployment', action='store_true',
@@ -62,7 +62,7 @@ def main(argv=None) -> dict:
     script = osp.relpath(osp.abspath(sys.argv[0]), ROOT)
     command = f'python {script} ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    whole = set(args.sections) == {'detection', 'segmentation'}
+    whole = {'detection', 'segmentation'} <= set(args.sections)
     doc = args.doc or (osp.join(ROOT, 'docs', 'benchmarks.md')
                        if whole and not args.quick else None)
     if doc and not args.no_doc:

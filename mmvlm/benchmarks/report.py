@@ -54,6 +54,11 @@ def render_tables(result: dict, command: str) -> str:
     for key, value in keys.items():
         if key.startswith('mem_'):
             lines.append(f'| `{key}` | {_value(value)} |')
+    vocab = [k for k in keys if k.startswith('vocab_encode_peak_mb_')]
+    if vocab:
+        lines += ['', '| vocabulary key (peak MiB while encoding) | value |',
+                  '| --- | ---: |']
+        lines += [f'| `{k}` | {_value(keys[k])} |' for k in vocab]
     lines += ['', '| pair | side | median s | runs s | memory MiB |',
               '| --- | --- | ---: | --- | ---: |']
     for pair, detail in result['details'].items():

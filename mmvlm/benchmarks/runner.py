@@ -18,6 +18,8 @@ from typing import Callable, Optional, Tuple
 
 import torch
 
+from mmvlm.benchmarks.vocabulary import run_vocabulary
+
 #: Each JSON key with its goal: (comparison, bound).
 GOALS = {
     'p1_train_ratio_vs_atss': ('<=', 1.10),
@@ -57,6 +59,8 @@ class BenchmarkSettings:
             the same image on both sides).
         tiny_lm (bool): A tiny random text encoder instead of MiniLM
             (tests only: no timing meaning).
+        vocab_sizes (tuple[int]): Class-name counts of the vocabulary
+            memory keys (``vocab_encode_peak_mb_1k`` / ``_20k``).
         device (str): ``'cpu'`` or ``'cuda'``.
         threads (int): torch CPU threads.
     """
@@ -75,6 +79,7 @@ class BenchmarkSettings:
     gdino_queries: Optional[int] = None
     lvis_size: int = 256
     tiny_lm: bool = False
+    vocab_sizes: Tuple[int, ...] = (1000, 20000)
     device: str = 'cpu'
     threads: int = field(default_factory=torch.get_num_threads)
 
@@ -136,7 +141,8 @@ def run_benchmark(quick: bool = True,
                   threads: Optional[int] = None,
                   reference: bool = True,
                   deployment: bool = True,
-                  sections: Tuple[str, ...] = ('segmentation', 'detection'),
+                  sections: Tuple[str, ...] = ('segmentation', 'detection',
+                                               'vocabulary'),
                   settings: Optional[BenchmarkSettings] = None,
                   on_update: Optional[Callable[[dict], None]] = None,
                   configure_allocator: bool = True) -> dict:
@@ -149,7 +155,8 @@ def run_benchmark(quick: bool = True,
         reference (bool): Run GLIP / Grounding-DINO (when the reference
             environment exists).
         deployment (bool): Add :func:`run_deployment_benchmark`.
-        sections (tuple[str]): ``'detection'`` and / or ``'segmentation'``.
+        sections (tuple[str]): ``'detection'``, ``'segmentation'`` and /
+            or ``'vocabulary'`` (:mod:`mmvlm.benchmarks.vocabulary`).
         settings (BenchmarkSettings, optional): Overrides the quick / full
             settings (tests use tiny ones).
         on_update (Callable, optional): Called with the partial result
@@ -215,9 +222,11 @@ def _run(start, quick, device, threads, reference, deployment, sections,
             run_segmentation(settings, out, checkpoint)
         elif section == 'detection':
             _detection(settings, reference, out, checkpoint)
+        elif section == 'vocabulary':
+            run_vocabulary(settings, out, checkpoint)
         else:
             raise ValueError(f'Unknown section {section!r}; use '
-                             "'detection' or 'segmentation'.")
+                             "'detection', 'segmentation' or 'vocabulary'.")
     if deployment:
         try:
             from mmvlm.benchmarks.deployment import run_deployment_benchmark

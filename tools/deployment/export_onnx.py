@@ -71,7 +71,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except (ValueError, RuntimeError, NotImplementedError) as e:
         raise SystemExit(str(e))
     print(f'exported {task} ({args.mode}) to {args.out_dir}: ' +
-          ', '.join(f'{k} {v / 2**20:.1f} MiB'
+          ', '.join(f'{k} {v / 2**20:.1f} MiB' if v >= 2**20 else
+                    f'{k} {v / 2**10:.0f} KiB'
                     for k, v in meta['files'].items()) +
           f'; ONNX vs PyTorch raw outputs: '
           f'{meta["onnx_check"]["max_rel_diff"]:.1e} (relative)')
