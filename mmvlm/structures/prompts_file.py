@@ -24,7 +24,7 @@ by the model, so every synonym has the class's label id.
 
 Bounds, checked before the work they bound: a file larger than
 :data:`MAX_FILE_MB` is refused before it is read (a prompts file of the
-1,203 LVIS classes with synonyms is about 100 KB; a 50 MB YAML took 199 s
+1,203 LVIS classes, each with a synonym, is 75 KB; a 50 MB YAML took 199 s
 to parse), and a file whose classes x prompts x templates exceed
 :data:`~mmvlm.structures.vocabulary.MAX_PROMPTS` is refused before its
 prompts are expanded. Classes that differ only in case and words shared by
@@ -248,7 +248,7 @@ def check_file_size(path: str, what: str = 'Prompts file') -> int:
             f'{what} {path!r} is {size / 2**20:.1f} MB, more than the limit '
             f'of {limit:g} MB; it was not read. A vocabulary file lists '
             'class names, synonyms and templates (the 1,203 LVIS classes '
-            'with synonyms take about 100 KB): check that this is the '
+            'with a synonym each take 75 KB): check that this is the '
             'intended file, or raise the limit with the environment '
             f'variable {MAX_FILE_MB_ENV}={size / 2**20 * 1.1:.0f}.')
     return size
