@@ -37,6 +37,7 @@ import os
 import os.path as osp
 import sys
 import time
+import unicodedata
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -60,6 +61,9 @@ TEXT_BATCH = 256
 PROGRESS_AFTER_S = 5.0
 
 VocabEntry = Union[str, Sequence[str]]
+#: Unicode categories of characters that show nothing on their own.
+_INVISIBLE = frozenset(
+    ('Cc', 'Cf', 'Zs', 'Zl', 'Zp', 'Mn', 'Me', 'Cn', 'Co', 'Cs'))
 
 
 class ExportError(ValueError):
@@ -904,16 +908,29 @@ def expand_prompts(vocabulary: Sequence[VocabEntry],
     for index, entry in enumerate(vocabulary):
         names = [entry] if isinstance(entry, str) else list(entry)
         names = [n.strip() if isinstance(n, str) else n for n in names]
-        if not names or not all(isinstance(n, str) and n.isprintable()
-                                and n for n in names):
+        if not names or not all(_visible(n) for n in names):
             raise ValueError(
-                f'Vocabulary entry {index} ({entry!r}) is empty or holds '
-                'invisible / control characters; give a visible class name.')
+                f'Vocabulary entry {index} ({entry!r}) is empty, invisible or '
+                'holds a control character; give a visible class name.')
         for name in names:
             for template in templates:
                 prompts.append(template.format(name))
                 owners.append(index)
     return prompts, owners
+
+
+def _visible(name) -> bool:
+    """A non-empty string without control characters and with at least one
+    visible character (mmvlm's ``check_synonyms`` rule)."""
+    if not isinstance(name, str) or not name:
+        return False
+    if name.isprintable():
+        return True
+    categories = [unicodedata.category(c) for c in name]
+    if any(cat == 'Cc' and not c.isspace()
+           for cat, c in zip(categories, name)):
+        return False
+    return not all(cat in _INVISIBLE for cat in categories)
 
 
 def check_prompt_count(vocabulary: Sequence[VocabEntry],

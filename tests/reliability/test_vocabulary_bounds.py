@@ -152,6 +152,8 @@ def test_runtime_text_encoder_streams_and_is_bounded(monkeypatch, capsys):
         encoder(vocab)
     assert fake.calls == [3, 3, 2]  # nothing encoded
     monkeypatch.delenv('MMVLM_MAX_PROMPTS')
-    for name in ('\x00\x00', '\u200b', '  '):
+    for name in ('\x00\x00', '\u200b', '  ', 'tr\x07ee'):
         with pytest.raises(ValueError, match='invisible'):
             encoder(['cat', name])
+    # the same rule as check_synonyms: visible non-printable names pass
+    assert encoder(['New\u00a0York', 'می\u200cخواهم']).shape == (2, 8)
