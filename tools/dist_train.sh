@@ -5,6 +5,12 @@
 # On CPU-only machines NUM_GPUS is the number of processes and the backend
 # must be gloo (tools/train.py then starts the process group itself):
 #   bash tools/dist_train.sh CONFIG 2 --cfg-options env_cfg.dist_cfg.backend=gloo
+# A rank that stops (frozen, swapped out, SIGSTOP) makes the others fail
+# after the process-group timeout: tools/train.py sets 300 s unless the
+# config has env_cfg.dist_cfg.timeout (torch's default is 30 minutes); then
+# torchrun ends the job (a stopped rank after its 30 s grace, by SIGKILL).
+# Raise it when rank 0 alone works longer between collectives (e.g. LVIS
+# evaluation): --cfg-options env_cfg.dist_cfg.timeout=3600
 set -euo pipefail
 if [ $# -lt 2 ]; then
     echo "usage: bash tools/dist_train.sh CONFIG NUM_GPUS [options of tools/train.py]" >&2
