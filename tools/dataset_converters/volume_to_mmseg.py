@@ -25,8 +25,9 @@ Examples::
 The names table has one ``<value> <name>`` per line (value 0 is
 ``background`` unless named; ``#`` comments) or is a JSON object. Slices
 with a labelled voxel are kept (``--slices FIRST LAST`` to choose); the
-test split is one block in the middle (``--test-fraction``) with ``--gap``
-slices dropped on each side, so no test slice neighbours a training slice.
+test split is ``--test-blocks`` blocks spread over them
+(``--test-fraction`` of the slices) with ``--gap`` slices dropped on each
+side of each, so no test slice neighbours a training slice.
 Held-out names are 255 (ignored) in the training label maps and kept in
 the test ones. The new_project.py command is printed.
 """
@@ -58,7 +59,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         '0.5-99.5 of the non-zero voxels)')
     parser.add_argument('--test-fraction', type=float, default=0.2)
     parser.add_argument('--gap', type=int, default=2,
-                        help='slices dropped on each side of the test block')
+                        help='slices dropped on each side of a test block')
+    parser.add_argument('--test-blocks', type=int, default=3,
+                        help='test blocks spread over the slices')
     parser.add_argument('--held-out', nargs='+', default=(), metavar='NAME',
                         help='names ignored (255) in the training label maps')
     parser.add_argument('--unlisted', default='error',
@@ -75,6 +78,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             args.image, args.labels, args.names, args.out_dir,
             axis=args.axis, slices=args.slices, window=args.window,
             test_fraction=args.test_fraction, gap=args.gap,
+            test_blocks=args.test_blocks,
             held_out=args.held_out, unlisted=args.unlisted)
     except (ValueError, ImportError) as e:
         print(f'ERROR: {e}', file=sys.stderr)

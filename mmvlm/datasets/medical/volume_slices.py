@@ -18,8 +18,8 @@ conversion:
 3. maps label values to classes in the order of the names table (value 0
    is the background, class 0) and windows the intensities to 0-255;
 4. cuts slices along the chosen axis (default: the slices with a labelled
-   voxel), a test block in the middle with ``gap`` slices dropped on each
-   side (so no test slice neighbours a training slice), and writes
+   voxel), test blocks spread over them with ``gap`` slices dropped on
+   each side (so no test slice neighbours a training slice), and writes
    held-out names as 255 in the training label maps (the test label maps
    keep them).
 
@@ -285,15 +285,18 @@ def window_to_uint8(volume: np.ndarray,
 
 # ----------------------------------------------------------------- splits
 def split_slices(slices: Sequence[int], test_fraction: float = 0.2,
-                 gap: int = 2) -> Tuple[List[int], List[int]]:
-    """One test block in the middle of the slices, ``gap`` slices dropped
-    on each side of it: no test slice neighbours a training slice.
+                 gap: int = 2,
+                 num_blocks: int = 3) -> Tuple[List[int], List[int]]:
+    """Test blocks spread over the slices (so that the test split sees the
+    anatomy of the whole range), ``gap`` slices dropped on each side of
+    every block: no test slice neighbours a training slice.
 
     Args:
-        slices (Sequence[int]): The slices to split (sorted, contiguous or
-            not).
-        test_fraction (float): Share of the slices in the test block.
-        gap (int): Slices dropped between the blocks (on each side).
+        slices (Sequence[int]): The slices to split.
+        test_fraction (float): Share of the slices in the test blocks.
+        gap (int): Slices dropped on each side of a test block.
+        num_blocks (int): Test blocks, centred at ``(2i + 1) / (2n)`` of
+            the range (fewer when the test slices are fewer).
 
     Returns:
         tuple[list[int], list[int]]: Train and test slice indices; every
@@ -301,23 +304,35 @@ def split_slices(slices: Sequence[int], test_fraction: float = 0.2,
         slice.
 
     Raises:
-        ValueError: Too few slices for a test block, the gaps and a
+        ValueError: Too few slices for the test blocks, the gaps and a
             training set.
     """
     slices = sorted(int(s) for s in slices)
     if not 0 < test_fraction < 1:
         raise ValueError(f'test_fraction={test_fraction}: give a share in '
                          '(0, 1), e.g. 0.2.')
-    n_test = max(1, int(round(len(slices) * test_fraction)))
-    if len(slices) < n_test + 2 * gap + 2:
+    n = len(slices)
+    n_test = max(1, int(round(n * test_fraction)))
+    blocks = max(1, min(int(num_blocks), n_test))
+    if n < n_test + 2 * gap * blocks + 2:
         raise ValueError(
-            f'{len(slices)} slices cannot hold a test block of {n_test}, '
-            f'{gap} gap slices on each side and a training set: choose more '
-            'slices (--slices), a smaller --gap or --test-fraction.')
-    start = (len(slices) - n_test) // 2
-    test = slices[start:start + n_test]
-    low, high = test[0] - gap, test[-1] + gap
-    train = [s for s in slices if s < low or s > high]
+            f'{n} slices cannot hold {n_test} test slices in {blocks} '
+            f'block(s) with {gap} gap slices on each side and a training '
+            'set: choose more slices (--slices), a smaller --gap, '
+            '--test-fraction or --test-blocks.')
+    sizes = [n_test // blocks + (i < n_test % blocks) for i in range(blocks)]
+    test: List[int] = []
+    for i, size in enumerate(sizes):
+        centre = (2 * i + 1) * n / (2 * blocks)
+        start = min(max(0, int(round(centre - size / 2))), n - size)
+        test += slices[start:start + size]
+    test = sorted(set(test))
+    train = [s for s in slices
+             if all(abs(s - t) > gap for t in test)]
+    if not train:
+        raise ValueError(f'no training slice is left outside the test '
+                         f'blocks and their gaps ({n} slices): lower --gap '
+                         'or --test-fraction.')
     return train, test
 
 
@@ -339,6 +354,7 @@ def volumes_to_mmseg(images: Sequence[str],
                      window: Optional[Tuple[float, float]] = None,
                      test_fraction: float = 0.2,
                      gap: int = 2,
+                     test_blocks: int = 3,
                      held_out: Sequence[str] = (),
                      unlisted: str = 'error',
                      stem: Optional[str] = None) -> VolumeDataset:
@@ -362,7 +378,8 @@ def volumes_to_mmseg(images: Sequence[str],
         window (tuple[float, float], optional): Intensity window; default:
             percentiles 0.5 / 99.5 of the non-zero voxels.
         test_fraction (float): Share of the slices in the test block.
-        gap (int): Slices dropped on each side of the test block.
+        gap (int): Slices dropped on each side of a test block.
+        test_blocks (int): Test blocks spread over the slices.
         held_out (Sequence[str]): Names written as 255 (ignored) in the
             training label maps; the test maps keep them.
         unlisted (str): Label values the table does not name: ``'error'``
@@ -466,7 +483,7 @@ def volumes_to_mmseg(images: Sequence[str],
             raise ValueError(f'slices ({first}, {last}): the {axis} axis of '
                              f'the image has slices 0 to {count - 1}.')
         chosen = list(range(first, last + 1))
-    train, test = split_slices(chosen, test_fraction, gap)
+    train, test = split_slices(chosen, test_fraction, gap, test_blocks)
 
     # write
     grey, used_window = [], None
@@ -514,9 +531,9 @@ def volumes_to_mmseg(images: Sequence[str],
                               '255 outside the label volume')),
         intensity_window=list(used_window),
         slices=dict(first=chosen[0], last=chosen[-1], count=count),
-        splits=dict(train=train, test=test, gap=gap,
-                    rule='one test block in the middle, gap slices dropped '
-                    'on each side'),
+        splits=dict(train=train, test=test, gap=gap, test_blocks=test_blocks,
+                    rule='test blocks spread over the slices, gap slices '
+                    'dropped on each side of each'),
         held_out=list(held_out),
         ignore_index=IGNORE_INDEX,
         warnings=warnings)

@@ -90,11 +90,15 @@ def test_grids_that_do_not_overlap_are_an_error_naming_the_affines():
 
 
 def test_slice_blocks_do_not_touch():
-    train, test = split_slices(range(10, 40), test_fraction=0.2, gap=2)
+    train, test = split_slices(range(10, 40), test_fraction=0.2, gap=2,
+                               num_blocks=1)
     assert len(test) == 6 and test == list(range(22, 28))
     assert min(abs(a - b) for a in train for b in test) > 2
+    train, test = split_slices(range(10, 70), test_fraction=0.2, gap=2)
+    assert test == [18, 19, 20, 21, 38, 39, 40, 41, 58, 59, 60, 61]
+    assert min(abs(a - b) for a in train for b in test) > 2
     assert not set(train) & set(test)
-    with pytest.raises(ValueError, match='cannot hold a test block'):
+    with pytest.raises(ValueError, match='5 slices cannot hold 1 test'):
         split_slices(range(5), gap=2)
 
 
@@ -124,7 +128,8 @@ def test_volumes_to_mmseg_writes_splits_held_out_and_orientation(tmp_path):
     image, atlas, names = write_volumes(tmp_path / 'raw')
     out = tmp_path / 'boxes'
     data = volumes_to_mmseg([str(image)], str(atlas), str(names), str(out),
-                            axis='axial', gap=1, held_out=['far box'])
+                            axis='axial', gap=1, test_blocks=1,
+                            held_out=['far box'])
     assert data.classes == ['background', 'left box', 'right box',
                             'far box']
     # slices with labels: z in (-8, 8) mm -> image z 5..11 (z = 2k - 16)
@@ -170,7 +175,8 @@ def test_unlisted_values_and_held_out_errors(tmp_path):
         volumes_to_mmseg(str(image), str(atlas), str(short),
                          str(tmp_path / 'o'))
     data = volumes_to_mmseg(str(image), str(atlas), str(short),
-                            str(tmp_path / 'o'), unlisted='ignore', gap=1)
+                            str(tmp_path / 'o'), unlisted='ignore', gap=1,
+                            test_blocks=1)
     assert data.warnings and 'written as ignore' in data.warnings[0]
     with pytest.raises(ValueError, match='not in the names table'):
         volumes_to_mmseg(str(image), str(atlas), str(names),
@@ -185,7 +191,8 @@ def test_tool_then_new_project_take_the_output_directly(tmp_path):
         [sys.executable,
          str(ROOT / 'tools/dataset_converters/volume_to_mmseg.py'),
          '--image', str(image), '--labels', str(atlas), '--names',
-         str(names), '--out-dir', str(out), '--gap', '1', '--held-out',
+         str(names), '--out-dir', str(out), '--gap', '1',
+         '--test-blocks', '1', '--held-out',
          'far box'], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     command = proc.stdout.strip().splitlines()[-1].split()
