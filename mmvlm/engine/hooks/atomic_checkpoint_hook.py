@@ -39,7 +39,8 @@ import zipfile
 from collections import deque
 from typing import Iterator, List, NamedTuple, Optional
 
-from mmengine.dist import barrier, get_world_size, is_main_process
+from mmengine.dist import (barrier, broadcast_object_list, get_world_size,
+                           is_main_process)
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
@@ -265,7 +266,7 @@ class AtomicCheckpointHook(CheckpointHook):
             for name in os.listdir(self.out_dir):
                 match = TMP_PATTERN.match(name)
                 if match and int(match.group('pid')) != os.getpid():
-                    os.remove(osp.join(self.out_dir, name))
+                    self._discard(osp.join(self.out_dir, name))
                     runner.logger.info(
                         f'Removed {name}, an unfinished checkpoint of an '
                         'interrupted run.')
@@ -283,7 +284,11 @@ class AtomicCheckpointHook(CheckpointHook):
                 path; the temporary file is removed, nothing is replaced).
         """
         final = osp.join(self.out_dir, filename)
-        tmp_name = f'.{filename}.tmp-{os.getpid()}'
+        pid = [os.getpid()]
+        if get_world_size() > 1:
+            # one name on every rank (strategies may write from each rank)
+            broadcast_object_list(pid)
+        tmp_name = f'.{filename}.tmp-{pid[0]}'
         tmp = osp.join(self.out_dir, tmp_name)
         try:
             type(runner).save_checkpoint(runner, self.out_dir, tmp_name,
