@@ -8,6 +8,7 @@ trained for 2 iterations with tools/train.py."""
 import json
 import os
 import os.path as osp
+import shlex
 import subprocess
 import sys
 
@@ -583,39 +584,79 @@ def test_held_out_det_boxes_are_dropped_in_training(tmp_path):
     assert lg.val_evaluator.ann_file == str(seen_json)
 
 
-def test_held_out_walkthrough_trains_and_scores_each_name(tmp_path):
-    """The own-data walk-through with a held-out name: new_project.py
-    --held-out -> tools/train.py (2 iterations) -> the printed per-prompt
-    test command (each prompt binary against the background)."""
+def write_volumes(root):
+    """A synthetic T1-like volume (2 mm, RAS) and an atlas on another grid
+    (1 mm, x flipped): 1 'left box', 2 'right box', 3 'far box'."""
+    nib = pytest.importorskip('nibabel')
+    os.makedirs(root, exist_ok=True)
+    grids = dict(
+        t1=(np.array([[2., 0, 0, -20], [0, 2, 0, -24], [0, 0, 2, -16],
+                      [0, 0, 0, 1]]), (20, 24, 16)),
+        atlas=(np.array([[-1., 0, 0, 25], [0, 1, 0, -30], [0, 0, 1, -20],
+                         [0, 0, 0, 1]]), (52, 60, 44)))
+    volumes = {}
+    for name, (affine, shape) in grids.items():
+        ijk = np.stack(list(np.meshgrid(*[np.arange(n) for n in shape],
+                                        indexing='ij')) + [np.ones(shape)])
+        x, y, z = np.tensordot(affine, ijk, axes=1)[:3]
+        label = np.zeros(shape, np.int16)
+        body = (np.abs(y) < 10) & (np.abs(z) < 8)
+        label[body & (x > -16) & (x < -4)] = 1
+        label[body & (x > 4) & (x < 16)] = 2
+        label[(np.abs(x) < 6) & (y > 12) & (y < 20) & (np.abs(z) < 8)] = 3
+        data = (100 + 300 * label + x).astype(np.float32) \
+            if name == 't1' else label
+        path = osp.join(root, f'{name}.nii.gz')
+        nib.save(nib.Nifti1Image(data, affine), path)
+        volumes[name] = path
+    names = osp.join(root, 'names.txt')
+    with open(names, 'w') as f:
+        f.write('0 Unclassified\n1 left box\n2 right box\n3 far box\n')
+    return volumes['t1'], volumes['atlas'], names
+
+
+def test_medical_walkthrough_from_volumes_to_held_out_scores(tmp_path):
+    """docs/own_data.md for a medical user, on synthetic NIfTI volumes:
+    volume_to_mmseg.py (held-out name) -> the printed check_dataset.py
+    command -> the printed new_project.py command -> tools/train.py (2
+    iterations) -> the printed per-prompt test command, each held-out name
+    scored binary against the background."""
     pytest.importorskip('mmseg')
-    dirs = make_seg_three(str(tmp_path))
-    out = str(tmp_path / 'cells_seg')
+    t1, atlas, names = write_volumes(str(tmp_path / 'raw'))
+    data = str(tmp_path / 'boxes')
     log = _run([
         sys.executable,
-        osp.join(ROOT, 'tools', 'misc', 'new_project.py'), 'seg',
-        '--img-dir', dirs['train'][0], '--ann-dir', dirs['train'][1],
-        '--val-img-dir', dirs['val'][0], '--val-ann-dir', dirs['val'][1],
-        '--classes', 'background. dust. nucleus', '--out-dir', out,
-        '--max-iters', '2', '--batch-size', '2', '--held-out', 'dust'
+        osp.join(ROOT, 'tools', 'dataset_converters', 'volume_to_mmseg.py'),
+        '--image', t1, '--labels', atlas, '--names', names, '--out-dir',
+        data, '--gap', '1', '--held-out', 'far box'
     ])
-    assert "held out (never trained on, asked at test time): ['dust']" in log
-    command = log.strip().splitlines()[-1].split()
-    assert command[:2] == ['python', 'tools/test.py']
+    lines = log.strip().splitlines()
+    check = shlex.split(lines[lines.index('check the training split:') + 1])
+    _run([sys.executable, osp.join(ROOT, check[1])] + check[2:])
+    command = shlex.split(lines[-1])
+    out = str(tmp_path / 'configs' / 'boxes')
+    command[command.index('--out-dir') + 1] = out
+    log = _run([sys.executable, osp.join(ROOT, command[1])] + command[2:] +
+               ['--max-iters', '2', '--batch-size', '2'])
+    assert "held out (never trained on, asked at test time): ['far box']" \
+        in log
+    test_command = shlex.split(log.strip().splitlines()[-1])
+    assert test_command[:2] == ['python', 'tools/test.py']
     work_dir = str(tmp_path / 'work')
     log = _run([
         sys.executable,
         osp.join(ROOT, 'tools', 'train.py'),
-        osp.join(out, 'lg_cells_seg.py'), '--work-dir', work_dir,
+        osp.join(out, 'lg_boxes.py'), '--work-dir', work_dir,
         '--cfg-options'
     ] + LOADER_OPTIONS)
     assert 'Iter(train) [2/2]' in log
     checkpoint = osp.join(work_dir, 'iter_2.pth')
-    log = _run([sys.executable, osp.join(ROOT, command[1]), command[2],
-                checkpoint, '--prompts', 'dust. nucleus',
-                '--prompt-mode', 'each', '--work-dir', work_dir,
-                '--cfg-options', 'test_dataloader.num_workers=0',
-                'test_dataloader.persistent_workers=False'])
+    assert test_command[3].endswith('iter_2.pth')
+    test_command[3] = checkpoint
+    _run([sys.executable, osp.join(ROOT, test_command[1])] +
+         test_command[2:] + ['--work-dir', work_dir, '--cfg-options',
+                             'test_dataloader.num_workers=0',
+                             'test_dataloader.persistent_workers=False'])
     rows = json.loads(open(osp.join(work_dir, 'prompts.json')).read())
     assert [(r['prompt'], r['class'], r['vocabulary']) for r in rows] == [
-        ('dust', 'dust', ['background', 'dust']),
-        ('nucleus', 'nucleus', ['background', 'nucleus'])]
+        ('far box', 'far box', ['background', 'far box'])]

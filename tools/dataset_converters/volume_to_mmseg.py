@@ -93,6 +93,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"{meta['orientation']['label_resampling']}")
     print(f'wrote {dataset.out_dir}/{{img_dir,ann_dir}}/{{train,test}}, '
           'prompts.yaml, meta.json')
+    print('check the training split:\n  ' + dataset.check_command())
     print('next:\n  ' + dataset.new_project_command())
     return 0
 

@@ -100,6 +100,17 @@ class VolumeDataset:
                 f'--out-dir configs/{name}{held}')
 
 
+    def check_command(self) -> str:
+        """The ``tools/analysis_tools/check_dataset.py`` command of the
+        training split."""
+        import shlex
+        root = self.out_dir
+        return (f'python tools/analysis_tools/check_dataset.py seg '
+                f'--img-dir {root}/img_dir/train '
+                f'--ann-dir {root}/ann_dir/train '
+                f'--classes {shlex.quote(". ".join(self.classes))}')
+
+
 def _quote(name: str) -> str:
     import shlex
     return shlex.quote(name)
