@@ -30,24 +30,28 @@ from .model_vocabulary import temporary_vocabulary, vocabulary_label_ids
 
 
 def dataset_classes(cfg: Config, checkpoint_meta: dict) -> Optional[list]:
-    """The dataset classes of a checkpoint, else of the config's test data.
+    """The classes to bake by default: those the config's test split
+    names in its ``metainfo`` (what ``tools/test.py`` evaluates the baked
+    model on; with held-out names it names more than training saw), else
+    the checkpoint's, else those of the test dataset's type.
 
     Args:
         cfg (Config): Config of the language-guided model.
         checkpoint_meta (dict): ``meta`` of the checkpoint (may be empty).
 
     Returns:
-        list | None: Class names, None when neither names any.
+        list | None: Class names, None when none names any.
     """
+    dataloader = cfg.get('test_dataloader') or cfg.get('val_dataloader')
+    dataset = dict(dataloader['dataset']) if dataloader else {}
+    classes = (dataset.get('metainfo') or {}).get('classes')
+    if classes:
+        return list(classes)
     meta = checkpoint_meta.get('dataset_meta') or {}
     if meta.get('classes'):
         return list(meta['classes'])
-    dataloader = cfg.get('test_dataloader') or cfg.get('val_dataloader')
-    if not dataloader:
+    if not dataset.get('type'):
         return None
-    dataset = dataloader['dataset']
-    if dataset.get('metainfo', {}).get('classes'):
-        return list(dataset['metainfo']['classes'])
     from mmdet.registry import DATASETS
     dataset_cls = DATASETS.get(dataset['type'])
     return list(getattr(dataset_cls, 'METAINFO', {}).get('classes', [])) \
@@ -371,8 +375,9 @@ def bake_checkpoint(config: str,
             bakes the initialised weights.
         out_dir (str): Folder for ``baked.py`` and ``baked.pth``.
         vocabulary (str, optional): Prompts separated by full stops; None
-            bakes the dataset classes of the checkpoint / config with their
-            label ids, so the stock ``tools/test.py`` evaluates the result.
+            bakes the classes of the config's test split (else the
+            checkpoint's) with their label ids, so the stock
+            ``tools/test.py`` evaluates the result.
         atol (float): Tolerance of the equivalence check; nothing is saved
             when the baked model differs by more.
         cfg_options (dict, optional): Overrides merged into the config.
