@@ -58,6 +58,22 @@ def dataset_classes(cfg: Config, checkpoint_meta: dict) -> Optional[list]:
         or None
 
 
+def test_prompts(cfg: Config, num_classes: int) -> Optional[list]:
+    """The prompts the config's test pipeline gives the model
+    (``LoadClassTexts(classes=...)``: one entry per class, e.g. read from a
+    prompts file), None when it gives none or not one per class."""
+    dataloader = cfg.get('test_dataloader') or cfg.get('val_dataloader')
+    if not dataloader:
+        return None
+    for step in dataloader['dataset'].get('pipeline') or []:
+        if step.get('type') == 'LoadClassTexts':
+            texts = step.get('classes')
+            if isinstance(texts, (list, tuple)) and len(texts) == \
+                    num_classes:
+                return [t if isinstance(t, str) else list(t) for t in texts]
+    return None
+
+
 def _drop_text_neck(model: dict) -> None:
     """Replace ``LLMPrefixNeck`` by its inner visual neck (in place)."""
     neck = model.get('neck')
@@ -377,7 +393,8 @@ def bake_checkpoint(config: str,
         vocabulary (str, optional): Prompts separated by full stops; None
             bakes the classes of the config's test split (else the
             checkpoint's) with their label ids, so the stock
-            ``tools/test.py`` evaluates the result.
+            ``tools/test.py`` evaluates the result, each class as the test
+            pipeline prompts it (``LoadClassTexts``) when it does.
         atol (float): Tolerance of the equivalence check; nothing is saved
             when the baked model differs by more.
         cfg_options (dict, optional): Overrides merged into the config.
@@ -420,6 +437,9 @@ def bake_checkpoint(config: str,
                 f'checkpoint meta of {checkpoint!r} or the test dataset of '
                 f'{config!r}; give the prompts, e.g. "a cat. a dog".')
         label_ids = list(range(len(vocabulary)))
+        # the words the language-guided model reads for those classes
+        # (the prompts file's prompts and synonyms), not the bare names
+        vocabulary = test_prompts(cfg, len(vocabulary)) or vocabulary
 
     if codebase == 'mmseg':
         baked, new_cfg, entries = bake_segmentor(lg_model, cfg, vocabulary,

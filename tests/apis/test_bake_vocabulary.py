@@ -172,3 +172,21 @@ def test_bake_checkpoint_of_a_segmentor_gives_the_same_logits(tmp_path):
     assert torch.allclose(ref.seg_logits.data, out.seg_logits.data,
                           atol=1e-5)
     assert torch.equal(ref.pred_sem_seg.data, out.pred_sem_seg.data)
+
+
+def test_default_vocabulary_is_what_the_test_pipeline_prompts():
+    """A config reading a prompts file prompts 'genu of corpus callosum'
+    for the class 'Genu_of_corpus_callosum': baking the bare names gave
+    the atlas segmentor 12.83 test mIoU instead of its 14.59."""
+    from mmvlm.apis.bake_vocabulary import dataset_classes, test_prompts
+    cfg = Config(dict(test_dataloader=dict(dataset=dict(
+        metainfo=dict(classes=('background', 'Genu_R', 'Body')),
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadClassTexts',
+                       classes=('background', ('right genu', 'genu R'),
+                                'body'))]))))
+    classes = dataset_classes(cfg, dict(dataset_meta=dict(classes=('x', ))))
+    assert classes == ['background', 'Genu_R', 'Body']
+    assert test_prompts(cfg, len(classes)) == [
+        'background', ['right genu', 'genu R'], 'body']
+    assert test_prompts(cfg, 2) is None  # not one per class: the names
