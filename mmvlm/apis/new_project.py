@@ -422,8 +422,7 @@ def new_project(task: str,
     ]
     if held:
         commands.append(held_out_test_command(
-            task, written[0], f'work_dirs/{name}/lg/iter_{max_iters}.pth',
-            held, names))
+            written[0], f'work_dirs/{name}/lg/iter_{max_iters}.pth', held))
     return NewProject(written[0], written[1], prompts_path, commands,
                       findings, settings)
 
@@ -444,11 +443,10 @@ def _expected_absent(findings: List[Finding], names: Sequence[str],
     return out
 
 
-def held_out_test_command(task: str, config: str, checkpoint: str,
-                          held_out: Sequence[str],
-                          names: Sequence[str]) -> str:
+def held_out_test_command(config: str, checkpoint: str,
+                          held_out: Sequence[str]) -> str:
     """``tools/test.py`` scoring each held-out name alone on its class
-    (segmentation: against the background, label 0)."""
+    (a segmentor: binary against the background class)."""
     prompts = '. '.join(held_out)
     return (f'python tools/test.py {config} {checkpoint} --prompts '
             f'"{prompts}" --prompt-mode each')
