@@ -43,7 +43,6 @@ from mmengine.dist import (barrier, broadcast_object_list, get_world_size,
                            is_main_process)
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
-from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from mmvlm.registry import HOOKS
