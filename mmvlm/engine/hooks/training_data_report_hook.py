@@ -1,4 +1,4 @@
-"""Say at the start of training what the training data loses (issue 15).
+"""Say at the start of training what the training data loses.
 
 mmdet's ``filter_cfg.filter_empty_gt=True`` drops images without
 annotations when the dataset is built, and the pipeline clips boxes that
@@ -7,13 +7,19 @@ silently. :class:`TrainingDataReportHook` runs the checks of
 :mod:`mmvlm.datasets.checks` on the training set's annotations once, before
 the first iteration, and logs what will be skipped, clipped or dropped,
 with counts, examples and the fix. ``build_runner`` (``tools/train.py``)
-adds it to every run; it never changes the data.
+adds it to every run; it never changes the data. One finding stops the run:
+a COCO json of which more than ``max_dropped_fraction`` of the annotations
+would be dropped when the dataset loads (category ids that are no category,
+categories that are no class, image ids that are no image) raises
+:class:`~mmvlm.datasets.checks.DroppedAnnotationsError` naming the json and
+the counts.
 """
 from collections import defaultdict
 from typing import List
 
 from mmengine.hooks import Hook
 
+from mmvlm.datasets import checks
 from mmvlm.registry import HOOKS
 
 
@@ -53,22 +59,43 @@ class TrainingDataReportHook(Hook):
             (``tools/analysis_tools/check_dataset.py`` checks them).
             Defaults to 100.
         examples (int): Findings shown per kind. Defaults to 3.
+        max_dropped_fraction (float): Largest share of a COCO json's
+            annotations that may be dropped when the dataset loads; above
+            it training stops. Defaults to
+            :data:`mmvlm.datasets.checks.MAX_DROPPED_FRACTION` (0.05).
     """
     priority = 'VERY_LOW'
 
-    def __init__(self, max_ann_mb: float = 100., examples: int = 3):
+    def __init__(self,
+                 max_ann_mb: float = 100.,
+                 examples: int = 3,
+                 max_dropped_fraction: float = checks.MAX_DROPPED_FRACTION):
+        if not 0 <= max_dropped_fraction <= 1:
+            raise ValueError(
+                f'max_dropped_fraction={max_dropped_fraction!r} must be a '
+                'share between 0 and 1 (default '
+                f'{checks.MAX_DROPPED_FRACTION}).')
         self.max_ann_mb = max_ann_mb
         self.examples = examples
+        self.max_dropped_fraction = max_dropped_fraction
 
     def before_train(self, runner) -> None:
-        from mmvlm.datasets.checks import check_training_set
+        """Log the findings on the training set; raise when too many
+        annotations would be dropped.
+
+        Raises:
+            DroppedAnnotationsError: More than ``max_dropped_fraction`` of
+                a COCO json's annotations would be dropped.
+        """
         dataloader = runner.cfg.get('train_dataloader') or {}
         dataset = dataloader.get('dataset')
         if not dataset:
             return
         try:
-            findings = check_training_set(dataset,
-                                          max_ann_mb=self.max_ann_mb)
+            findings = checks.check_training_set(
+                dataset,
+                max_ann_mb=self.max_ann_mb,
+                max_dropped_fraction=self.max_dropped_fraction)
         except Exception as err:  # noqa: B902  a report never stops a run
             runner.logger.warning('Training data not checked: '
                                   f'{type(err).__name__}: {err}')
@@ -80,3 +107,5 @@ class TrainingDataReportHook(Hook):
             'Training data: what the pipeline skips, clips or drops (the '
             'data is unchanged; tools/analysis_tools/check_dataset.py lists '
             'every case):\n  ' + '\n  '.join(lines))
+        # outside the try above: this one stops the run
+        checks.raise_for_dropped_annotations(findings)
