@@ -91,62 +91,123 @@ timed prepare_data "$PY" -m projects.demo.mmvlm_demo.prepare_data \
     --data-root "$DATA" || die "data preparation failed (see the message above)"
 "$PY" -m projects.demo.mmvlm_demo.prepare_data --data-root "$DATA" --check
 
-run_model() {  # run_model KEY KIND CONFIG: train, test with PNGs, probe
-    local key="$1" kind="$2" cfg="$3" wd ckpt
+ckpt_of() {  # ckpt_of RUN_DIR: the checkpoint the run's last_checkpoint names
+    local wd="$1" name
+    name="$(xargs basename <"$wd/last_checkpoint" 2>/dev/null)" || return 1
+    [ -n "$name" ] && [ -f "$wd/$name" ] && echo "$wd/$name"
+}
+
+run_model() {  # run_model KEY KIND TASK CONFIG INIT: train, test, evaluate
+    local key="$1" kind="$2" task="$3" cfg="$4" init="$5" wd ckpt init_ckpt
     wd="$WORK/$key"
     rm -f "$WORK/open_vocab/models/$key.json"  # no stale probes
+    local init_opt=()
+    if [ "$init" != "-" ]; then
+        init_ckpt="$(ckpt_of "$WORK/$init")" || {
+            echo "no checkpoint of $init to start $key from" >&2
+            return 1
+        }
+        init_opt=("load_from=$init_ckpt")
+    fi
     # No validation during training: the test split is evaluated once below.
     timed "train_$key" "$PY" tools/train.py "$cfg" --work-dir "$wd" \
-        --cfg-options train_cfg.val_interval=1000000 \
+        --cfg-options train_cfg.val_interval=1000000 "${init_opt[@]}" \
         ${MMVLM_DEMO_SEED:+randomness.seed=$MMVLM_DEMO_SEED} || return 1
-    ckpt="$wd/$(xargs basename <"$wd/last_checkpoint")"
-    if [ ! -f "$ckpt" ]; then
+    ckpt="$(ckpt_of "$wd")" || {
         echo "no checkpoint after training $key" >&2
         return 1
-    fi
+    }
     # prediction PNGs (labelled with the class prompts) go to <run>/vis/
     timed "test_$key" "$PY" tools/test.py "$cfg" "$ckpt" \
         --work-dir "$wd/test" --show-dir "$(cd "$wd" && pwd)/vis" || return 1
-    # open-vocabulary probes of a language-guided model, in its own slot;
-    # a failure is written to its part and stated by the report
-    case "$kind" in
-        lg-*) timed "probe_$key" "$PY" -m projects.demo.mmvlm_demo.open_vocabulary \
+    case "$task:$kind" in
+        # the many-concept detectors: seen / held-out / chance / generalised,
+        # both art styles (projects/demo/mmvlm_demo/concept_eval.py)
+        concepts:stock) timed "eval_$key" "$PY" -m projects.demo.mmvlm_demo.concept_eval \
+            --work-dir "$WORK" --data-root "$DATA" --key "$key" \
+            --config "$cfg" --checkpoint "$ckpt" --stock || return 1 ;;
+        concepts:*) timed "eval_$key" "$PY" -m projects.demo.mmvlm_demo.concept_eval \
+            --work-dir "$WORK" --data-root "$DATA" --key "$key" \
+            --config "$cfg" --checkpoint "$ckpt" --per-name || return 1 ;;
+        # open-vocabulary probes of a language-guided model, in its own slot;
+        # a failure is written to its part and stated by the report
+        *:lg-*) timed "probe_$key" "$PY" -m projects.demo.mmvlm_demo.open_vocabulary \
             --work-dir "$WORK" --data-root "$DATA" --models "$key" \
             --jobs 1 --no-merge || return 1 ;;
+    esac
+    # retention: a language-guided model started from the many-concept one
+    # is asked the held-out concepts again after its fine-tune
+    case "$init:$kind" in
+        -:*|*:stock) ;;
+        *) timed "retention_$key" "$PY" -m projects.demo.mmvlm_demo.concept_eval \
+            --work-dir "$WORK" --data-root "$DATA" --key "$key" \
+            --config "$cfg" --checkpoint "$ckpt" --held-out-only \
+            --styles emojione || return 1 ;;
     esac
 }
 
 # The runs, from demo_models.py (one table for this script and the report):
-# "key kind config" per line, the longest first (their measured seconds)
-# so that the two slots end together.
-tables="DEMO_MODELS"
+# "key kind task config init_from" per line. MMVLM_DEMO_MODELS=controls runs
+# the controls (second command of docs/demo.md) into the same work dir.
+case "${MMVLM_DEMO_MODELS:-main}" in
+    main) tables="DEMO_MODELS" ;;
+    controls) tables="CONTROL_MODELS" ;;
+    *) die "MMVLM_DEMO_MODELS='$MMVLM_DEMO_MODELS': use main (default) or controls" ;;
+esac
 if [ "${MMVLM_DEMO_SCRATCH:-0}" = 1 ]; then
-    tables="DEMO_MODELS + SCRATCH_MODELS"
+    tables="$tables + SCRATCH_MODELS"
 fi
 mapfile -t RUNS < <("$PY" -c "
-from projects.demo.mmvlm_demo.demo_models import DEMO_MODELS, SCRATCH_MODELS
+from projects.demo.mmvlm_demo.demo_models import (CONTROL_MODELS,
+    DEMO_MODELS, SCRATCH_MODELS)
 for m in sorted($tables, key=lambda m: -m['seconds']):
-    print(m['key'], m['kind'], m['config'])
+    print(m['key'], m['kind'], m['task'], m['config'], m['init_from'] or '-')
 ")
 [ "${#RUNS[@]}" -gt 0 ] || die "no demo models found in demo_models.py"
 
 say "3/5 training and testing ${#RUNS[@]} models, $JOBS at a time" \
     "(logs: $WORK/<run>/run.log)"
-for run in "${RUNS[@]}"; do
-    read -r key kind cfg <<<"$run"
-    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do
-        wait -n || true  # each run records its own exit status below
+for run in "${RUNS[@]}"; do  # no stale exit status of an earlier demo
+    rm -f "$WORK/${run%% *}/.status"
+done
+# Start the longest runnable run whenever a slot is free; a run that
+# starts from another's checkpoint waits for it (and fails with it).
+pending=("${RUNS[@]}")
+while [ "${#pending[@]}" -gt 0 ]; do
+    started=0
+    for i in "${!pending[@]}"; do
+        [ "$(jobs -rp | wc -l)" -lt "$JOBS" ] || break
+        read -r key kind task cfg init <<<"${pending[$i]}"
+        # a run of this command that another starts from must end first (a
+        # run of an earlier command, e.g. main before controls, has ended)
+        if [ "$init" != "-" ] && printf '%s\n' "${RUNS[@]}" | grep -q "^$init "; then
+            st="$(cat "$WORK/$init/.status" 2>/dev/null || true)"
+            [ -n "$st" ] || continue  # not finished yet
+            if [ "$st" != 0 ]; then
+                mkdir -p "$WORK/$key"
+                echo "[demo] $key not started: $init failed" |
+                    tee "$WORK/$key/run.log"
+                echo 1 >"$WORK/$key/.status"
+                unset 'pending[i]'
+                continue
+            fi
+        fi
+        mkdir -p "$WORK/$key"
+        echo "[demo] start $key ($cfg$([ "$init" = - ] || echo ", from $init"))"
+        # each line of the run's output is shown prefixed with its key
+        (
+            set +e
+            run_model "$key" "$kind" "$task" "$cfg" "$init" 2>&1 |
+                tee "$WORK/$key/run.log" | sed -u "s/^/[$key] /"
+            echo "${PIPESTATUS[0]}" >"$WORK/$key/.status"
+        ) &
+        unset 'pending[i]'
+        started=1
     done
-    mkdir -p "$WORK/$key"
-    rm -f "$WORK/$key/.status"
-    echo "[demo] start $key ($cfg)"
-    # each line of the run's output is shown prefixed with its key
-    (
-        set +e
-        run_model "$key" "$kind" "$cfg" 2>&1 | tee "$WORK/$key/run.log" |
-            sed -u "s/^/[$key] /"
-        echo "${PIPESTATUS[0]}" >"$WORK/$key/.status"
-    ) &
+    pending=("${pending[@]}")
+    if [ "$started" = 0 ] && [ "${#pending[@]}" -gt 0 ]; then
+        wait -n 2>/dev/null || sleep 2  # a slot frees or a run finishes
+    fi
 done
 wait
 failed=""

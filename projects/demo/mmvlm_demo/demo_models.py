@@ -1,24 +1,31 @@
 """The models the demo trains: one table for the run script and the report.
 
 :data:`DEMO_MODELS` are the models of ``bash tools/run_demo.sh`` (the main
-job); :data:`SCRATCH_MODELS` are the from-scratch twins of the two stock
+job); :data:`CONTROL_MODELS` are the controls and larger variants of
+``MMVLM_DEMO_MODELS=controls bash tools/run_demo.sh`` (the second command
+of ``docs/demo.md``, run after the main job into the same work dir);
+:data:`SCRATCH_MODELS` are the from-scratch twins of the two stock
 models, trained only for the pretrained-vs-scratch comparison of
 ``docs/demo.md`` (``MMVLM_DEMO_SCRATCH=1 bash tools/run_demo.sh``).
 
 Each entry is a dict:
 
 - ``key``: sub-folder of ``$MMVLM_DEMO_WORK_DIR`` the run writes to;
-- ``task``: ``'trees'`` (detection) or ``'brain'`` (segmentation);
+- ``task``: ``'concepts'`` (many-concept detection, the pretraining),
+  ``'trees'`` (detection) or ``'brain'`` (segmentation);
 - ``config``: repository-relative config path;
 - ``kind``: ``'stock'``, ``'lg-frozen'`` (frozen LM + learnable prefix),
   ``'lg-unfrozen'`` (LM fine-tuned too), ``'lg-smollm2'`` (frozen
-  SmolLM2-135M + learnable prefix) or ``'scratch'`` (stock, random
-  backbone);
+  SmolLM2-135M + learnable prefix), ``'lg-random'`` (the LM replaced by a
+  random one of the same architecture and tokenizer) or ``'scratch'``
+  (stock, random backbone);
 - ``language_model``: alias of the text model (``'minilm'``,
   ``'smollm2-135m'``) or None;
 - ``seconds``: wall seconds of its training, test and probes in the
   fresh-clone run of ``docs/demo.md`` (two at a time, 2 CPU cores); the
   run script starts the longest first so that both slots end together;
+- ``init_from``: key of the run whose checkpoint this one starts from
+  (``load_from``; it waits for that run), or None;
 - ``find_checkpoint``: ``find_checkpoint(demo_work_dir) -> str``, the
   checkpoint the demo's training wrote (``demo_work_dir`` is
   ``$MMVLM_DEMO_WORK_DIR``, e.g. ``work_dirs/demo``).
@@ -30,6 +37,8 @@ from functools import partial
 from typing import Dict, List, Optional
 
 CONFIG_DIR = 'projects/demo/configs'
+#: The demo's tasks.
+TASKS = ('concepts', 'trees', 'brain')
 
 
 def find_checkpoint(run_dir: str) -> str:
@@ -59,8 +68,13 @@ def _checkpoint_of(key: str, demo_work_dir: str) -> str:
     return find_checkpoint(osp.join(demo_work_dir, key))
 
 
-def _model(key: str, task: str, config: str, kind: str,
-           language_model: Optional[str], seconds: int) -> Dict:
+def _model(key: str,
+           task: str,
+           config: str,
+           kind: str,
+           language_model: Optional[str],
+           seconds: int,
+           init_from: Optional[str] = None) -> Dict:
     return dict(
         key=key,
         task=task,
@@ -68,22 +82,39 @@ def _model(key: str, task: str, config: str, kind: str,
         kind=kind,
         language_model=language_model,
         seconds=seconds,
+        init_from=init_from,
         find_checkpoint=partial(_checkpoint_of, key))
 
 
-#: The models of the main job, in the order they are trained.
+#: The models of the main job. The many-concept detectors train first; the
+#: tree-crown detectors start from their checkpoints (language-guided from
+#: language-guided, stock from stock: the closed-set class layer of the 574
+#: seen names does not fit one class and starts anew).
 DEMO_MODELS: List[Dict] = [
+    _model('concepts_lg', 'concepts',
+           'lg-atss_efficientnet-lite0_minilm_concepts.py', 'lg-frozen',
+           'minilm', 700),
+    _model('concepts_stock', 'concepts', 'atss_efficientnet-lite0_concepts.py',
+           'stock', None, 560),
     _model('det_stock', 'trees', 'atss_efficientnet-lite0_trees.py',
-           'stock', None, 108),
+           'stock', None, 108, init_from='concepts_stock'),
     _model('det_lg', 'trees', 'lg-atss_efficientnet-lite0_minilm_trees.py',
-           'lg-frozen', 'minilm', 230),
+           'lg-frozen', 'minilm', 230, init_from='concepts_lg'),
     _model('det_lg_unfrozen', 'trees',
            'lg-atss_efficientnet-lite0_minilm-unfrozen_trees.py',
-           'lg-unfrozen', 'minilm', 265),
+           'lg-unfrozen', 'minilm', 265, init_from='concepts_lg'),
     _model('seg_stock', 'brain', 'fpn_efficientnet-lite0_brain.py', 'stock',
            None, 121),
     _model('seg_lg', 'brain', 'lg-fpn_efficientnet-lite0_minilm_brain.py',
            'lg-frozen', 'minilm', 235),
+]
+
+#: Controls and larger language models (the second command of
+#: docs/demo.md; within the main job's 20 minutes they do not fit).
+CONTROL_MODELS: List[Dict] = [
+    _model('concepts_lg_random', 'concepts',
+           'lg-atss_efficientnet-lite0_random-minilm_concepts.py',
+           'lg-random', 'random-minilm', 700),
     _model('seg_lg_unfrozen', 'brain',
            'lg-fpn_efficientnet-lite0_minilm-unfrozen_brain.py',
            'lg-unfrozen', 'minilm', 330),
@@ -105,14 +136,17 @@ def models_of(task: str, models: Optional[List[Dict]] = None) -> List[Dict]:
     """The entries of one task.
 
     Args:
-        task (str): ``'trees'`` or ``'brain'``.
+        task (str): ``'concepts'``, ``'trees'`` or ``'brain'``.
         models (list[dict], optional): Table to filter; default
-            :data:`DEMO_MODELS`.
+            :data:`DEMO_MODELS` + :data:`CONTROL_MODELS`.
 
     Returns:
         list[dict]: The entries whose ``task`` is ``task``.
     """
-    if task not in ('trees', 'brain'):
-        raise ValueError(f"task={task!r}; use 'trees' or 'brain'.")
-    return [m for m in (models or DEMO_MODELS) if m['task'] == task]
+    if task not in TASKS:
+        raise ValueError(f'task={task!r}; use one of {TASKS}.')
+    return [
+        m for m in (models or DEMO_MODELS + CONTROL_MODELS)
+        if m['task'] == task
+    ]
 

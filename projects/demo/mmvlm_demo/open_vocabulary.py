@@ -52,7 +52,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from . import probes
-from .demo_models import DEMO_MODELS, find_checkpoint
+from .demo_models import CONTROL_MODELS, DEMO_MODELS, find_checkpoint
 from .vocabulary_splits import (CLASSES, HELD_OUT, HELD_OUT_SOURCE_LABELS,
                                 SEEN, UNRELATED)
 
@@ -449,8 +449,8 @@ def heatmaps_and_pictures(model, task: str, data_root: str,
     import mmcv
     import torch
 
-    from mmvlm.visualization import (draw_prompt_heatmap,
-                                     prompt_similarity_maps)
+    from mmvlm.apis.prompt_maps import prompt_similarity_maps
+    from mmvlm.visualization import draw_prompt_heatmap
     written = []
     if task == 'brain':
         from mmcv.transforms import Compose
@@ -602,13 +602,21 @@ def _probe_job(entry: dict, args: argparse.Namespace, out_dir: str):
         return None, f'{type(err).__name__}: {err}'
 
 
+#: The runs probed here: the language-guided tree and brain models (the
+#: many-concept detectors have their own evaluation, :mod:`.concept_eval`).
+PROBED_MODELS = [
+    m for m in DEMO_MODELS + CONTROL_MODELS
+    if m['task'] in ('trees', 'brain') and m['kind'] != 'stock'
+]
+
+
 def part_path(work_dir: str, key: str) -> str:
     """Where one model's probe result (or failure) is written."""
     return osp.join(work_dir, 'open_vocab', 'models', f'{key}.json')
 
 
 def merge_parts(work_dir: str) -> dict:
-    """``open_vocab.json`` from the parts of :data:`DEMO_MODELS`.
+    """``open_vocab.json`` from the parts of :data:`PROBED_MODELS`.
 
     A language-guided model without a part is ``skipped`` (``not
     trained`` when it has no checkpoint pointer, else ``not probed``); a
@@ -622,9 +630,7 @@ def merge_parts(work_dir: str) -> dict:
         ``seen_names``, ``held_out_names``.
     """
     results, skipped, failed = {}, {}, {}
-    for entry in DEMO_MODELS:
-        if entry['kind'] == 'stock':
-            continue
+    for entry in PROBED_MODELS:
         key = entry['key']
         path = part_path(work_dir, key)
         if not osp.isfile(path):
@@ -649,11 +655,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out_dir = osp.join(args.work_dir, 'open_vocab')
     os.makedirs(osp.join(out_dir, 'models'), exist_ok=True)
     todo = []
-    for entry in DEMO_MODELS:
+    for entry in PROBED_MODELS:
         if args.merge_only:
             break
-        if entry['kind'] == 'stock' or (args.models and
-                                        entry['key'] not in args.models):
+        if args.models and entry['key'] not in args.models:
             continue
         if not osp.isfile(osp.join(args.work_dir, entry['key'],
                                    'last_checkpoint')):

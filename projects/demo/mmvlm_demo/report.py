@@ -31,7 +31,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from . import probes as probes_mod
-from .demo_models import DEMO_MODELS
+from .concept_report import build_summary, concept_lines, write_summary
+from .demo_models import CONTROL_MODELS, DEMO_MODELS
 from .plots import plot_training_curves, read_scalars
 from .vocabulary_splits import HELD_OUT, SEEN, UNRELATED
 
@@ -532,12 +533,15 @@ def build_report(work_dir: str, data_root: str,
         work_dir (str): Demo work directory.
         data_root (str): Demo data root.
         models (Sequence[dict], optional): Runs; default
-            :data:`DEMO_MODELS`.
+            :data:`DEMO_MODELS` and the :data:`CONTROL_MODELS` that ran.
 
     Returns:
         str: The markdown text.
     """
-    models = list(models or DEMO_MODELS)
+    models = list(models or DEMO_MODELS + [
+        m for m in CONTROL_MODELS
+        if osp.isdir(osp.join(work_dir, m['key']))
+    ])
     timings = read_timings(osp.join(work_dir, 'timings.tsv'))
     metrics = {m['key']: latest_test_metrics(osp.join(work_dir, m['key']))
                for m in models}
@@ -564,6 +568,7 @@ def build_report(work_dir: str, data_root: str,
         '`mmvlm.apis.evaluate_prompts` (the stock CocoMetric / IoUMetric '
         'per prompt, with a check that the model scored exactly the '
         'prompts asked).']
+    lines += concept_lines(work_dir, build_summary(work_dir, metrics))
     if failed:
         lines += ['', '**Open-vocabulary probes FAILED** for ' + '; '.join(
             f'`{k}`: {v}' for k, v in failed.items()) + ' (see the '
@@ -664,7 +669,10 @@ def cost_lines(models: Sequence[dict], timings: dict) -> List[str]:
         t, t_ref = (timings.get('train_' + m['key']),
                     timings.get('train_' + ref['key']) if ref else None)
         if t and t_ref:
-            task = 'tree crowns' if m['task'] == 'trees' else 'brain regions'
+            task = dict(
+                concepts='many concepts',
+                trees='tree crowns',
+                brain='brain regions')[m['task']]
             out.append(f'- {task}, {_label(m)}: training took '
                        f'{t / t_ref:.2f}x the time of {_label(ref)} ({t} s '
                        f'vs {t_ref} s, same iterations, wall-clock, two '
@@ -678,6 +686,15 @@ def main(argv=None) -> int:
     parser.add_argument('--data-root', default='data/demo')
     args = parser.parse_args(argv)
     text = build_report(args.work_dir, args.data_root)
+    models = DEMO_MODELS + CONTROL_MODELS
+    write_summary(
+        args.work_dir,
+        build_summary(
+            args.work_dir, {
+                m['key']: latest_test_metrics(
+                    osp.join(args.work_dir, m['key']))
+                for m in models
+            }))
     out = osp.join(args.work_dir, 'report.md')
     with open(out, 'w') as f:
         f.write(text)

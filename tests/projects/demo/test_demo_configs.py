@@ -1,7 +1,8 @@
 """The demo configs (projects/demo/configs/): every one trains 2 iterations.
 
-Every config of ``demo_models.py`` (the main job's stock, language-guided
-MiniLM frozen / unfrozen and SmolLM2 models, and the from-scratch twins) is
+Every config of ``demo_models.py`` (the main job's many-concept, stock and
+language-guided MiniLM frozen / unfrozen models, the controls with a random
+LM and SmolLM2, and the from-scratch twins) is
 trained for 2 iterations by mmengine's runner, which is what the stock
 ``tools/train.py`` builds, and evaluated at the end with the stock
 CocoMetric / IoUMetric; the pretrained backbone is checked to hold the
@@ -11,8 +12,9 @@ command lines are tested on other configs.) The data root and the number of
 iterations reach the configs through the environment (``MMVLM_DEMO_DATA``,
 ``MMVLM_DEMO_ITERS``), as in the demo's run script. The data is synthetic
 but made by the demo's own converters (projects/demo/mmvlm_demo) from a
-fake VOC file and a fake NIfTI volume, so it has exactly the demo's format
-and classes, and the test needs no network.
+fake VOC file, a fake NIfTI volume and flat-coloured artwork for every
+concept, so it has exactly the demo's format and classes, and the test needs
+no network.
 """
 import ast
 import copy
@@ -24,13 +26,19 @@ import pytest
 import torch
 from PIL import Image
 
-from projects.demo.mmvlm_demo import brain, demo_models, trees
+from projects.demo.mmvlm_demo import brain, concept_names, demo_models, trees
 from projects.demo.mmvlm_demo import vocabulary_splits as splits
+
+from test_concept_data import make_synthetic_concepts  # same folder
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 CONFIGS = osp.join(ROOT, 'projects', 'demo', 'configs')
-ALL_MODELS = demo_models.DEMO_MODELS + demo_models.SCRATCH_MODELS
+ALL_MODELS = (demo_models.DEMO_MODELS + demo_models.CONTROL_MODELS +
+              demo_models.SCRATCH_MODELS)
+#: The tree and brain models (vocabulary_splits.py's tasks).
+SPLIT_MODELS = [m for m in ALL_MODELS if m['task'] in splits.TASKS]
+CONCEPT_MODELS = [m for m in ALL_MODELS if m['task'] == 'concepts']
 
 
 def _voc(path, filename, size, boxes):
@@ -96,6 +104,7 @@ def demo_data(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('demo_data'))
     make_synthetic_trees(root)
     make_synthetic_brain(root)
+    make_synthetic_concepts(root)
     return root
 
 
@@ -108,7 +117,8 @@ def _config(path, monkeypatch, data_root=None, iters=None):
     """
     from mmengine.config import Config
     for name, value in (('MMVLM_DEMO_DATA', data_root),
-                        ('MMVLM_DEMO_ITERS', iters)):
+                        ('MMVLM_DEMO_ITERS', iters),
+                        ('MMVLM_CONCEPT_ITERS', iters)):
         if value is None:
             monkeypatch.delenv(name, raising=False)
         else:
@@ -123,7 +133,49 @@ def _pipeline_types(dataloader):
     return [step['type'] for step in dataloader.dataset.pipeline]
 
 
-@pytest.mark.parametrize('model', ALL_MODELS, ids=lambda m: m['key'])
+@pytest.mark.parametrize('model', CONCEPT_MODELS, ids=lambda m: m['key'])
+def test_concept_config_trains_on_the_seen_concepts(model, monkeypatch):
+    cfg = _config(model['config'], monkeypatch)
+    seen = concept_names.SEEN
+    assert tuple(cfg.metainfo['classes']) == seen
+    assert cfg.model.bbox_head.num_classes == len(seen)
+    assert cfg.train_dataloader.dataset.ann_file == 'annotations/train.json'
+    assert cfg.model.backbone.pretrained == 'imagenet'
+    train_types = _pipeline_types(cfg.train_dataloader)
+    if model['kind'] == 'stock':
+        assert 'LoadClassTexts' not in train_types
+        return
+    encoder = cfg.model.neck.text_encoder
+    assert encoder.get('freeze_lm', True)
+    # a frozen LM without prefix: every name is encoded once and cached
+    assert encoder.prefix_length == 0
+    if model['kind'] == 'lg-random':
+        assert encoder.name_or_path is None and encoder.tokenizer == 'minilm'
+        assert encoder.hf_config.model_type == 'bert'
+    else:
+        assert encoder.name_or_path == model['language_model']
+    step = cfg.train_dataloader.dataset.pipeline[train_types.index(
+        'RandomSampleNegativeTexts')]
+    # negatives come from the seen names only: no outside pool, which
+    # would hold held-out concepts
+    assert step.get('negative_pool') is None
+    assert step.max_num_texts == step.num_negatives == 32
+
+
+def test_fine_tunes_start_from_their_many_concept_twin():
+    keys = {m['key']: m for m in demo_models.DEMO_MODELS}
+    for m in demo_models.DEMO_MODELS:
+        if m['init_from'] is None:
+            continue
+        init = keys[m['init_from']]
+        assert init['task'] == 'concepts'
+        assert (init['kind'] == 'stock') == (m['kind'] == 'stock')
+    assert keys['det_lg']['init_from'] == 'concepts_lg'
+    assert keys['det_lg_unfrozen']['init_from'] == 'concepts_lg'
+    assert keys['det_stock']['init_from'] == 'concepts_stock'
+
+
+@pytest.mark.parametrize('model', SPLIT_MODELS, ids=lambda m: m['key'])
 def test_config_trains_on_the_seen_names(model, monkeypatch):
     cfg = _config(model['config'], monkeypatch)
     seen = splits.SEEN[model['task']]
@@ -163,13 +215,13 @@ def test_config_trains_on_the_seen_names(model, monkeypatch):
     assert not any(k.startswith('_') for k in cfg.keys())
 
 
-@pytest.mark.parametrize('task', splits.TASKS)
+@pytest.mark.parametrize('task', demo_models.TASKS)
 def test_twins_share_data_schedule_and_seed(task, monkeypatch):
     models = demo_models.models_of(task, ALL_MODELS)
     stock = _config(
         next(m for m in models if m['kind'] == 'stock')['config'],
         monkeypatch)
-    assert stock.train_cfg.max_iters == 150
+    assert stock.train_cfg.max_iters == (400 if task == 'concepts' else 150)
     for model in models:
         cfg = _config(model['config'], monkeypatch)
         assert cfg.train_cfg == stock.train_cfg
@@ -211,7 +263,8 @@ def test_configs_are_clean_examples():
 
 
 def test_config_data_root_and_schedule_from_environment(monkeypatch):
-    path = demo_models.DEMO_MODELS[1]['config']
+    path = next(m['config'] for m in demo_models.DEMO_MODELS
+                if m['key'] == 'det_lg')
     cfg = _config(path, monkeypatch)
     assert cfg.train_dataloader.dataset.data_root == 'data/demo/trees/'
     assert [s.get('end') for s in cfg.param_scheduler] == [20, 150]
@@ -268,7 +321,7 @@ def test_demo_config_trains_two_iterations(model, demo_data, tmp_path,
     assert model['find_checkpoint'](str(tmp_path)) == osp.join(
         work_dir, 'iter_2.pth')
     metrics = runner.val_loop.run()
-    if model['task'] == 'trees':
+    if model['task'] in ('trees', 'concepts'):
         # a detector 2 iterations old may score no box above score_thr;
         # CocoMetric then logs that the results are empty and returns {}
         assert metrics == {} or 0.0 <= metrics['coco/bbox_mAP'] <= 1.0

@@ -1,0 +1,415 @@
+"""Open-vocabulary evaluation of the many-concept detectors.
+
+Every number comes from :func:`mmvlm.apis.evaluate_prompts` (the model's
+test dataloader with exactly the prompts asked, mmdet's COCO metric per
+prompt) on a split of :mod:`.concept_data`:
+
+- **seen**: the seen concepts in a fresh layout, all 574 seen names asked;
+- **held-out, zero-shot**: scenes of test-held-out concepts, only the 164
+  test-held-out names asked;
+- **chance**: the same scenes and names, each class asked for with another
+  held-out name (a fixed random derangement): what a model that finds
+  objects but cannot read their names scores;
+- **held-out, generalised**: scenes with two seen and two held-out concepts,
+  seen + held-out names competing (738 names; OV-COCO's novel AP);
+- **per name**: each held-out name's AP50 with its nearest seen name by
+  MiniLM text similarity.
+
+Each in both art styles (``emojione``, the training style, and ``noto``).
+Stock (closed-set) models are scored on the seen splits by the same metric
+through mmengine's test loop.
+
+Usage::
+
+    python -m projects.demo.mmvlm_demo.concept_eval \\
+        --work-dir work_dirs/demo --data-root data/demo --key concepts_lg \\
+        --config CFG --checkpoint CKPT [--stock | --held-out-only |
+        --validation] [--per-name]
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import concept_names
+from .concepts import STYLES
+
+#: The model config whose test pipeline every many-concept split uses
+#: (also for models fine-tuned on other data, e.g. the trees detectors).
+CONCEPT_CONFIG = ('projects/demo/configs/'
+                  'lg-atss_efficientnet-lite0_minilm_concepts.py')
+#: Seed of the chance baseline's derangement of the held-out names.
+CHANCE_SEED = 0
+
+
+def split_options(data_root: str, split: str,
+                  names: Sequence[str]) -> dict:
+    """``cfg_options`` that make the test dataloader read one split.
+
+    The test pipeline and loader are those of :data:`CONCEPT_CONFIG`, so a
+    model trained on other data (the trees fine-tunes) sees the scenes as
+    the many-concept models do.
+
+    Args:
+        data_root (str): The demo data root.
+        split (str): A split of :func:`.concept_data.split_names`.
+        names (Sequence[str]): The split's categories, in id order.
+
+    Returns:
+        dict: Options for :func:`mmvlm.apis.evaluate_prompts`.
+    """
+    from mmengine.config import Config
+    root = osp.abspath(osp.join(data_root, 'concepts'))
+    ann = osp.join(root, 'annotations', f'{split}.json')
+    if not osp.isfile(ann):
+        raise FileNotFoundError(
+            f'{ann} is missing: prepare the many-concept data first '
+            '(python -m projects.demo.mmvlm_demo.prepare_data --only '
+            'concepts).')
+    loader = copy.deepcopy(
+        Config.fromfile(CONCEPT_CONFIG).test_dataloader.to_dict())
+    loader['dataset'].update(
+        data_root=root + '/',
+        ann_file=ann,
+        data_prefix=dict(img='images/'),
+        metainfo=dict(classes=tuple(names)))
+    return {
+        'test_dataloader': loader,
+        'test_evaluator': dict(type='CocoMetric', ann_file=ann,
+                               metric='bbox', format_only=False),
+    }
+
+
+def derangement(names: Sequence[str], seed: int = CHANCE_SEED) -> List[str]:
+    """The names in a fixed random order where no name keeps its place.
+
+    Args:
+        names (Sequence[str]): At least two names.
+        seed (int): Random seed.
+
+    Returns:
+        list[str]: ``out[i] != names[i]`` for every ``i``.
+    """
+    if len(names) < 2:
+        raise ValueError(f'A chance baseline needs two names or more, got '
+                         f'{list(names)}.')
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(names))
+    # a random cyclic shift of a random order has no fixed point
+    shifted = np.roll(order, 1)
+    out = [''] * len(names)
+    for src, dst in zip(shifted, order):
+        out[dst] = names[src]
+    return out
+
+
+def classes_with_boxes(data_root: str, split: str) -> Dict[str, int]:
+    """Boxes per category name of a split.
+
+    Args:
+        data_root (str): The demo data root.
+        split (str): The split.
+
+    Returns:
+        dict[str, int]: Name -> number of boxes (names without boxes left
+        out).
+    """
+    path = osp.join(data_root, 'concepts', 'annotations', f'{split}.json')
+    with open(path) as f:
+        coco = json.load(f)
+    names = {c['id']: c['name'] for c in coco['categories']}
+    counts: Dict[str, int] = {}
+    for ann in coco['annotations']:
+        name = names[ann['category_id']]
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def mean_ap50(rows: Sequence[dict], classes: Sequence[str]) -> float:
+    """Mean AP50 (percent) of the rows whose class is in ``classes``.
+
+    Args:
+        rows (Sequence[dict]): Rows of :func:`mmvlm.apis.evaluate_prompts`.
+        classes (Sequence[str]): Classes to average over (those with
+            boxes in the split).
+
+    Returns:
+        float: The mean, rounded to 0.1; NaN when no row matches.
+    """
+    wanted = set(classes)
+    values = [r['AP50'] for r in rows if r['class'] in wanted]
+    return round(float(np.mean(values)), 1) if values else float('nan')
+
+
+def score_names(model, data_root: str, split: str, names: Sequence[str],
+                prompts: Optional[Sequence[str]] = None) -> List[dict]:
+    """AP50 per class of a split, each class asked with one prompt.
+
+    Args:
+        model: A language-guided detector built with its ``cfg``.
+        data_root (str): The demo data root.
+        split (str): The split.
+        names (Sequence[str]): The split's classes.
+        prompts (Sequence[str], optional): The prompt of each class (the
+            class names themselves by default).
+
+    Returns:
+        list[dict]: Rows of :func:`mmvlm.apis.evaluate_prompts`.
+    """
+    from mmvlm.apis import evaluate_prompts
+    pairs = list(zip(prompts or names, names))
+    return evaluate_prompts(
+        model,
+        pairs,
+        mode='together',
+        cfg_options=split_options(data_root, split, names))
+
+
+def nearest_seen(names: Sequence[str]) -> Dict[str, Tuple[str, float]]:
+    """Each name's nearest seen name by MiniLM text similarity.
+
+    Args:
+        names (Sequence[str]): Held-out names.
+
+    Returns:
+        dict[str, tuple[str, float]]: Name -> (seen name, cosine).
+    """
+    import torch
+
+    from mmvlm.models.text_encoders import HFTextEncoder
+    encoder = HFTextEncoder(name_or_path='minilm', embed_dims=None)
+    with torch.no_grad():
+        held = encoder.encode_vocabulary(list(names))
+        seen = encoder.encode_vocabulary(list(concept_names.SEEN))
+    sims = held @ seen.T
+    best = sims.argmax(1)
+    return {
+        n: (concept_names.SEEN[int(best[i])], round(float(sims[i, best[i]]),
+                                                    3))
+        for i, n in enumerate(names)
+    }
+
+
+def evaluate_language_guided(model, data_root: str,
+                             styles: Sequence[str] = STYLES,
+                             held_out_only: bool = False) -> dict:
+    """Every open-vocabulary number of one language-guided detector.
+
+    Args:
+        model: The detector, built with its ``cfg``.
+        data_root (str): The demo data root.
+        styles (Sequence[str]): Art styles to test.
+        held_out_only (bool): Only the zero-shot held-out split and its
+            chance baseline (retention checks of fine-tuned models).
+
+    Returns:
+        dict: Per style ``<style>``: ``seen_ap50``, ``held_out_ap50``,
+        ``chance_ap50``, ``generalised_held_out_ap50``,
+        ``generalised_seen_ap50`` (AP50 in percent; the last three absent
+        with ``held_out_only``) and ``held_out_per_name`` (name -> AP50).
+    """
+    held = list(concept_names.TEST_HELD_OUT)
+    out: Dict[str, dict] = {}
+    for style in styles:
+        res: Dict[str, object] = {}
+        split = f'test_held_out_{style}'
+        rows = score_names(model, data_root, split, held)
+        res['held_out_ap50'] = mean_ap50(rows, held)
+        res['held_out_per_name'] = {r['class']: r['AP50'] for r in rows}
+        chance = score_names(model, data_root, split, held,
+                             derangement(held))
+        res['chance_ap50'] = mean_ap50(chance, held)
+        if not held_out_only:
+            seen = list(concept_names.SEEN)
+            res['seen_ap50'] = mean_ap50(
+                score_names(model, data_root, f'test_seen_{style}', seen),
+                seen)
+            mixed = f'test_mixed_{style}'
+            present = classes_with_boxes(data_root, mixed)
+            rows = score_names(model, data_root, mixed, seen + held)
+            res['generalised_held_out_ap50'] = mean_ap50(
+                rows, [n for n in held if n in present])
+            res['generalised_seen_ap50'] = mean_ap50(
+                rows, [n for n in seen if n in present])
+        out[style] = res
+    return out
+
+
+def evaluate_validation(model, data_root: str) -> dict:
+    """Held-out AP50 on the validation names (the split for choices).
+
+    Args:
+        model: The detector, built with its ``cfg``.
+        data_root (str): The demo data root.
+
+    Returns:
+        dict: ``held_out_ap50`` and ``chance_ap50`` of the
+        validation-held-out names (EmojiOne art), in percent.
+    """
+    val = list(concept_names.VAL_HELD_OUT)
+    rows = score_names(model, data_root, 'val_held_out', val)
+    chance = score_names(model, data_root, 'val_held_out', val,
+                         derangement(val))
+    return dict(
+        held_out_ap50=mean_ap50(rows, val),
+        chance_ap50=mean_ap50(chance, val))
+
+
+def evaluate_stock(config: str, checkpoint: str, data_root: str,
+                   work_dir: str, styles: Sequence[str] = STYLES) -> dict:
+    """Seen AP50 of a closed-set (stock) detector, per art style.
+
+    The same COCO metric through mmengine's test loop (a closed set cannot
+    be asked for held-out names).
+
+    Args:
+        config (str): The model's config.
+        checkpoint (str): Its checkpoint.
+        data_root (str): The demo data root.
+        work_dir (str): Folder for the test runs' logs.
+        styles (Sequence[str]): Art styles to test.
+
+    Returns:
+        dict: ``<style>`` -> ``dict(seen_ap50=...)``.
+    """
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    out = {}
+    seen = list(concept_names.SEEN)
+    for style in styles:
+        cfg = Config.fromfile(config)
+        opts = split_options(data_root, f'test_seen_{style}', seen)
+        opts['test_dataloader']['dataset']['pipeline'] = \
+            cfg.test_dataloader.dataset.pipeline
+        cfg.merge_from_dict(opts)
+        cfg.load_from = checkpoint
+        cfg.work_dir = osp.join(work_dir, f'test_seen_{style}')
+        cfg.experiment_name = f'concept_eval_seen_{style}'
+        cfg.default_hooks.pop('visualization', None)
+        metrics = Runner.from_cfg(cfg).test()
+        out[style] = dict(
+            seen_ap50=round(100 * float(metrics['coco/bbox_mAP_50']), 1))
+    return out
+
+
+def draw_pictures(model, data_root: str, out_dir: str, key: str,
+                  num_scenes: int = 2) -> List[str]:
+    """Prediction pictures with the names asked drawn on the boxes.
+
+    Zero-shot: test-held-out scenes (EmojiOne art) with only the 164
+    held-out names asked; side by side: mixed scenes with the seen and the
+    held-out names asked together (the boxes say which name won).
+
+    Args:
+        model: The language-guided detector.
+        data_root (str): The demo data root.
+        out_dir (str): Folder for the PNGs.
+        key (str): Run key (file-name prefix).
+        num_scenes (int): Scenes per kind.
+
+    Returns:
+        list[str]: The PNGs written.
+    """
+    from mmvlm.apis import detect, draw_detections
+    from .open_vocabulary import draw_score_threshold
+    os.makedirs(out_dir, exist_ok=True)
+    held = list(concept_names.TEST_HELD_OUT)
+    asked = dict(
+        held_out=('test_held_out_emojione', held),
+        mixed=('test_mixed_emojione', list(concept_names.SEEN) + held))
+    written = []
+    for kind, (split, names) in asked.items():
+        images = sorted(
+            os.listdir(osp.join(data_root, 'concepts', 'images', split)))
+        for name in images[:num_scenes]:
+            img_path = osp.join(data_root, 'concepts', 'images', split, name)
+            prediction, labels = detect(model, img_path, names)
+            out = osp.join(out_dir,
+                           f'{key}_{kind}_{osp.splitext(name)[0]}.png')
+            draw_detections(img_path, prediction, labels, out,
+                            draw_score_threshold(
+                                prediction.pred_instances.scores))
+            written.append(out)
+    return written
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Evaluate a many-concept detector on seen and held-out '
+        'names (writes <work-dir>/concepts/<key>.json).')
+    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--data-root', default='data/demo')
+    parser.add_argument('--key', required=True, help='run key (file name)')
+    parser.add_argument('--config', required=True)
+    parser.add_argument('--checkpoint', required=True)
+    parser.add_argument('--stock', action='store_true',
+                        help='a closed-set model: seen splits only')
+    parser.add_argument('--held-out-only', action='store_true',
+                        help='zero-shot held-out and chance only')
+    parser.add_argument('--styles', nargs='+', default=list(STYLES),
+                        choices=STYLES)
+    parser.add_argument('--validation', action='store_true',
+                        help='only the validation-held-out names (for '
+                        'choices; never the test names)')
+    parser.add_argument('--per-name', action='store_true',
+                        help='add each held-out name\'s nearest seen name')
+    return parser.parse_args(argv)
+
+
+def result_path(work_dir: str, key: str) -> str:
+    """Where :func:`main` writes the results of run ``key``."""
+    return osp.join(work_dir, 'concepts', f'{key}.json')
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    out_file = result_path(args.work_dir, args.key +
+                           ('_validation' if args.validation else ''))
+    os.makedirs(osp.dirname(out_file), exist_ok=True)
+    if args.stock:
+        result = dict(
+            stock=True,
+            styles=evaluate_stock(args.config, args.checkpoint,
+                                  args.data_root,
+                                  osp.join(args.work_dir, args.key,
+                                           'concept_eval'), args.styles))
+    else:
+        from mmvlm.apis import init_language_guided_detector
+        model = init_language_guided_detector(args.config, args.checkpoint,
+                                              device='cpu')
+        if args.validation:
+            result = dict(
+                stock=False,
+                styles=dict(
+                    emojione=evaluate_validation(model, args.data_root)))
+        else:
+            result = dict(
+                stock=False,
+                styles=evaluate_language_guided(model, args.data_root,
+                                                args.styles,
+                                                args.held_out_only))
+        if args.per_name:
+            result['nearest_seen'] = nearest_seen(
+                concept_names.TEST_HELD_OUT)
+            result['pictures'] = draw_pictures(
+                model, args.data_root,
+                osp.join(args.work_dir, 'concepts', 'pictures'), args.key)
+    result.update(key=args.key, config=args.config,
+                  checkpoint=args.checkpoint)
+    tmp = out_file + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(result, f, indent=1)
+    os.replace(tmp, out_file)
+    for style, res in result['styles'].items():
+        brief = {k: v for k, v in res.items() if not isinstance(v, dict)}
+        print(f'[concept_eval] {args.key} {style}: {brief}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
