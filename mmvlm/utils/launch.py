@@ -23,6 +23,7 @@ for torch's 30 minutes.
 """
 import datetime
 import importlib
+import json
 import os
 import os.path as osp
 from typing import Optional, Union
@@ -234,9 +235,12 @@ def train_with_data_diagnosis(runner, cfg: Config):
 
 def explain_data_failure(cfg: Config, err: BaseException) -> Optional[str]:
     """The message of :class:`TrainingDataError` for ``err``, or None when
-    ``err`` is not one of :data:`DATA_FAILURES`."""
+    ``err`` is neither one of :data:`DATA_FAILURES` nor a
+    ``json.JSONDecodeError`` (a malformed annotation json: mmdet's loader
+    raises it without the file's name; the checks name the file)."""
     text = str(err)
-    if not any(m in text for m in DATA_FAILURES):
+    malformed_json = isinstance(err, json.JSONDecodeError)
+    if not malformed_json and not any(m in text for m in DATA_FAILURES):
         return None
     from mmvlm.datasets.checks import check_training_set
     from mmvlm.engine.hooks.training_data_report_hook import \
@@ -252,7 +256,11 @@ def explain_data_failure(cfg: Config, err: BaseException) -> Optional[str]:
     errors = [f for f in findings if f.level == 'error']
     filter_cfg = [leaf.get('filter_cfg') for leaf in _leaves(dataset)]
     hint = ''
-    if 'need at least one array' in text:
+    if malformed_json:
+        hint = (' A JSON file the training set reads is not valid JSON '
+                f'({type(err).__name__}); the data checks below name the '
+                'annotation file when it is one.')
+    elif 'need at least one array' in text:
         hint = (' The training set is empty after filtering '
                 f'(filter_cfg={filter_cfg}): images without annotations are '
                 'dropped with filter_empty_gt=True; annotate them, or set '

@@ -345,5 +345,8 @@ def test_malformed_json_names_its_file(tmp_path):
         'det', '--ann', path, '--img-dir', img_dir
     ], capture_output=True, text=True, timeout=300,
         env=dict(os.environ, PYTHONPATH=ROOT))
-    assert proc.returncode != 0
+    # a clean message naming the file, no traceback
+    assert proc.returncode == 1, proc.stderr
+    assert 'Traceback' not in proc.stderr, proc.stderr
     assert f'annotation file {path!r} is not valid JSON' in proc.stderr
+    assert 'Fix the file' in proc.stderr

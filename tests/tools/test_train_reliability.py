@@ -458,6 +458,12 @@ def _break_tree_tiles(root: Path, case: str):
         coco['annotations'] = []
     elif case == 'corrupted_image':
         (root / 'images' / 'tile_1.png').write_bytes(b'not a png')
+    elif case == 'unknown_category_ids':  # half of them: silently dropped
+        for ann in coco['annotations'][::2]:
+            ann['category_id'] = 99
+    elif case == 'malformed_json':
+        ann_file.write_text(json.dumps(coco)[:-40])  # a truncated copy
+        return
     else:  # 'imperfect': trains, and says what it skips and clips
         coco['annotations'] = [a for a in coco['annotations']
                                if a['image_id'] != 4]
@@ -466,7 +472,8 @@ def _break_tree_tiles(root: Path, case: str):
 
 
 @pytest.mark.parametrize('case', [
-    'boxes_wholly_outside', 'no_annotations', 'corrupted_image', 'imperfect'
+    'boxes_wholly_outside', 'no_annotations', 'corrupted_image', 'imperfect',
+    'unknown_category_ids', 'malformed_json'
 ])
 def test_bad_training_data_names_the_files_and_the_fix(
         tmp_path, monkeypatch, case):
@@ -500,6 +507,15 @@ def test_bad_training_data_names_the_files_and_the_fix(
                 'skipped in training (filter_cfg.filter_empty_gt=True') in log
         assert 'bbox [50, 50, 30, 30] extends outside the 64x64 image' in log
         return
+    if case == 'unknown_category_ids':
+        from mmvlm.datasets.checks import DroppedAnnotationsError
+        with pytest.raises(DroppedAnnotationsError) as err:
+            train_with_data_diagnosis(runner, cfg)
+        assert 'Training would silently lose annotations: train.json: ' \
+            '4 of its 8 annotations (50.0 %)' in str(err.value)
+        assert '99: 4' in str(err.value)
+        assert not list((tmp_path / 'work').glob('*.pth'))  # never trained
+        return
     with pytest.raises(TrainingDataError) as err:
         train_with_data_diagnosis(runner, cfg)
     message = str(err.value)
@@ -513,6 +529,10 @@ def test_bad_training_data_names_the_files_and_the_fix(
     elif case == 'no_annotations':
         assert 'filter_empty_gt=False' in message
         assert 'no image has an annotation' in message
+    elif case == 'malformed_json':
+        assert "annotation file '" + str(
+            data / 'trees' / 'annotations' / 'train.json') + \
+            "' is not valid JSON" in message
     else:
         assert "image '" + str(data / 'trees' / 'images' / 'tile_1.png') \
             + "': does not decode as an image" in message

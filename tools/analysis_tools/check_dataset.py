@@ -76,9 +76,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    if args.prompts is not None else None)
         findings = []
         for ann in args.ann:
-            findings += check_coco_detection(
-                ann, args.img_dir, prompts,
-                filter_empty_gt=not args.keep_empty)
+            try:
+                findings += check_coco_detection(
+                    ann, args.img_dir, prompts,
+                    filter_empty_gt=not args.keep_empty)
+            except (ValueError, FileNotFoundError) as err:
+                # not JSON / not a COCO json / missing: the message names
+                # the file and the fix; no traceback
+                message = str(err)
+                raise SystemExit(message if ann in message else
+                                 f'{ann}: {message}') from None
         if prompts is None:
             prompts = coco_category_names(load_coco(args.ann[0]))
     else:
