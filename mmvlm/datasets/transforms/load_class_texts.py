@@ -5,7 +5,8 @@ from mmcv.transforms import BaseTransform
 
 from mmvlm.registry import TRANSFORMS
 from mmvlm.structures import (VocabEntry, check_synonyms, clean_class_name,
-                              expand_prompts, normalize_templates)
+                              expand_prompts, normalize_templates,
+                              warn_vocabulary_conflicts)
 from ..class_texts import load_class_texts
 from .random_state import TextRandomState
 
@@ -97,17 +98,30 @@ class LoadClassTexts(BaseTransform):
             self._file_texts = self._prepare(
                 load_class_texts(class_text_path,
                                  classes=classes,
-                                 backend_args=backend_args))
+                                 backend_args=backend_args),
+                f'Class-text file {class_text_path!r}')
         self._arg_texts: Optional[List[Tuple[str, ...]]] = None
         if classes is not None:
-            self._arg_texts = self._prepare(classes)
+            self._arg_texts = self._prepare(
+                classes, 'The classes argument of LoadClassTexts')
         self._cache: Dict[tuple, List[Tuple[str, ...]]] = {}
         self._last_raw: Optional[tuple] = None
         # Final entries per prepared vocabulary (not for random synonyms).
         self._entries: Dict[int, tuple] = {}
 
-    def _prepare(self, raw: Sequence) -> List[Tuple[str, ...]]:
-        """Validate and clean the synonyms of every class."""
+    def _prepare(self, raw: Sequence, where: str) -> List[Tuple[str, ...]]:
+        """Validate and clean the synonyms of every class, and flag classes
+        the model cannot tell apart (:func:`warn_vocabulary_conflicts`:
+        case-only duplicates, a synonym shared by two classes).
+
+        Args:
+            raw (Sequence[str | Sequence[str]]): Per class its name or
+                synonyms.
+            where (str): The source of the names, for the warning.
+
+        Returns:
+            list[tuple[str, ...]]: Per class its (cleaned) synonyms.
+        """
         prepared = []
         for i, entry in enumerate(raw):
             synonyms = check_synonyms(entry, f'class {i}')
@@ -120,6 +134,7 @@ class LoadClassTexts(BaseTransform):
         if not prepared:
             raise ValueError('The class vocabulary is empty; give at least '
                              'one class.')
+        warn_vocabulary_conflicts(prepared, where)
         return prepared
 
     def _sample_texts(self, results: dict) -> Optional[List[Tuple[str, ...]]]:
@@ -139,7 +154,9 @@ class LoadClassTexts(BaseTransform):
             if len(self._cache) >= MAX_CACHED_VOCABULARIES:
                 self._cache.clear()
                 self._entries.clear()
-            self._cache[key] = self._prepare(key)
+            self._cache[key] = self._prepare(
+                key, 'The class names the dataset puts into '
+                "results['text'] (LoadClassTexts)")
         self._last_raw = (texts, self._cache[key])
         return self._cache[key]
 

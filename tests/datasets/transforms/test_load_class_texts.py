@@ -107,3 +107,29 @@ def test_registered_in_both_codebases():
     assert SEG.get('LoadClassTexts') is LoadClassTexts
     built = DET.build(dict(type='LoadClassTexts', classes=['a']))
     assert isinstance(built, LoadClassTexts)
+
+
+@pytest.mark.parametrize('source', ['results', 'classes'])
+def test_classes_the_model_cannot_tell_apart_are_flagged(source):
+    """The return_classes=True path (results['text']) and the classes
+    argument flag case-only duplicates and shared synonyms as the prompts
+    file, class-text json and MultiModalDataset paths do; both classes are
+    kept (their label ids belong to the data)."""
+    from unittest import mock
+    classes = ('oak', 'Oak', ('car', 'automobile'), ('Automobile', 'truck'))
+    with mock.patch('mmvlm.structures.vocabulary.print_log') as log:
+        if source == 'results':
+            out = LoadClassTexts()(dict(text=classes))
+        else:
+            out = LoadClassTexts(classes=classes)(dict())
+    assert len(out['text']) == 4
+    assert log.call_count == 1
+    message = log.call_args[0][0]
+    assert 'cannot tell apart' in message
+    assert ("class 0 ('oak') and class 1 ('Oak') have the same prompts up "
+            'to case / spacing') in message
+    assert ("'Automobile' of class 3 ('Automobile') is also a prompt of "
+            "class 2 ('car')") in message
+    where = ("results['text']" if source == 'results' else
+             'The classes argument of LoadClassTexts')
+    assert where in message
