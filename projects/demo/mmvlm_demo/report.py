@@ -49,6 +49,8 @@ KIND_LABEL = {
 }
 #: Test metric of the seen classes per task: (json key, label, scale).
 SEEN_KEYS = {
+    'concepts': (('coco/bbox_mAP', 'bbox mAP', 100.0),
+                 ('coco/bbox_mAP_50', 'AP50', 100.0)),
     'trees': (('coco/bbox_mAP', 'bbox mAP', 100.0),
               ('coco/bbox_mAP_50', 'AP50', 100.0)),
     'brain': (('mIoU', 'mIoU', 1.0), ('mDice', 'mDice', 1.0)),

@@ -245,3 +245,48 @@ def test_chance_and_real_names_take_the_same_path(monkeypatch, tmp_path):
         'seen_ap50', 'chance_ap50', 'generalised_held_out_ap50',
         'generalised_seen_ap50', 'held_out_per_name'
     }
+
+
+def _write_result(work, key, styles, **extra):
+    path = concept_eval.result_path(str(work), key)
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(dict(styles=styles, **extra), f)
+
+
+def test_summary_and_report_section_from_the_evaluations(tmp_path):
+    from projects.demo.mmvlm_demo import concept_report
+    held = list(names.TEST_HELD_OUT)
+    lg = dict(
+        seen_ap50=40.0, held_out_ap50=20.0, chance_ap50=1.0,
+        generalised_held_out_ap50=5.0, generalised_seen_ap50=35.0,
+        held_out_per_name={n: float(i % 30) for i, n in enumerate(held)})
+    _write_result(tmp_path, 'concepts_lg',
+                  dict(emojione=lg, noto=dict(lg, held_out_ap50=10.0)),
+                  nearest_seen={held[29]: ['turtle', 0.8]})
+    _write_result(tmp_path, 'concepts_stock',
+                  dict(emojione=dict(seen_ap50=45.0)), stock=True)
+    _write_result(tmp_path, 'det_lg', dict(emojione=dict(
+        held_out_ap50=15.0, chance_ap50=1.0, held_out_per_name={})))
+    metrics = {'det_lg': {'coco/bbox_mAP': 0.143, 'coco/bbox_mAP_50': 0.421}}
+    summary = concept_report.build_summary(str(tmp_path), metrics)
+    assert list(summary) == list(concept_report.SUMMARY_KEYS)
+    assert summary['many_concepts_det_held_out_ap50'] == 20.0
+    assert summary['many_concepts_det_noto_held_out_ap50'] == 10.0
+    assert summary['many_concepts_det_stock_seen_ap50'] == 45.0
+    assert summary['retention_frozen_pct'] == 75.0
+    # not measured: null, never a made-up number
+    assert summary['retention_finetuned_pct'] is None
+    assert summary['many_concepts_det_random_lm_held_out_ap50'] is None
+    assert summary['many_concepts_seg_held_out_miou'] is None
+    assert summary['trees_lg_ap50'] == 42.1
+    lines = '\n'.join(concept_report.concept_lines(str(tmp_path), summary))
+    assert ('| LG-ATSS, frozen MiniLM | 40.0 | **20.0** | 1.0 | 20.0x |'
+            in lines)
+    assert 'held-out >= 10x chance: 20.0x (met)' in lines
+    assert 'held-out >= 30 % of seen: 50 % (met)' in lines
+    assert f'| {held[29]} | 29.0 | turtle (0.80) |' in lines
+    assert 'not in this run (second command' in lines
+    path = concept_report.write_summary(str(tmp_path), summary)
+    with open(path) as f:
+        assert json.load(f) == summary

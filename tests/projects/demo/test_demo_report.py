@@ -8,7 +8,7 @@ import pytest
 
 from mmvlm.evaluation import parse_prompts_for_classes
 from projects.demo.mmvlm_demo import open_vocabulary, plots, probes, report
-from projects.demo.mmvlm_demo.demo_models import DEMO_MODELS
+from projects.demo.mmvlm_demo.demo_models import CONTROL_MODELS, DEMO_MODELS
 from projects.demo.mmvlm_demo.vocabulary_splits import (CLASSES, HELD_OUT,
                                                         SEEN, UNRELATED)
 
@@ -110,11 +110,12 @@ def _with_operating_point(probe, thr=0.15):
 
 def test_report_table_sentences_retention_and_curves(tmp_path):
     work = tmp_path / 'work'
-    for m in DEMO_MODELS:
+    # the controls of the second command ran too; SmolLM2 was not probed
+    for m in DEMO_MODELS + CONTROL_MODELS:
         stamp = work / m['key'] / 'test' / '20260101_000000'
         stamp.mkdir(parents=True)
         record = ({'coco/bbox_mAP': 0.301, 'coco/bbox_mAP_50': 0.652}
-                  if m['task'] == 'trees' else {'mIoU': 61.0, 'mDice': 70.0})
+                  if m['task'] != 'brain' else {'mIoU': 61.0, 'mDice': 70.0})
         (stamp / '20260101_000000.json').write_text(json.dumps(record))
         vis = work / m['key'] / '20260101_000000' / 'vis_data'
         vis.mkdir(parents=True)
@@ -170,6 +171,11 @@ def test_report_table_sentences_retention_and_curves(tmp_path):
     assert report.main(['--work-dir', str(work), '--data-root',
                         str(tmp_path)]) == 0
     assert (work / 'report.md').read_text() == text
+    summary = json.loads((work / 'summary.json').read_text())
+    assert summary['trees_lg_ap50'] == 65.2
+    assert summary['brain_lg_miou'] == 61.0
+    # no many-concept evaluation in this work dir: null, not invented
+    assert summary['many_concepts_det_held_out_ap50'] is None
 
 
 def test_read_scalars_splits_losses_and_validation(tmp_path):
@@ -203,7 +209,8 @@ def test_report_states_failed_and_unmeasured_probes(tmp_path):
 
 def test_open_vocabulary_main_records_skipped_and_failed(tmp_path):
     work = tmp_path / 'work'
-    key = next(m['key'] for m in DEMO_MODELS if m['kind'] == 'lg-frozen')
+    key = next(m['key'] for m in open_vocabulary.PROBED_MODELS
+               if m['kind'] == 'lg-frozen')
     (work / key).mkdir(parents=True)
     (work / key / 'last_checkpoint').write_text('gone.pth')
     assert open_vocabulary.main(['--work-dir', str(work), '--data-root',
@@ -211,7 +218,7 @@ def test_open_vocabulary_main_records_skipped_and_failed(tmp_path):
     out = json.loads((work / 'open_vocab' / 'open_vocab.json').read_text())
     assert out['models'] == {}
     assert 'FileNotFoundError' in out['failed'][key]
-    lg = [m['key'] for m in DEMO_MODELS if m['kind'] != 'stock']
+    lg = [m['key'] for m in open_vocabulary.PROBED_MODELS]
     assert set(out['skipped']) == set(lg) - {key}
 
 
@@ -230,7 +237,7 @@ def test_probe_parts_merge_into_one_file(tmp_path):
     per model) and merges once: results, failures and the models left
     unprobed are all in open_vocab.json."""
     work = tmp_path / 'work'
-    lg = [m['key'] for m in DEMO_MODELS if m['kind'] != 'stock']
+    lg = [m['key'] for m in open_vocabulary.PROBED_MODELS]
     good, bad, unprobed = lg[0], lg[1], lg[2]
     (work / 'open_vocab' / 'models').mkdir(parents=True)
     for key, part in ((good, dict(result={'seconds': 1.0}, error=None)),
