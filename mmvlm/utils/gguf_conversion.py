@@ -97,13 +97,19 @@ def convert(folder: str, gguf_file: str, out: str, dtype: str = 'float32',
         print(f'{out} already holds a converted model (use --force to redo).')
         return out
     start = time.time()
+    # trust_remote_code=False said explicitly: a folder whose config names
+    # code (auto_map) is refused by transformers, never run nor prompted for
     model = AutoModelForCausalLM.from_pretrained(
         folder,
         gguf_file=gguf_file,
         local_files_only=True,
+        trust_remote_code=False,
         dtype=getattr(torch, dtype))
     tokenizer = AutoTokenizer.from_pretrained(
-        folder, gguf_file=gguf_file, local_files_only=True)
+        folder,
+        gguf_file=gguf_file,
+        local_files_only=True,
+        trust_remote_code=False)
     parent = osp.dirname(osp.abspath(out))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='.convert-', dir=parent)

@@ -49,3 +49,38 @@ def test_resolve_rejects_unknown_source(tmp_path):
         gguf = tmp_path / 'm.gguf'
         gguf.write_bytes(b'')
         gguf_conversion.resolve_gguf_source(str(gguf))
+
+
+def test_convert_never_trusts_remote_code(tmp_path, monkeypatch):
+    """Both loads say trust_remote_code=False, so a folder whose config
+    names code is refused instead of falling to transformers' prompt."""
+    import transformers
+    from transformers import LlamaConfig
+
+    from mmvlm.testing import build_tiny_bpe_tokenizer
+    calls = []
+    tokenizer = build_tiny_bpe_tokenizer(add_bos=True)
+    config = LlamaConfig(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=1, intermediate_size=32,
+        vocab_size=len(tokenizer), tie_word_embeddings=True)
+
+    def fake_model(folder, **kwargs):
+        calls.append(('model', kwargs))
+        return transformers.AutoModelForCausalLM.from_config(config)
+
+    def fake_tokenizer(folder, **kwargs):
+        calls.append(('tokenizer', kwargs))
+        return tokenizer
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, 'from_pretrained',
+                        fake_model)
+    monkeypatch.setattr(transformers.AutoTokenizer, 'from_pretrained',
+                        fake_tokenizer)
+    out = gguf_conversion.convert(str(tmp_path), 'm.gguf',
+                                  str(tmp_path / 'converted'))
+    assert (tmp_path / 'converted' / 'model.safetensors').is_file(), out
+    assert [kind for kind, _ in calls] == ['model', 'tokenizer']
+    for kind, kwargs in calls:
+        assert kwargs.get('trust_remote_code', None) is False, (kind, kwargs)
+        assert kwargs['local_files_only'] is True
