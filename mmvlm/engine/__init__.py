@@ -2,10 +2,12 @@
 attacks)."""
 from .adversarial_attack import perturb
 from .hooks import (AdversarialTestHook, AdversarialTrainingHook,
+                    AtomicCheckpointHook, CheckpointWriteError,
                     FiniteCheckHook, NonFiniteTrainingError,
                     TrainingDataReportHook)
 
 __all__ = [
-    'AdversarialTestHook', 'AdversarialTrainingHook', 'FiniteCheckHook',
-    'NonFiniteTrainingError', 'TrainingDataReportHook', 'perturb'
+    'AdversarialTestHook', 'AdversarialTrainingHook', 'AtomicCheckpointHook',
+    'CheckpointWriteError', 'FiniteCheckHook', 'NonFiniteTrainingError',
+    'TrainingDataReportHook', 'perturb'
 ]

@@ -286,3 +286,13 @@ def test_resume_lookup_falls_back_to_the_newest_complete_checkpoint(
     choice = find_resumable_checkpoint(str(tmp_path))
     assert choice.path is None
     assert 'training starts from the beginning' in choice.reason
+
+
+def test_exported_by_mmvlm_engine():
+    """``from mmvlm.engine import AtomicCheckpointHook``, like the other
+    hooks of mmvlm."""
+    import mmvlm.engine
+    assert mmvlm.engine.AtomicCheckpointHook is AtomicCheckpointHook
+    assert mmvlm.engine.CheckpointWriteError is CheckpointWriteError
+    assert {'AtomicCheckpointHook',
+            'CheckpointWriteError'} <= set(mmvlm.engine.__all__)
