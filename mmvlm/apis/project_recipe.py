@@ -30,8 +30,10 @@ EMBED_DIMS = 64
 #: with (the pretrained backbone needs it, whatever the data)
 MEAN = [127.0, 127.0, 127.0]
 STD = [128.0, 128.0, 128.0]
-#: CheckpointHook of the generated configs: one checkpoint, at the end
-CHECKPOINT_HOOK = 'CheckpointHook'
+#: checkpoint hook of the generated configs (the demo runtime's): one
+#: checkpoint, at the end, written to a temporary file and renamed into
+#: place, so a killed run never leaves a truncated one
+CHECKPOINT_HOOK = 'AtomicCheckpointHook'
 #: CPU seconds per training iteration of 4 images of 224 px (one thread),
 #: measured on the demo (docs/demo.md: 129-143 CPU s for 150 iterations,
 #: loading included); scaled by the batch and the pixels per image

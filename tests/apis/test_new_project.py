@@ -113,6 +113,8 @@ def test_det_configs_hold_the_pretrained_recipe(det_project, twin, demo):
     assert cfg.model.bbox_head.num_classes == 1
     for key in ('optim_wrapper', 'custom_hooks', 'randomness'):
         assert cfg[key] == reference[key], key
+    assert cfg.default_hooks.checkpoint == \
+        reference.default_hooks.checkpoint
     assert cfg.param_scheduler[0].end == 20  # warm-up, as the demo's
     assert cfg.image_size == 64 and cfg.batch_size == 4
     assert cfg.train_cfg.max_iters == det_project.settings['max_iters']
