@@ -59,7 +59,6 @@ def init_language_guided_model(config: Union[str, Config],
         RuntimeError: ``device`` is a CUDA device and CUDA is unavailable.
         FileNotFoundError: The checkpoint does not exist.
     """
-    import mmvlm  # noqa: F401  (registers the components)
     from mmengine.runner import load_checkpoint
 
     from mmvlm.utils.launch import check_device_available

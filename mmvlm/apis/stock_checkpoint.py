@@ -101,7 +101,6 @@ def _register(cfg: Config) -> str:
     """Import what the config needs; return its default scope."""
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg.custom_imports)
-    import mmvlm  # noqa: F401
     scope = cfg.get('default_scope') or 'mmdet'
     if scope == 'mmdet':
         from mmdet.utils import register_all_modules

@@ -146,7 +146,6 @@ def run_detection(settings,
         dict: ``out``: ``keys`` (the JSON keys), ``details`` (seconds and
         bytes of every side) and ``messages``.
     """
-    import mmvlm  # noqa: F401
     from mmdet.datasets import CocoDataset, LVISV1Dataset
     from mmdet.utils import register_all_modules
 

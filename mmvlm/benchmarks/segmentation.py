@@ -151,7 +151,6 @@ def run_segmentation(settings,
     Returns:
         dict: ``out``.
     """
-    import mmvlm  # noqa: F401
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
 

@@ -138,7 +138,8 @@ def load_config(path: str,
                 cfg_options: Optional[dict] = None,
                 work_dir: Optional[str] = None,
                 launcher: str = 'none') -> Config:
-    """Load a config as the stock launchers do, and import mmvlm.
+    """Load a config as the stock launchers do (mmvlm is registered: any
+    import of this module ran ``mmvlm/__init__.py``).
 
     Args:
         path (str): Config file.
@@ -155,7 +156,6 @@ def load_config(path: str,
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'Config file {path!r} does not exist.')
-    import mmvlm  # noqa: F401  registers mmvlm components
     cfg = Config.fromfile(path)
     cfg.launcher = launcher
     if cfg_options:
