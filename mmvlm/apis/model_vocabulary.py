@@ -54,15 +54,15 @@ def temporary_vocabulary(model: nn.Module, vocabulary: Sequence,
     """Score against ``vocabulary`` inside the block; the model's previous
     run-time override (or none) is restored after it.
 
+    The model's own :meth:`temporary_vocabulary` (of
+    ``LanguageGuidedModelMixin``) does the work; this function is its
+    spelling for code that takes the model as an argument.
+
     Args:
         model (nn.Module): A language-guided detector or segmentor.
         vocabulary (Sequence): Entries (or a prompt string).
         label_ids (Sequence[int], optional): Label id of each entry.
     """
-    saved = model.vocabulary_override
-    model.set_vocabulary(
-        vocabulary, None if label_ids is None else list(label_ids))
-    try:
+    with model.temporary_vocabulary(
+            vocabulary, None if label_ids is None else list(label_ids)):
         yield
-    finally:
-        model.set_vocabulary(saved)

@@ -466,9 +466,8 @@ def evaluate_prompts_on_loader(
         ``vocabulary`` (what the model scored), ``score_thr`` and the
         metrics of :meth:`PromptScorer.compute`.
     """
-    from mmvlm.apis.model_vocabulary import temporary_vocabulary
     if getattr(model, 'is_baked', False) or not hasattr(
-            model, 'set_vocabulary'):
+            model, 'temporary_vocabulary'):
         raise TypeError(
             f'{type(model).__name__} cannot take prompts (a closed-set or '
             'baked model): evaluate it with tools/test.py without '
@@ -486,7 +485,7 @@ def evaluate_prompts_on_loader(
         if max_batches is not None and i >= max_batches:
             break
         for scoring in passes:
-            with temporary_vocabulary(model, list(scoring.vocabulary)):
+            with model.temporary_vocabulary(list(scoring.vocabulary)):
                 outputs = model.test_step(batch)
                 check_scored_vocabulary(model, scoring.vocabulary, outputs)
             samples = [s.to_dict() for s in outputs]

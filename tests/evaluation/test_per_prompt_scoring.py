@@ -148,9 +148,9 @@ def test_prompt_scorer_operating_point_drops_low_scores():
 
 
 class _PromptModel(torch.nn.Module):
-    """Takes prompts (``set_vocabulary``); never run."""
+    """Takes prompts (``temporary_vocabulary``); never run."""
 
-    def set_vocabulary(self, vocabulary) -> None:
+    def temporary_vocabulary(self, vocabulary, label_ids=None):
         raise AssertionError('not reached')
 
 

@@ -453,7 +453,7 @@ class LanguageGuidedEncoderDecoder(LanguageGuidedModelMixin, EncoderDecoder):
             thr = head.threshold if threshold is None else threshold
             scores = []
             for prompt in prompts:
-                with self._overriding([prompt]):
+                with self.temporary_vocabulary([prompt]):
                     results = self._postprocessed(inputs, data_samples)
                 scores.append([r.seg_logits.data for r in results])
             per_image = [
@@ -468,7 +468,7 @@ class LanguageGuidedEncoderDecoder(LanguageGuidedModelMixin, EncoderDecoder):
                 index = head.background_index % (len(vocab) + 1)
                 vocab.insert(index, 'background')
                 slots = [s if s < index else s + 1 for s in slots]
-            with self._overriding(Vocabulary(vocab)):
+            with self.temporary_vocabulary(Vocabulary(vocab)):
                 results = self._postprocessed(inputs, data_samples)
             per_image, masks = [], []
             for r in results:

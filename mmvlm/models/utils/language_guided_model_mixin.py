@@ -202,16 +202,6 @@ class LanguageGuidedModelMixin:
         finally:
             self._vocabulary_override = saved
 
-    @contextmanager
-    def _overriding(self, vocabulary: VocabularyLike) -> Iterator[None]:
-        """Use ``vocabulary`` as the override inside the block only."""
-        saved = self._vocabulary_override
-        self._vocabulary_override = Vocabulary.parse(vocabulary)
-        try:
-            yield
-        finally:
-            self._vocabulary_override = saved
-
     def batch_vocabulary(self,
                          metainfos: Sequence[dict],
                          num_images: int,
