@@ -52,7 +52,7 @@ REQUIRED_KEYS = ('format_version', 'task', 'mode', 'files', 'sha256')
 MODEL_KEYS = ('onnx', 'preprocess', 'head', 'signature')
 #: Most prompts (entries x synonyms x templates) :class:`TextEncoder`
 #: encodes in one call; the environment variable raises it. The same limit
-#: as ``mmvlm.structures.vocabulary.MAX_PROMPTS``.
+#: as ``mmvlm.structures.prompt_checks.MAX_PROMPTS``.
 MAX_PROMPTS = 200_000
 MAX_PROMPTS_ENV = 'MMVLM_MAX_PROMPTS'
 #: Prompts per onnxruntime call of :class:`TextEncoder`.

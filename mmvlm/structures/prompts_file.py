@@ -26,7 +26,7 @@ Bounds, checked before the work they bound: a file larger than
 :data:`MAX_FILE_MB` is refused before it is read (a prompts file of the
 1,203 LVIS classes, each with a synonym, is 75 KB; a 50 MB YAML took 199 s
 to parse), and a file whose classes x prompts x templates exceed
-:data:`~mmvlm.structures.vocabulary.MAX_PROMPTS` is refused before its
+:data:`~mmvlm.structures.prompt_checks.MAX_PROMPTS` is refused before its
 prompts are expanded. Classes that differ only in case and words shared by
 two classes are flagged (:func:`warn_vocabulary_conflicts`).
 """
@@ -36,9 +36,9 @@ import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .vocabulary import (VocabEntry, Vocabulary, check_prompt_total,
-                         check_synonyms, expand_prompts, normalize_templates,
-                         warn_vocabulary_conflicts)
+from .prompt_checks import (VocabEntry, check_prompt_total, check_synonyms,
+                            expand_prompts, normalize_templates,
+                            warn_vocabulary_conflicts)
 
 #: File name suffixes read as a prompts file.
 PROMPTS_FILE_SUFFIXES = ('.yaml', '.yml', '.json')
@@ -163,26 +163,28 @@ class PromptsFile:
             'model to read under `prompt` / `synonyms`), or regenerate it '
             'with tools/misc/new_project.py.')
 
-    def vocabulary(self,
-                   classes: Optional[Sequence[str]] = None,
-                   where: str = 'the dataset') -> Vocabulary:
-        """The file as a vocabulary.
+    def ordered_entries(self,
+                        classes: Optional[Sequence[str]] = None,
+                        where: str = 'the dataset') -> Tuple[VocabEntry, ...]:
+        """The entries of the file in the dataset's class order
+        (:meth:`Vocabulary.from_file <mmvlm.structures.Vocabulary.from_file>`
+        makes them a vocabulary).
 
         Args:
             classes (Sequence[str], optional): The dataset's class names:
                 checked with :meth:`check_classes`, and the entries are
-                put in their order with their label ids. None: file order,
-                label ids ``0..K-1``.
+                put in their order (entry ``i`` is class ``i``). None: file
+                order.
             where (str): What ``classes`` are, for the message.
 
         Returns:
-            Vocabulary: One entry per class; synonyms share its label id.
+            tuple[VocabEntry, ...]: One entry per class.
         """
         if classes is None:
-            return Vocabulary(self.entries)
+            return self.entries
         self.check_classes(classes, where)
         by_name = {c.name: c.entry for c in self.classes}
-        return Vocabulary([by_name[str(c)] for c in classes])
+        return tuple(by_name[str(c)] for c in classes)
 
 
 def _where(path: str, i: int, name: Optional[str] = None) -> str:

@@ -10,7 +10,7 @@ from mmvlm.datasets.class_texts import load_class_texts
 from mmvlm.structures import (Vocabulary, check_synonyms, load_prompts_file,
                               vocabulary_conflicts)
 
-LOG = 'mmvlm.structures.vocabulary.print_log'
+LOG = 'mmvlm.structures.prompt_checks.print_log'
 
 
 def _paths(tmp_path, classes):

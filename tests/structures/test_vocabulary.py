@@ -94,7 +94,7 @@ def test_parse_errors_name_the_value_and_the_fix():
 
 
 def test_duplicates_are_dropped_with_one_warning():
-    target = 'mmvlm.structures.vocabulary.print_log'
+    target = 'mmvlm.structures.prompt_checks.print_log'
     with mock.patch(target) as log:
         first = Vocabulary.parse('tree. Tree. bush', label_ids=[4, 5, 6])
         Vocabulary.parse('tree. Tree. bush', label_ids=[4, 5, 6])

@@ -11,9 +11,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmvlm.registry import MODELS
-from mmvlm.structures.vocabulary import (VocabEntry, check_prompt_count,
-                                         expand_prompts, normalize_templates,
-                                         normalize_vocabulary)
+from mmvlm.structures import (VocabEntry, check_prompt_count, expand_prompts,
+                              normalize_templates, normalize_vocabulary)
 
 from .hf_compat import forward_arguments
 from .hf_loading import (build_language_model, build_tokenizer,
@@ -361,7 +360,7 @@ class HFTextEncoder(BaseModule):
 
         Raises:
             ValueError: More prompts (entries x synonyms x templates) than
-                :func:`mmvlm.structures.vocabulary.max_prompts`, before
+                :func:`mmvlm.structures.max_prompts`, before
                 anything is encoded.
         """
         entries = normalize_vocabulary(texts, allow_padding=True)

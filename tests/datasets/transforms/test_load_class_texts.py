@@ -117,7 +117,7 @@ def test_classes_the_model_cannot_tell_apart_are_flagged(source):
     kept (their label ids belong to the data)."""
     from unittest import mock
     classes = ('oak', 'Oak', ('car', 'automobile'), ('Automobile', 'truck'))
-    with mock.patch('mmvlm.structures.vocabulary.print_log') as log:
+    with mock.patch('mmvlm.structures.prompt_checks.print_log') as log:
         if source == 'results':
             out = LoadClassTexts()(dict(text=classes))
         else:

@@ -294,7 +294,7 @@ def test_zero_and_duplicate_prompts():
     for empty in ('', ' . ', []):
         with pytest.raises(ValueError, match='zero prompts'):
             model.set_vocabulary(empty)
-    target = 'mmvlm.structures.vocabulary.print_log'
+    target = 'mmvlm.structures.prompt_checks.print_log'
     with mock.patch(target) as log:
         model.set_vocabulary('cat. dog. Cat. dog')
         model.set_vocabulary('cat. dog. Cat. dog')  # e.g. the next image
