@@ -8,4 +8,6 @@ _base_ = [
     './_base_/demo_runtime_det.py'
 ]
 
-model = dict(bbox_head=dict(num_classes=574))  # the seen names
+model = dict(
+    backbone=dict(frozen_stages=7),  # as the LG twin: the whole backbone
+    bbox_head=dict(num_classes=574))  # the seen names

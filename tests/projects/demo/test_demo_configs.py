@@ -141,6 +141,8 @@ def test_concept_config_trains_on_the_seen_concepts(model, monkeypatch):
     assert cfg.model.bbox_head.num_classes == len(seen)
     assert cfg.train_dataloader.dataset.ann_file == 'annotations/train.json'
     assert cfg.model.backbone.pretrained == 'imagenet'
+    # the whole ImageNet backbone stays frozen while names are learnt
+    assert cfg.model.backbone.frozen_stages == 7
     train_types = _pipeline_types(cfg.train_dataloader)
     if model['kind'] == 'stock':
         assert 'LoadClassTexts' not in train_types
@@ -221,7 +223,7 @@ def test_twins_share_data_schedule_and_seed(task, monkeypatch):
     stock = _config(
         next(m for m in models if m['kind'] == 'stock')['config'],
         monkeypatch)
-    assert stock.train_cfg.max_iters == (400 if task == 'concepts' else 150)
+    assert stock.train_cfg.max_iters == (800 if task == 'concepts' else 150)
     for model in models:
         cfg = _config(model['config'], monkeypatch)
         assert cfg.train_cfg == stock.train_cfg

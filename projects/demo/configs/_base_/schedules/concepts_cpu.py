@@ -1,9 +1,9 @@
 # The many-concept pretraining schedule (CPU): the demo schedule
 # (./demo_cpu.py: AdamW, warm-up, cosine) with its own length,
-# MMVLM_CONCEPT_ITERS (default 400 iterations of 8 scenes), substituted by
+# MMVLM_CONCEPT_ITERS (default 800 iterations of 8 scenes), substituted by
 # mmengine when it reads the file. Stock and language-guided twins train
 # with equal iterations, optimiser and seed.
-max_iters = {{'$MMVLM_CONCEPT_ITERS:400'}}
+max_iters = {{'$MMVLM_CONCEPT_ITERS:800'}}
 __warmup_iters = min(40, max_iters // 2)
 
 train_cfg = dict(
