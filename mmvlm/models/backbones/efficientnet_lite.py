@@ -13,13 +13,17 @@ project pins.
 This module wires the package's modules into mmdet's backbone shape: a stem,
 seven stages of MBConv blocks and the 1x1 head convolution, with
 ``out_indices``, ``frozen_stages`` and ``norm_eval`` as in mmdet's
-``MobileNetV2``, returning a tuple of feature maps.
+``MobileNetV2``, returning a tuple of feature maps. The package's
+dynamically padded convolutions are replaced by :class:`Conv2dSamePadding`
+(same parameters and outputs), whose padding traces to ONNX for every input
+size.
 """
 import importlib
 import re
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -83,7 +87,9 @@ def build_efficientnet_lite(arch: str = 'lite0',
     """Build the package's whole EfficientNet-Lite network (with classifier).
 
     Convolutions use the package's dynamic TF "SAME" padding, so any input
-    size works and a stride-``s`` stage gives ``ceil(size / s)``.
+    size works and a stride-``s`` stage gives ``ceil(size / s)``; it does
+    not trace to ONNX (:func:`replace_dynamic_padding` makes it do so, as
+    :class:`EfficientNetLite` does).
 
     Args:
         arch (str): One of :data:`ARCHS`.
@@ -133,6 +139,165 @@ def stage_block_counts(network: nn.Module) -> List[int]:
             f'but its stage settings give {counts}; this version of the '
             f'package is not supported, install {ARCHITECTURE_PACKAGE}.')
     return counts
+
+
+#: Padding of a 2D input, ``(left, right, top, bottom)`` as ``F.pad`` takes;
+#: 0-dim integer tensors while traced.
+Padding = Tuple[Union[int, Tensor], ...]
+
+
+def same_padding(size: Sequence[Union[int, Tensor]],
+                 kernel_size: Tuple[int, int], stride: Tuple[int, int],
+                 dilation: Tuple[int, int]) -> Padding:
+    """TensorFlow "SAME" padding of a convolution for one input size.
+
+    The output is ``ceil(size / stride)``; the padding is split with the
+    smaller half first, as TensorFlow does. Integer arithmetic only, so
+    sizes that are traced tensors (``x.shape`` under ``torch.jit.trace`` /
+    ``torch.onnx.export``) give a padding computed in the traced graph.
+
+    Args:
+        size (Sequence[int | Tensor]): Input ``(H, W)``.
+        kernel_size (tuple[int, int]): Kernel ``(kh, kw)``.
+        stride (tuple[int, int]): Stride ``(sh, sw)``.
+        dilation (tuple[int, int]): Dilation ``(dh, dw)``.
+
+    Returns:
+        tuple: ``(left, right, top, bottom)``, ints for int sizes.
+    """
+    pads = []
+    for i, k, s, d in zip(size, kernel_size, stride, dilation):
+        out = (i + s - 1) // s
+        total = (out - 1) * s + (k - 1) * d + 1 - i
+        total = (total.clamp(min=0)
+                 if isinstance(total, Tensor) else max(total, 0))
+        pads.append((total // 2, total - total // 2))
+    (top, bottom), (left, right) = pads
+    return left, right, top, bottom
+
+
+class Conv2dSamePadding(nn.Conv2d):
+    """Convolution with TensorFlow "SAME" padding that traces to ONNX.
+
+    Replaces the package's ``Conv2dDynamicSamePadding``, which computes its
+    padding with ``math.ceil`` on the input size: a traced graph (ONNX
+    export) froze part of that arithmetic at the traced size and padded
+    every other size wrongly (or cropped it). Here:
+
+    - stride 1: the padding depends on the kernel and dilation only and is
+      a constant (:attr:`fixed_padding`);
+    - stride > 1: the padding is computed from the input size with integer
+      arithmetic (:func:`same_padding`), which a trace records as graph
+      operations, so the exported graph pads every input size as PyTorch
+      does, odd sizes included (mmseg does not pad test images unless its
+      data preprocessor has a ``test_cfg``).
+
+    Outputs equal the package's convolution for every input size. The
+    parameters are ``weight`` and ``bias`` as in ``nn.Conv2d``, so state
+    dicts load unchanged.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        kernel_size (int | tuple[int, int]): Kernel size.
+        stride (int | tuple[int, int]): Stride. Default 1.
+        dilation (int | tuple[int, int]): Dilation. Default 1.
+        groups (int): Groups. Default 1.
+        bias (bool): Whether there is a bias. Default True.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 kernel_size: Union[int, Tuple[int, int]],
+                 stride: Union[int, Tuple[int, int]] = 1,
+                 dilation: Union[int, Tuple[int, int]] = 1,
+                 groups: int = 1,
+                 bias: bool = True) -> None:
+        super().__init__(in_channels,
+                         out_channels,
+                         kernel_size,
+                         stride,
+                         padding=0,
+                         dilation=dilation,
+                         groups=groups,
+                         bias=bias)
+        #: The padding ``(left, right, top, bottom)`` when it does not
+        #: depend on the input size (stride 1), else None.
+        self.fixed_padding: Optional[Tuple[int, int, int, int]] = None
+        if tuple(self.stride) == (1, 1):
+            self.fixed_padding = same_padding((1, 1), self.kernel_size,
+                                              self.stride, self.dilation)
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d) -> 'Conv2dSamePadding':
+        """The equivalent convolution, sharing ``conv``'s parameters.
+
+        Args:
+            conv (nn.Conv2d): A "SAME" padded convolution with no padding
+                of its own (the package's ``Conv2dDynamicSamePadding``).
+
+        Returns:
+            Conv2dSamePadding: Same weight and bias objects (and so the
+            same ``requires_grad``), same training mode.
+        """
+        if tuple(conv.padding) != (0, 0) or conv.padding_mode != 'zeros':
+            raise ValueError(
+                f'{type(conv).__name__} has padding={conv.padding} '
+                f'(padding_mode={conv.padding_mode!r}); only a convolution '
+                'that pads itself to "SAME" with zeros (padding=0) can be '
+                'replaced by Conv2dSamePadding.')
+        new = cls(conv.in_channels,
+                  conv.out_channels,
+                  conv.kernel_size,
+                  stride=tuple(conv.stride),
+                  dilation=conv.dilation,
+                  groups=conv.groups,
+                  bias=conv.bias is not None)
+        new.weight = conv.weight
+        new.bias = conv.bias
+        new.train(conv.training)
+        return new
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Pad to "SAME", then convolve.
+
+        Args:
+            x (Tensor): (N, C_in, H, W).
+
+        Returns:
+            Tensor: (N, C_out, ceil(H / stride_h), ceil(W / stride_w)).
+        """
+        pad = self.fixed_padding
+        if pad is None:
+            pad = same_padding(x.shape[-2:], self.kernel_size, self.stride,
+                               self.dilation)
+        # traced sizes are tensors: always pad then (a zero pad is a no-op)
+        if any(isinstance(p, Tensor) for p in pad) or any(pad):
+            x = F.pad(x, pad)
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0,
+                        self.dilation, self.groups)
+
+
+def replace_dynamic_padding(module: nn.Module) -> int:
+    """Replace the package's ``Conv2dDynamicSamePadding`` modules (in place)
+    by :class:`Conv2dSamePadding`, keeping their names and parameters.
+
+    Args:
+        module (nn.Module): E.g. a network from
+            :func:`build_efficientnet_lite`.
+
+    Returns:
+        int: Number of convolutions replaced.
+    """
+    from efficientnet_lite_pytorch.utils import Conv2dDynamicSamePadding
+    replaced = 0
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, Conv2dDynamicSamePadding):
+                setattr(parent, name, Conv2dSamePadding.from_conv(child))
+                replaced += 1
+    return replaced
 
 
 class ConvNormAct(nn.Module):
@@ -260,6 +425,7 @@ class EfficientNetLite(BaseModule):
         self.pretrained = pretrained
 
         network = build_efficientnet_lite(arch, drop_path_rate)
+        replace_dynamic_padding(network)
         counts = stage_block_counts(network)
         self.drop_path_rate = drop_path_rate
         self.num_blocks = len(network._blocks)

@@ -1,5 +1,7 @@
 """EfficientNetLite: stages, freezing, the packaged ImageNet weights (every
-tensor accounted for, and really ImageNet), mmdet and mmseg training."""
+tensor accounted for, and really ImageNet), the fixed "SAME" padding that
+traces to ONNX (same outputs as the package's dynamic padding), mmdet and
+mmseg training."""
 import math
 import os
 import sys
@@ -16,6 +18,8 @@ import mmvlm  # noqa: F401
 from mmvlm.models.backbones import efficientnet_lite
 from mmvlm.models.backbones import (EfficientNetLite, build_efficientnet_lite,
                                     packaged_imagenet_weights)
+from mmvlm.models.backbones.efficientnet_lite import (Conv2dSamePadding,
+                                                      replace_dynamic_padding)
 from mmvlm.registry import codebase_available
 from mmvlm.testing import TINY_ATSS_TRAIN_CFG, tiny_atss_head_cfg
 
@@ -164,6 +168,103 @@ def test_incomplete_checkpoint_is_an_error(tmp_path):
     model = backbone(pretrained=path)
     with pytest.raises(KeyError, match='missing'):
         model.init_weights()
+
+
+def _package_dynamic_conv():
+    from efficientnet_lite_pytorch.utils import Conv2dDynamicSamePadding
+    return Conv2dDynamicSamePadding
+
+
+def test_no_dynamic_padding_is_left_and_keys_are_the_packages():
+    """Every conv of the package pads dynamically; the backbone has none of
+    them and the same state dict keys as when they were kept."""
+    network = build_efficientnet_lite('lite0')
+    dynamic = _package_dynamic_conv()
+    count = sum(isinstance(m, dynamic) for m in network.modules())
+    # stem, head, 16 depthwise + 16 projection + 15 expansion convs (the
+    # first block does not expand)
+    assert count == 49
+    keys = set(network.state_dict())
+    assert replace_dynamic_padding(network) == count
+    assert not any(isinstance(m, dynamic) for m in network.modules())
+    assert sum(isinstance(m, Conv2dSamePadding)
+               for m in network.modules()) == count
+    assert set(network.state_dict()) == keys
+    network.load_state_dict(_file_state_dict(), strict=True)
+    model = backbone(out_indices=tuple(range(9)))
+    assert not any(isinstance(m, dynamic) for m in model.modules())
+
+
+@pytest.mark.parametrize('kernel, stride, dilation', [(3, 2, 1), (5, 2, 1),
+                                                      (1, 2, 1), (3, 1, 1),
+                                                      (5, 1, 2), (3, 2, 2)])
+def test_same_padding_conv_equals_the_packages(kernel, stride, dilation):
+    """Same outputs as the package's conv at sizes divisible by the stride
+    (the fixed padding) and not (padding computed per size)."""
+    torch.manual_seed(0)
+    old = _package_dynamic_conv()(4, 6, kernel, stride, dilation, bias=True)
+    new = Conv2dSamePadding.from_conv(old)
+    assert new.weight is old.weight and new.bias is old.bias
+    for h, w in [(16, 24), (17, 24), (15, 13), (1, 2)]:
+        x = torch.randn(2, 4, h, w)
+        assert torch.equal(new(x), old(x)), (h, w)
+
+
+def test_same_padding_conv_refuses_a_padded_conv():
+    with pytest.raises(ValueError, match='padding=0'):
+        Conv2dSamePadding.from_conv(torch.nn.Conv2d(3, 4, 3, padding=1))
+
+
+def test_pretrained_backbone_equals_the_package_network():
+    """ImageNet weights: the backbone's last map (all 9 stages) equals the
+    package network's features, with its dynamic padding, on a 96x128 and
+    an odd 67x90 input."""
+    model = backbone(out_indices=tuple(range(9)), pretrained='imagenet')
+    model.init_weights()
+    model.eval()
+    network = build_efficientnet_lite('lite0')
+    network.load_state_dict(_file_state_dict(), strict=True)
+    network.eval()
+    assert any(
+        isinstance(m, _package_dynamic_conv()) for m in network.modules())
+    torch.manual_seed(0)
+    for h, w in [(96, 128), (67, 90)]:
+        x = torch.randn(1, 3, h, w)
+        with torch.no_grad():
+            outs = model(x)
+            want = network.extract_features(x)
+        assert outs[-1].shape == want.shape == (1, 1280, math.ceil(h / 32),
+                                                 math.ceil(w / 32))
+        assert torch.equal(outs[-1], want), (h, w)
+
+
+@pytest.mark.parametrize('traced_size', [(64, 96), (67, 90)])
+def test_traced_backbone_is_exact_at_other_sizes(traced_size):
+    """Traced at one size, the graph gives the eager outputs at sizes with
+    other remainders modulo the strides (the package's padding, frozen in
+    part at the traced size, gave other shapes)."""
+    model = backbone().eval()
+    with torch.no_grad():
+        traced = torch.jit.trace(model, torch.randn(1, 3, *traced_size))
+        for h, w in [(128, 64), (67, 90), (33, 47)]:
+            x = torch.randn(2, 3, h, w)
+            for got, want in zip(traced(x), model(x)):
+                assert got.shape == want.shape, (h, w)
+                assert torch.allclose(got, want, atol=1e-5), \
+                    float((got - want).abs().max())
+
+
+def test_strided_convs_only_compute_their_padding():
+    model = backbone(out_indices=tuple(range(9)))
+    convs = [m for m in model.modules() if isinstance(m, Conv2dSamePadding)]
+    strided = [c for c in convs if c.stride != (1, 1)]
+    assert len(strided) == 5  # the stem and the first blocks of 4 stages
+    assert all(c.fixed_padding is None for c in strided)
+    for conv in convs:
+        if conv not in strided:
+            k = conv.kernel_size[0]
+            half = (k - 1) // 2
+            assert conv.fixed_padding == (half, k - 1 - half) * 2
 
 
 def test_requirements_pin_the_packages_the_errors_name():
