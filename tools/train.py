@@ -21,6 +21,7 @@ from mmengine.logging import print_log  # noqa: E402
 
 from mmvlm.engine.hooks import find_resumable_checkpoint  # noqa: E402
 from mmvlm.utils import build_runner, load_config  # noqa: E402
+from mmvlm.utils.cpu_threads import configure_threads  # noqa: E402
 from mmvlm.utils.launch import (shutdown_distributed,  # noqa: E402
                                 train_with_data_diagnosis)
 
@@ -68,6 +69,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    # a share of the cores (OMP_NUM_THREADS when unset), with a warning
+    # when concurrent runs oversubscribe them
+    configure_threads()
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher)
 
