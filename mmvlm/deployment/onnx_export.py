@@ -31,9 +31,12 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from mmvlm.apis.model_loading import test_dataset_cfg
+from mmvlm.apis.bake_vocabulary import bake, bake_decode_head, max_difference
+from mmvlm.apis.model_loading import (init_language_guided_model,
+                                      test_dataset_cfg)
 from mmvlm.apis.model_vocabulary import (class_names, temporary_vocabulary,
                                          vocabulary_label_ids)
+from mmvlm.models.text_encoders.prompt_learners import ClassPromptPrefix
 from mmvlm.structures import Vocabulary
 
 from . import runtime
@@ -71,7 +74,6 @@ def load_model(config: Union[str, Config],
         tuple[nn.Module, str]: The model (eval mode, with ``cfg``) and its
         task, ``'detection'`` or ``'segmentation'``.
     """
-    from mmvlm.apis.model_loading import init_language_guided_model
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     if checkpoint is not None and checkpoint.lower() == 'none':
         checkpoint = None
@@ -150,7 +152,6 @@ def detector_graph(model: nn.Module, mode: str, vocabulary: Optional[List],
         tuple[DenseDetectorGraph, dict]: The graph and ``classes``,
         ``label_ids`` (and ``bake_check`` when baked here).
     """
-    from mmvlm.apis.bake_vocabulary import bake, max_difference
     head = _dense_head(model)
     info = {}
     if mode == 'text':
@@ -197,8 +198,10 @@ def segmentor_graph(
     label_ids: Optional[List[int]],
     atol: float,
     size: Tuple[int, int] = (96, 80)) -> Tuple[SegmentorGraph, dict]:
-    """The segmentor graph; baked mode bakes a copy of the decode head and
-    checks that the graph's logits equal the model's on a random image.
+    """The segmentor graph; baked mode bakes a copy of the decode head (with
+    :func:`mmvlm.apis.bake_vocabulary.bake_decode_head`, as the checkpoint
+    baking does) and checks that the graph's logits equal the model's on a
+    random image.
 
     Args and returns as :func:`detector_graph`; ``size`` is the check
     image's ``(H, W)``.
@@ -220,8 +223,7 @@ def segmentor_graph(
         vocabulary, label_ids = default_vocabulary(model)
     vocab = Vocabulary.parse(vocabulary, label_ids)
     entries, ids = list(vocab.entries), list(vocab.label_ids)
-    head = copy.deepcopy(model.decode_head)
-    head.bake_vocabulary(model.vocabulary_embeddings(entries))
+    head = bake_decode_head(model, entries)  # a baked copy
     graph = SegmentorGraph(model.backbone, neck, head).eval()
     gen = torch.Generator().manual_seed(0)
     image = torch.rand(1, 3, *size, generator=gen) * 255
@@ -267,7 +269,6 @@ def text_encoder_spec(encoder: nn.Module) -> dict:
 def _check_text_encoder(encoder: nn.Module) -> int:
     """Refuse what the exported text encoder cannot reproduce; return the
     head length (1 when sequences start with CLS / BOS)."""
-    from mmvlm.models.text_encoders.prompt_learners import ClassPromptPrefix
     if isinstance(encoder.prompt_prefix, ClassPromptPrefix):
         raise NotImplementedError(
             'Class-specific prompt prefixes (prefix_classes) are not '

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmvlm.apis.bake_vocabulary import bake_decode_head
 from mmvlm.deployment import export_onnx, load_model
 from mmvlm.deployment.export_graphs import make_traceable
 from mmvlm.deployment.onnx_export import (check_raw_outputs, detector_graph,
@@ -74,6 +75,28 @@ def test_segmentor_export_equals_pytorch_at_other_sizes(segmentor_export):
     for shape in [(217, 181, 3), (120, 250, 3)]:
         report = segmentation_parity(model, folder, _image(shape, 1))
         assert report['shape'] == list(shape[:2]) and report['ok'], report
+
+
+def test_segmentor_graph_bakes_as_the_checkpoint_baking_does(
+        segmentor_export):
+    """The exported head is bake_decode_head's (one way to bake a
+    segmentor), baked on a copy: the model's own head is unchanged."""
+    model, _, meta = segmentor_export
+    before = {k: v.clone() for k, v in model.decode_head.state_dict().items()}
+    graph, info = segmentor_graph(model, 'baked', None, None, ATOL)
+    assert graph.head is not model.decode_head
+    want = bake_decode_head(model, info['classes']).state_dict()
+    got = graph.head.state_dict()
+    assert set(got) == set(want)
+    for key in want:
+        assert torch.equal(got[key], want[key]), key
+    changed = [
+        k for k in got
+        if k not in before or not torch.equal(got[k], before[k])
+    ]
+    assert changed  # the baked class embeddings
+    for key, value in model.decode_head.state_dict().items():
+        assert torch.equal(value, before[key]), key
 
 
 def test_detector_export_equals_pytorch_at_other_sizes(tmp_path):
