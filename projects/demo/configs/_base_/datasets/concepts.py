@@ -8,7 +8,8 @@
 _base_ = '../texts/concepts.py'  # classes: the seen names
 
 data_root = '{{$MMVLM_DEMO_DATA:data/demo}}/concepts/'
-metainfo = dict(classes={{_base_.classes}})
+# one box colour for every name (mmdet's default palette has 80 colours)
+metainfo = dict(classes={{_base_.classes}}, palette=[(255, 96, 0)] * 574)
 scene_size = 192  # concept_data.SCENE_SIZE
 batch_size = 8
 
