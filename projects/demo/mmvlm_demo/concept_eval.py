@@ -292,8 +292,10 @@ def evaluate_stock(config: str, checkpoint: str, data_root: str,
         cfg.experiment_name = f'concept_eval_seen_{style}'
         cfg.default_hooks.pop('visualization', None)
         metrics = Runner.from_cfg(cfg).test()
-        out[style] = dict(
-            seen_ap50=round(100 * float(metrics['coco/bbox_mAP_50']), 1))
+        # CocoMetric returns no key when the model kept no box at all:
+        # that is an AP of 0
+        out[style] = dict(seen_ap50=round(
+            100 * float(metrics.get('coco/bbox_mAP_50', 0.0)), 1))
     return out
 
 
