@@ -270,7 +270,8 @@ def build_language_model(name_or_path: Optional[str],
         hf_config (dict, optional): ``dict(model_type=..., **kwargs)`` of a
             randomly initialised model (instead of ``name_or_path``); the
             vocabulary size and special-token ids default to the
-            tokenizer's.
+            tokenizer's; ``init_seed`` (default 0) seeds its weights, so
+            the same config always builds the same model.
         tokenizer: The tokenizer (for ``hf_config``).
         gguf_file (str, optional): GGUF file inside ``name_or_path``.
         local_files_only (bool): Never contact a model hub.
@@ -290,11 +291,20 @@ def build_language_model(name_or_path: Optional[str],
         if kind is None:
             raise ValueError("hf_config needs a 'model_type' key, e.g. "
                              "dict(model_type='bert', hidden_size=32).")
+        seed = cfg.pop('init_seed', 0)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValueError(f'hf_config init_seed={seed!r}: give a whole '
+                             'number (the seed of the random weights).')
         cfg.setdefault('vocab_size', len(tokenizer))
         # Special-token ids of the config must exist in the vocabulary.
         for key in ('bos_token_id', 'eos_token_id', 'pad_token_id'):
             cfg.setdefault(key, getattr(tokenizer, key, None))
-        lm = AutoModel.from_config(AutoConfig.for_model(kind, **cfg))
+        # A frozen LM is left out of checkpoints and rebuilt at load time,
+        # so its random weights must not depend on the global random state
+        # (a test script and the training runner seed differently).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            lm = AutoModel.from_config(AutoConfig.for_model(kind, **cfg))
         return lm if dtype is None else lm.to(dtype)
     source = resolve_model_source(name_or_path, gguf_file, local_files_only)
     kwargs = _pretrained_kwargs(source, local_files_only, revision,

@@ -89,3 +89,24 @@ def test_production_code_never_imports_the_test_package():
                           text=True,
                           timeout=300)
     assert proc.returncode == 0 and 'ok' in proc.stdout, proc.stderr[-3000:]
+
+
+def test_random_language_model_is_the_same_whatever_the_global_seed():
+    """A frozen LM stays out of checkpoints and is rebuilt from its config,
+    so a random one must not depend on the caller's random state."""
+    tok = tiny_text_encoder_cfg('gpt2')['tokenizer']
+    torch.manual_seed(1)
+    a = HFTextEncoder(hf_config=GPT2, tokenizer=tok, embed_dims=8)
+    torch.manual_seed(2)
+    b = HFTextEncoder(hf_config=GPT2, tokenizer=tok, embed_dims=8)
+    c = HFTextEncoder(
+        hf_config=dict(GPT2, init_seed=3), tokenizer=tok, embed_dims=8)
+    for (name, p), q, r in zip(a.lm.state_dict().items(),
+                               b.lm.state_dict().values(),
+                               c.lm.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert any(not torch.equal(p, r) for p, r in zip(
+        a.lm.state_dict().values(), c.lm.state_dict().values()))
+    with pytest.raises(ValueError, match='init_seed'):
+        HFTextEncoder(hf_config=dict(GPT2, init_seed='x'),
+                      tokenizer=tok)
