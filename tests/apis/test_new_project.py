@@ -622,7 +622,8 @@ def test_medical_walkthrough_from_volumes_to_held_out_scores(tmp_path):
     volume_to_mmseg.py (held-out name) -> the printed check_dataset.py
     command -> the printed new_project.py command -> tools/train.py (2
     iterations) -> the printed per-prompt test command, each held-out name
-    scored binary against the background."""
+    scored binary against the background -> export_onnx.py (checked against
+    mmseg on a test slice) -> run_onnx.py without torch."""
     pytest.importorskip('mmseg')
     t1, atlas, names = write_volumes(str(tmp_path / 'raw'))
     data = str(tmp_path / 'boxes')
@@ -662,3 +663,21 @@ def test_medical_walkthrough_from_volumes_to_held_out_scores(tmp_path):
     rows = json.loads(open(osp.join(work_dir, 'prompts.json')).read())
     assert [(r['prompt'], r['class'], r['vocabulary']) for r in rows] == [
         ('far box', 'far box', ['background', 'far box'])]
+    # export with the vocabulary of the test split, checked against
+    # mmseg on a test slice, then run without torch
+    test_images = osp.join(data, 'img_dir', 'test')
+    image = osp.join(test_images, sorted(os.listdir(test_images))[0])
+    export = str(tmp_path / 'export')
+    log = _run([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'deployment', 'export_onnx.py'),
+        osp.join(out, 'lg_boxes.py'), checkpoint, '--out-dir', export,
+        '--check-image', image
+    ])
+    counts = json.loads(
+        _run([
+            sys.executable,
+            osp.join(ROOT, 'tools', 'deployment', 'run_onnx.py'), export,
+            image
+        ]).strip().splitlines()[-1])
+    assert sum(counts.values()) > 0
