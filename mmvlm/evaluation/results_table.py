@@ -191,8 +191,10 @@ def count_parameters(work_dir: str) -> Optional[int]:
         return None
     path = checkpoints[-1]
     try:
-        with torch.serialization.safe_globals(checkpoint_safe_globals()):
-            state = torch.load(path, map_location='cpu', weights_only=True)
+        # added for the process, not in torch's safe_globals context,
+        # whose exit also drops what import mmvlm had allow-listed
+        torch.serialization.add_safe_globals(checkpoint_safe_globals())
+        state = torch.load(path, map_location='cpu', weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, OSError, EOFError,
             zipfile.BadZipFile) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else ''
