@@ -28,6 +28,7 @@ Usage::
 """
 import argparse
 import copy
+import functools
 import json
 import os
 import os.path as osp
@@ -47,6 +48,14 @@ CONCEPT_CONFIG = ('projects/demo/configs/'
 CHANCE_SEED = 0
 
 
+@functools.lru_cache(maxsize=1)
+def _concept_test_dataloader() -> dict:
+    """The test dataloader of :data:`CONCEPT_CONFIG` (read once: parsing
+    the mmdet bases takes a second or two, and every split asks for it)."""
+    from mmengine.config import Config
+    return Config.fromfile(CONCEPT_CONFIG).test_dataloader.to_dict()
+
+
 def split_options(data_root: str, split: str,
                   names: Sequence[str]) -> dict:
     """``cfg_options`` that make the test dataloader read one split.
@@ -63,7 +72,6 @@ def split_options(data_root: str, split: str,
     Returns:
         dict: Options for :func:`mmvlm.apis.evaluate_prompts`.
     """
-    from mmengine.config import Config
     root = osp.abspath(osp.join(data_root, 'concepts'))
     ann = osp.join(root, 'annotations', f'{split}.json')
     if not osp.isfile(ann):
@@ -71,8 +79,7 @@ def split_options(data_root: str, split: str,
             f'{ann} is missing: prepare the many-concept data first '
             '(python -m projects.demo.mmvlm_demo.prepare_data --only '
             'concepts).')
-    loader = copy.deepcopy(
-        Config.fromfile(CONCEPT_CONFIG).test_dataloader.to_dict())
+    loader = copy.deepcopy(_concept_test_dataloader())
     loader['dataset'].update(
         data_root=root + '/',
         ann_file=ann,
