@@ -1,5 +1,6 @@
 """Python API of mmvlm: inference of language-guided detectors (with mmdet)
-and segmentors (with mmseg), and vocabulary baking."""
+and segmentors (with mmseg) through registered inferencers, and vocabulary
+baking."""
 from ..registry import codebase_available
 from .model_vocabulary import (class_names, temporary_vocabulary,
                                vocabulary_label_ids)
@@ -19,19 +20,23 @@ if codebase_available('mmdet'):
                                   max_difference)
     from .det_inference import (detect, detect_and_draw, draw_detections,
                                 init_language_guided_detector)
+    from .inferencers import LanguageGuidedDetInferencer
 
     __all__ += [
         'bake', 'bake_checkpoint', 'baked_config', 'baked_state_dict',
         'dataset_classes', 'detect', 'detect_and_draw', 'draw_detections',
-        'init_language_guided_detector', 'max_difference'
+        'init_language_guided_detector', 'max_difference',
+        'LanguageGuidedDetInferencer'
     ]
 
 if codebase_available('mmseg'):
+    from .inferencers import LanguageGuidedSegInferencer
     from .seg_inference import (draw_segmentation, inference_pipeline,
                                 init_language_guided_segmentor, segment,
                                 segment_and_draw)
 
     __all__ += [
         'draw_segmentation', 'inference_pipeline',
-        'init_language_guided_segmentor', 'segment', 'segment_and_draw'
+        'init_language_guided_segmentor', 'segment', 'segment_and_draw',
+        'LanguageGuidedSegInferencer'
     ]

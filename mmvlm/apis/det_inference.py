@@ -1,15 +1,21 @@
 """Inference API of language-guided detectors: load a model, detect the
-objects named by free-text prompts, draw labelled boxes."""
+objects named by free-text prompts, draw labelled boxes (functions over
+:class:`LanguageGuidedDetInferencer`)."""
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.config import Config
 from torch import nn
 
+from .inferencers import LanguageGuidedDetInferencer, draw_detections
 from .model_loading import init_language_guided_model
-from .model_vocabulary import class_names
 
 ImageType = Union[str, np.ndarray]
+
+__all__ = [
+    'detect', 'detect_and_draw', 'draw_detections',
+    'init_language_guided_detector'
+]
 
 
 def init_language_guided_detector(config: Union[str, Config],
@@ -57,66 +63,15 @@ def detect(model: nn.Module,
             synonyms and templates per class; the synonyms of a class
             share its label). Duplicates are dropped with one warning; zero
             prompts is an error. None uses the model's vocabulary (a baked
-            model's classes).
+            model's classes). Given prompts stay the model's vocabulary.
 
     Returns:
         tuple[DetDataSample, list[str]]: The prediction, whose
         ``pred_instances.labels`` index the returned class names.
     """
-    from mmdet.apis import inference_detector
-    from mmengine.registry import DefaultScope
-    if prompts is not None:
-        if getattr(model, 'is_baked', False):
-            raise ValueError(
-                'This model has a baked, fixed vocabulary '
-                f'({model.vocabulary}); it cannot take new prompts. Use the '
-                'language-guided checkpoint, or drop the prompts.')
-        model.set_vocabulary(prompts)
-    elif getattr(model, 'vocabulary', None) is None:
-        raise ValueError('Give prompts (e.g. "a red car. a person"): the '
-                         'model has no vocabulary of its own.')
-    names = class_names(model)
-    cfg = getattr(model, 'cfg', None) or {}
-    with DefaultScope.overwrite_default_scope(
-            cfg.get('default_scope', 'mmdet')):
-        return inference_detector(model, image), names
-
-
-def draw_detections(image: ImageType,
-                    result,
-                    class_names: Sequence[str],
-                    out_file: Optional[str] = None,
-                    score_thr: float = 0.3,
-                    **kwargs) -> np.ndarray:
-    """Draw the boxes above ``score_thr`` labelled with their prompts.
-
-    See :func:`mmvlm.visualization.draw_prompt_detections`: small images
-    enlarged, labels placed without overlap (a legend when they do not
-    fit), at most ``max_boxes`` boxes, non-Latin prompts in a font that has
-    their glyphs.
-
-    Args:
-        image (str | np.ndarray): Image path or BGR array.
-        result (DetDataSample): Prediction of :func:`detect`.
-        class_names (Sequence[str]): Name of each label.
-        out_file (str, optional): PNG to write.
-        score_thr (float): Boxes below this score are not drawn.
-        **kwargs: ``max_boxes``, ``min_size``, ``legend``, ``palette``.
-
-    Returns:
-        np.ndarray: The drawn RGB image.
-    """
-    import mmcv
-
-    from mmvlm.visualization import draw_prompt_detections
-    img = mmcv.imread(image) if isinstance(image, str) else image
-    pred = result.pred_instances
-    drawn = draw_prompt_detections(mmcv.bgr2rgb(img), pred.bboxes,
-                                   pred.scores, pred.labels,
-                                   list(class_names), score_thr, **kwargs)
-    if out_file:
-        mmcv.imwrite(mmcv.rgb2bgr(drawn), out_file)
-    return drawn
+    inferencer = LanguageGuidedDetInferencer(model)
+    out = inferencer(image, prompts, return_datasamples=True)
+    return out['predictions'][0], inferencer.classes
 
 
 def detect_and_draw(model: nn.Module,

@@ -1,16 +1,22 @@
 """Inference API of language-guided segmentors: load a model, segment the
-regions named by free-text prompts."""
-import copy
+regions named by free-text prompts, draw labelled regions (functions over
+:class:`LanguageGuidedSegInferencer`)."""
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.config import Config
 from torch import nn
 
-from .model_loading import init_language_guided_model, test_dataset_cfg
-from .model_vocabulary import class_names
+from .inferencers import (LanguageGuidedSegInferencer, draw_segmentation,
+                          inference_pipeline)
+from .model_loading import init_language_guided_model
 
 ImageType = Union[str, np.ndarray]
+
+__all__ = [
+    'draw_segmentation', 'inference_pipeline',
+    'init_language_guided_segmentor', 'segment', 'segment_and_draw'
+]
 
 
 def init_language_guided_segmentor(config: Union[str, Config],
@@ -45,37 +51,6 @@ def init_language_guided_segmentor(config: Union[str, Config],
         meta_from_config=True)
 
 
-def inference_pipeline(cfg: Config, image: ImageType) -> List[dict]:
-    """The test pipeline that prepares one image for inference.
-
-    It is the pipeline ``tools/test.py`` runs (the test dataloader's; the
-    top-level ``test_pipeline`` only when there is no test dataloader; note
-    that ``mmseg.apis.inference_model`` always reads the latter), without
-    ``LoadAnnotations``, reading arrays with ``LoadImageFromNDArray``.
-
-    Args:
-        cfg (Config): The model's config.
-        image (str | np.ndarray): What will be loaded.
-
-    Returns:
-        list[dict]: Transform configs (a copy; ``cfg`` is not changed).
-    """
-    pipeline = test_dataset_cfg(cfg).get('pipeline') or cfg.get(
-        'test_pipeline')
-    if not pipeline:
-        raise ValueError(
-            'The config has neither test_dataloader.dataset.pipeline nor '
-            'test_pipeline; add the test pipeline (LoadImageFromFile ... '
-            'PackSegInputs) to the config.')
-    pipeline = [
-        copy.deepcopy(dict(t)) for t in pipeline
-        if t.get('type') != 'LoadAnnotations'
-    ]
-    if isinstance(image, np.ndarray):
-        pipeline[0]['type'] = 'LoadImageFromNDArray'
-    return pipeline
-
-
 def segment(model: nn.Module,
             image: ImageType,
             prompts: Optional[Union[str, Sequence]] = None
@@ -104,58 +79,9 @@ def segment(model: nn.Module,
         tuple[SegDataSample, list[str]]: The prediction, whose
         ``pred_sem_seg`` values index the returned class names.
     """
-    import torch
-    from mmcv.transforms import Compose
-    from mmengine.registry import DefaultScope
-    if prompts is not None:
-        model.set_vocabulary(prompts)
-    names = class_names(model)
-    scope = model.cfg.get('default_scope', 'mmseg')
-    with DefaultScope.overwrite_default_scope(scope):
-        pipeline = Compose(inference_pipeline(model.cfg, image))
-        sample = pipeline(
-            dict(img=image) if isinstance(image, np.ndarray) else dict(
-                img_path=image))
-    data = dict(inputs=[sample['inputs']],
-                data_samples=[sample['data_samples']])
-    with torch.no_grad():
-        return model.test_step(data)[0], names
-
-
-def draw_segmentation(image: ImageType,
-                      result,
-                      class_names: Sequence[str],
-                      out_file: Optional[str] = None,
-                      alpha: float = 0.5,
-                      **kwargs) -> np.ndarray:
-    """Draw the predicted regions labelled with their prompts.
-
-    See :func:`mmvlm.visualization.draw_prompt_segmentation`: small images
-    enlarged, regions outlined, labels placed without overlap, a legend
-    when crowded, non-Latin prompts in a font that has their glyphs.
-
-    Args:
-        image (str | np.ndarray): Image path or BGR array.
-        result (SegDataSample): Prediction of :func:`segment`.
-        class_names (Sequence[str]): Name of each label.
-        out_file (str, optional): PNG to write.
-        alpha (float): Opacity of the regions.
-        **kwargs: ``min_size``, ``legend``, ``palette``.
-
-    Returns:
-        np.ndarray: The drawn RGB image.
-    """
-    import mmcv
-
-    from mmvlm.visualization import draw_prompt_segmentation
-    img = mmcv.imread(image) if isinstance(image, str) else image
-    label_map = result.pred_sem_seg.data[0].cpu().numpy()
-    masks = np.stack([label_map == k for k in range(len(class_names))])
-    drawn = draw_prompt_segmentation(
-        mmcv.bgr2rgb(img), masks, list(class_names), alpha=alpha, **kwargs)
-    if out_file:
-        mmcv.imwrite(mmcv.rgb2bgr(drawn), out_file)
-    return drawn
+    inferencer = LanguageGuidedSegInferencer(model)
+    out = inferencer(image, prompts, return_datasamples=True)
+    return out['predictions'][0], inferencer.classes
 
 
 def segment_and_draw(model: nn.Module,

@@ -26,7 +26,8 @@ refuses to draw their output unless ``--allow-untrained`` is given (a smoke
 test of a config), and it uses the config's ``load_from`` when that names a
 file (a baked config written by ``bake_vocabulary.py``).
 
-Library: ``mmvlm.apis`` (``detect_and_draw``, ``segment_and_draw``).
+Library: ``mmvlm.apis.LanguageGuidedDetInferencer`` /
+``LanguageGuidedSegInferencer`` (also behind ``detect`` / ``segment``).
 """
 import argparse
 import os.path as osp
@@ -117,37 +118,42 @@ def build_model(init, cfg, weights: Optional[str], device: str):
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
+    import mmcv
     from mmengine.config import Config
 
+    from mmvlm import apis
     from mmvlm.utils import infer_codebase
     cfg = Config.fromfile(args.config)
     weights = weights_of(cfg, args)
     if infer_codebase(cfg) == 'mmseg':
-        from mmvlm.apis import (init_language_guided_segmentor,
-                                segment_and_draw)
-        model = build_model(init_language_guided_segmentor, cfg, weights,
-                            args.device)
-        result, names = segment_and_draw(model, args.image, args.prompts,
-                                         args.out_file)
+        model = build_model(apis.init_language_guided_segmentor, cfg,
+                            weights, args.device)
+        inferencer = apis.LanguageGuidedSegInferencer(model)
+        out = inferencer(args.image, args.prompts, return_datasamples=True,
+                         return_vis=True)
+        result, names = out['predictions'][0], inferencer.classes
         labels = result.pred_sem_seg.data.flatten().bincount(
             minlength=len(names))
         present = [(names[k], int(n)) for k, n in enumerate(labels) if n]
         for name, pixels in present:
             print(f'{name}: {pixels} pixels')
+        mmcv.imwrite(mmcv.rgb2bgr(out['visualization'][0]), args.out_file)
         print(f'{len(present)} regions drawn to {args.out_file}')
         return
-    from mmvlm.apis import detect_and_draw, init_language_guided_detector
-    model = build_model(init_language_guided_detector, cfg, weights,
+    model = build_model(apis.init_language_guided_detector, cfg, weights,
                         args.device)
-    result, names = detect_and_draw(model, args.image, args.prompts,
-                                    args.out_file, args.score_thr,
-                                    max_boxes=args.max_boxes)
+    inferencer = apis.LanguageGuidedDetInferencer(model)
+    out = inferencer(args.image, args.prompts, return_datasamples=True,
+                     return_vis=True, pred_score_thr=args.score_thr,
+                     max_boxes=args.max_boxes)
+    result, names = out['predictions'][0], inferencer.classes
     pred = result.pred_instances
     keep = pred.scores >= args.score_thr
     for label, score, box in zip(pred.labels[keep], pred.scores[keep],
                                  pred.bboxes[keep]):
         print(f'{names[int(label)]}: {float(score):.2f} '
               f'{[round(float(v), 1) for v in box]}')
+    mmcv.imwrite(mmcv.rgb2bgr(out['visualization'][0]), args.out_file)
     drawn = min(int(keep.sum()), args.max_boxes)
     print(f'{int(keep.sum())} boxes above {args.score_thr}; the best '
           f'{drawn} drawn to {args.out_file}')
