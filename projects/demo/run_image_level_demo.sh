@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# Image-level demo (issue 17): brain MRI patches classified by region name,
-# stock closed-set classifier vs language-guided (MiniLM) vs Frozen
-# SmolLM2-135M (embedding and generative), same backbone and iterations.
+# Image-level demo: stock closed-set classifier vs language-guided (MiniLM)
+# vs Frozen SmolLM2-135M (embedding and generative), same frozen backbone.
 #
-#   bash projects/demo/run_image_level_demo.sh                 # 200 iterations
-#   MMVLM_IMAGE_DEMO_ITERS=60 bash projects/demo/run_image_level_demo.sh
+#   bash projects/demo/run_image_level_demo.sh       # many-concept crops
+#   MMVLM_IMAGE_DEMO_TRACK=brain bash projects/demo/run_image_level_demo.sh
+#
+# Track "concepts" (default; docs/image_level.md): 64x64 single-concept
+# crops of the many-concept world (EmojiOne / Noto art of 820 named
+# concepts; the fixed seen / validation / test-held-out split), four models
+# on the frozen ImageNet EfficientNet-Lite0 trained on the 574 seen names
+# from projects/demo/configs/image_level/ with mmengine's runner; writes
+# $MMVLM_IMAGE_DEMO_WORK_DIR/{summary.json,results.json,report.md}
+# (default work_dirs/image_level). Needs the many-concept art and the
+# aerial tiles (bash tools/run_demo.sh, or python -m
+# projects.demo.mmvlm_demo.prepare_data, fetches them).
+#   MMVLM_IMAGE_DEMO_MODELS    subset of: stock lg frozen-emb frozen-gen
+#   MMVLM_IMAGE_DEMO_ITERS     model=iterations overrides, e.g. "lg=300"
+#
+# Track "brain": the older demo below.
 #
 # Steps:
 #   1. builds .venv-mmpretrain with tools/env/setup_mmpretrain_env.sh when it
@@ -16,7 +29,7 @@
 #      patch against all region names (held-out names included);
 #   4. writes $MMVLM_IMAGE_DEMO_WORK_DIR/report.md and results.json.
 #
-# Environment variables:
+# Environment variables of the brain track:
 #   MMVLM_IMAGE_DEMO_ITERS     training iterations of every model (default 200)
 #   MMVLM_IMAGE_DEMO_BATCH     batch size (default 16)
 #   MMVLM_IMAGE_DEMO_WORK_DIR  output folder (default work_dirs/image_level_demo)
@@ -30,11 +43,8 @@ PROJECT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$PROJECT/../.." && pwd)"
 cd "$ROOT"
 PY="$ROOT/.venv-mmpretrain/bin/python"
+TRACK="${MMVLM_IMAGE_DEMO_TRACK:-concepts}"
 DATA="${MMVLM_DEMO_DATA:-data/demo}"
-ITERS="${MMVLM_IMAGE_DEMO_ITERS:-200}"
-BATCH="${MMVLM_IMAGE_DEMO_BATCH:-16}"
-WORK="${MMVLM_IMAGE_DEMO_WORK_DIR:-work_dirs/image_level_demo}"
-MODELS="${MMVLM_IMAGE_DEMO_MODELS:-stock lg-minilm frozen-embedding frozen-generative}"
 THREADS="${MMVLM_DEMO_THREADS:-1}"
 
 bash "$ROOT/tools/env/setup_mmpretrain_env.sh"
@@ -42,7 +52,30 @@ bash "$ROOT/tools/env/setup_mmpretrain_env.sh"
 export OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export PYTHONPATH="$PROJECT${PYTHONPATH:+:$PYTHONPATH}"
-export MMVLM_DEMO_COMMAND="MMVLM_IMAGE_DEMO_ITERS=$ITERS MMVLM_IMAGE_DEMO_BATCH=$BATCH bash projects/demo/run_image_level_demo.sh"
+
+if [ "$TRACK" = concepts ]; then
+    WORK="${MMVLM_IMAGE_DEMO_WORK_DIR:-work_dirs/image_level}"
+    MODELS="${MMVLM_IMAGE_DEMO_MODELS:-stock lg frozen-emb frozen-gen}"
+    ITERS="${MMVLM_IMAGE_DEMO_ITERS:-}"
+    export MMVLM_DEMO_COMMAND="bash projects/demo/run_image_level_demo.sh"
+    start=$(date +%s)
+    # shellcheck disable=SC2086
+    "$PY" -m mmvlm_demo.image_level_concepts \
+        --data-root "$DATA" --cache-dir "$DATA/.cache" \
+        --work-dir "$WORK" --models $MODELS --iters $ITERS
+    echo "[run_image_level_demo] concepts track: $(( $(date +%s) - start )) s"
+    cat "$WORK/report.md"
+    exit 0
+elif [ "$TRACK" != brain ]; then
+    echo "MMVLM_IMAGE_DEMO_TRACK=$TRACK: use concepts or brain" >&2
+    exit 2
+fi
+
+ITERS="${MMVLM_IMAGE_DEMO_ITERS:-200}"
+BATCH="${MMVLM_IMAGE_DEMO_BATCH:-16}"
+WORK="${MMVLM_IMAGE_DEMO_WORK_DIR:-work_dirs/image_level_demo}"
+MODELS="${MMVLM_IMAGE_DEMO_MODELS:-stock lg-minilm frozen-embedding frozen-generative}"
+export MMVLM_DEMO_COMMAND="MMVLM_IMAGE_DEMO_TRACK=brain MMVLM_IMAGE_DEMO_ITERS=$ITERS MMVLM_IMAGE_DEMO_BATCH=$BATCH bash projects/demo/run_image_level_demo.sh"
 # shellcheck disable=SC2086
 "$PY" -m mmvlm_demo.image_level \
     --data-root "$DATA/brain_patches" --cache-dir "$DATA/.cache" \
