@@ -1,6 +1,6 @@
 """Per-prompt maps of one image for a language-guided segmentor or
-detector (the model is run here), and their heat-map PNGs drawn by
-:func:`mmvlm.visualization.draw_prompt_heatmap`."""
+detector (run by its inferencer), and the one function writing their
+heat-maps."""
 import os
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
@@ -52,35 +52,49 @@ def prompt_similarity_maps(
     return prompt_inferencer(model).prompt_maps(image, prompts)
 
 
-def save_prompt_heatmaps(model,
+def save_prompt_heatmaps(model: nn.Module,
                          image: ImageType,
                          prompts: Union[str, Sequence],
                          out_dir: str,
                          prefix: Optional[str] = None,
+                         value_range: Optional[Tuple[float, float]] = None,
+                         draw: Optional[Sequence[str]] = None,
                          **kwargs) -> List[str]:
-    """Write one :func:`draw_prompt_heatmap` PNG per prompt.
-
-    All maps of the image share one colour scale, so colours compare
-    across prompts.
+    """Write one :func:`draw_prompt_heatmap` PNG per prompt: the heat-maps
+    of a model on one image.
 
     Args:
         model (nn.Module): A language-guided segmentor or detector.
         image (str | np.ndarray): Image path or BGR array.
-        prompts (str | Sequence): The prompts.
+        prompts (str | Sequence): The prompts (the whole vocabulary of the
+            maps).
         out_dir (str): Output folder (created).
         prefix (str, optional): File-name stem; default the image's stem.
+        value_range (tuple[float, float], optional): ``(low, high)`` of the
+            colour scale, e.g. ``(-1, 1)`` for cosine similarities; default
+            the min / max over all maps of the image, so colours compare
+            across prompts.
+        draw (Sequence[str], optional): Names of the prompts to draw;
+            default all.
         **kwargs: ``alpha`` / ``min_size`` of :func:`draw_prompt_heatmap`.
 
     Returns:
-        list[str]: ``<prefix>_heatmap_<i>_<prompt>.png`` per prompt.
+        list[str]: ``<prefix>_heatmap_<i>_<prompt>.png`` per drawn prompt,
+        ``i`` its index among ``prompts``.
     """
     bgr, stem = read_image(image)
     maps, names = prompt_similarity_maps(model, image, prompts)
+    unknown = sorted(set(draw or ()) - set(names))
+    if unknown:
+        raise ValueError(f'draw={unknown} are not among the prompts {names}; '
+                         'name prompts given in prompts.')
     rgb = np.ascontiguousarray(bgr[..., ::-1])
-    value_range = (float(maps.min()), float(maps.max()))
+    value_range = value_range or (float(maps.min()), float(maps.max()))
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for i, (sim, name) in enumerate(zip(maps, names)):
+        if draw is not None and name not in draw:
+            continue
         picture = draw_prompt_heatmap(rgb,
                                       sim,
                                       name,

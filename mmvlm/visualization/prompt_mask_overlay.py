@@ -9,7 +9,7 @@ import torch
 
 from .label_text import (MIN_DRAW_SIZE, draw_legend, label_of, place_labels,
                          upscale, upscale_factor)
-from .similarity_heatmap import _to_numpy
+from .prompt_heatmap import _to_numpy
 
 #: Distinct RGB colours, cycled over prompts.
 DEFAULT_PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),

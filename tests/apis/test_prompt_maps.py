@@ -51,3 +51,11 @@ def test_save_prompt_heatmaps_one_png_per_prompt(tmp_path, task):
     assert [Path(p).name for p in paths
             ] == ['img_heatmap_0_tree-crown.png', 'img_heatmap_1_canopy.png']
     assert cv2.imread(paths[0]).shape[0] > 50 * 10
+    # a fixed colour scale; only the named prompts drawn (index kept)
+    only = save_prompt_heatmaps(model, str(path), ['tree crown', 'canopy'],
+                                str(tmp_path / 'out'), 'x',
+                                value_range=(-1.0, 1.0), draw=['canopy'])
+    assert [Path(p).name for p in only] == ['x_heatmap_1_canopy.png']
+    with pytest.raises(ValueError, match='not among the prompts'):
+        save_prompt_heatmaps(model, str(path), ['tree crown'],
+                             str(tmp_path / 'out'), draw=['car'])

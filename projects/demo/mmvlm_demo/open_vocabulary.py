@@ -28,7 +28,7 @@ model of :data:`.demo_models.DEMO_MODELS`:
 It also writes prediction PNGs labelled with their prompts and one
 similarity heat-map per held-out prompt (segmentation: pixel-text cosine
 similarity; detection: the best classification score of each location for
-the prompt over anchors and levels, ``prompt_similarity_maps``)
+the prompt over anchors and levels; ``save_prompt_heatmaps``)
 into ``<work-dir>/open_vocab/``, each model's numbers into
 ``open_vocab/models/<key>.json`` and all of them into ``open_vocab.json``.
 
@@ -446,18 +446,12 @@ def heatmaps_and_pictures(model, task: str, data_root: str,
     Returns:
         list[str]: The PNGs written.
     """
-    import mmcv
-    import torch
+    from PIL import Image
 
-    from mmvlm.apis.prompt_maps import prompt_similarity_maps
-    from mmvlm.visualization import draw_prompt_heatmap
+    from mmvlm.apis.prompt_maps import save_prompt_heatmaps
     written = []
     if task == 'brain':
-        from mmcv.transforms import Compose
-        from PIL import Image
-
-        from mmvlm.apis import (draw_segmentation, inference_pipeline,
-                                segment)
+        from mmvlm.apis import draw_segmentation, segment
         names = list(CLASSES[task])
         ann_dir = osp.join(data_root, 'brain', 'ann_dir_all', 'test')
         for name in HELD_OUT[task]:
@@ -467,21 +461,10 @@ def heatmaps_and_pictures(model, task: str, data_root: str,
                        ).sum() for f in files]
             best = files[int(np.argmax(counts))]
             img_path = osp.join(data_root, 'brain', 'img_dir', 'test', best)
-            sample = Compose(inference_pipeline(model.cfg, img_path))(
-                dict(img_path=img_path))
-            data = model.data_preprocessor(
-                dict(inputs=[sample['inputs']],
-                     data_samples=[sample['data_samples']]), False)
-            with torch.no_grad():
-                sim = model.pixel_text_similarity(data['inputs'], names)
-            image = mmcv.imread(img_path, channel_order='rgb')
-            h, w = image.shape[:2]
-            picture = draw_prompt_heatmap(image, sim[0, cid, :h, :w], name,
-                                          value_range=(-1.0, 1.0))
-            out = osp.join(out_dir, f'{prefix}_heatmap_'
-                           f'{name.replace(" ", "-")}.png')
-            mmcv.imwrite(mmcv.rgb2bgr(picture), out)
-            written.append(out)
+            # the map of the held-out name among all the names (cosine)
+            written += save_prompt_heatmaps(model, img_path, names, out_dir,
+                                            prefix, value_range=(-1.0, 1.0),
+                                            draw=[name])
         prediction, labels = segment(model, img_path, names)
         out = osp.join(out_dir, f'{prefix}_all_names_'
                        f'{osp.splitext(best)[0]}.png')
@@ -498,18 +481,11 @@ def heatmaps_and_pictures(model, task: str, data_root: str,
     img_path = osp.join(data_root, 'trees', 'images', tile)
     prompts = list(HELD_OUT[task])
     prediction, labels = detect(model, img_path, prompts)
-    image = mmcv.imread(img_path, channel_order='rgb')
     pred = prediction.pred_instances
     # best classification score of each location for each prompt (over
     # anchors and FPN levels), before any box is kept
-    maps, _ = prompt_similarity_maps(model, img_path, prompts)
-    for k, name in enumerate(prompts):
-        picture = draw_prompt_heatmap(image, maps[k], name,
-                                      value_range=(0.0, 1.0))
-        out = osp.join(out_dir, f'{prefix}_heatmap_{name.replace(" ", "-")}'
-                       '.png')
-        mmcv.imwrite(mmcv.rgb2bgr(picture), out)
-        written.append(out)
+    written += save_prompt_heatmaps(model, img_path, prompts, out_dir, prefix,
+                                    value_range=(0.0, 1.0))
     out = osp.join(out_dir, f'{prefix}_{osp.splitext(tile)[0]}_'
                    f'{"_vs_".join(p.replace(" ", "-") for p in prompts)}'
                    '.png')
