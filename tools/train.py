@@ -19,11 +19,11 @@ from mmengine.config import DictAction
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.logging import print_log  # noqa: E402
 
+from mmvlm.engine import train_with_data_diagnosis  # noqa: E402
 from mmvlm.engine.hooks import find_resumable_checkpoint  # noqa: E402
 from mmvlm.utils import build_runner, load_config  # noqa: E402
 from mmvlm.utils.cpu_threads import configure_threads  # noqa: E402
-from mmvlm.utils.launch import (shutdown_distributed,  # noqa: E402
-                                train_with_data_diagnosis)
+from mmvlm.utils.launch import shutdown_distributed  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

@@ -411,7 +411,6 @@ def bake_checkpoint(config: str,
         cfg.merge_from_dict(cfg_options)
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg.custom_imports)
-    import mmvlm  # noqa: F401
     codebase = 'mmseg' if is_segmentor_config(cfg) else 'mmdet'
     importlib.import_module(f'{codebase}.utils').register_all_modules(
         init_default_scope=True)

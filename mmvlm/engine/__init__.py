@@ -5,9 +5,12 @@ from .hooks import (AdversarialTestHook, AdversarialTrainingHook,
                     AtomicCheckpointHook, CheckpointWriteError,
                     FiniteCheckHook, NonFiniteTrainingError,
                     TrainingDataReportHook)
+from .training_data_diagnosis import (TrainingDataError,
+                                      train_with_data_diagnosis)
 
 __all__ = [
     'AdversarialTestHook', 'AdversarialTrainingHook', 'AtomicCheckpointHook',
     'CheckpointWriteError', 'FiniteCheckHook', 'NonFiniteTrainingError',
-    'TrainingDataReportHook', 'perturb'
+    'TrainingDataError', 'TrainingDataReportHook', 'perturb',
+    'train_with_data_diagnosis'
 ]

@@ -485,8 +485,7 @@ def test_bad_training_data_names_the_files_and_the_fix(
     from mmengine.logging import MMLogger
 
     from mmvlm.utils import build_runner, load_config
-    from mmvlm.utils.launch import (TrainingDataError,
-                                    train_with_data_diagnosis)
+    from mmvlm.engine import TrainingDataError, train_with_data_diagnosis
     data = tmp_path / 'data'
     write_tree_tiles(data / 'trees')
     _break_tree_tiles(data / 'trees', case)

