@@ -92,7 +92,8 @@ def _build_tab(service: DemoService, task: str) -> None:
         with gr.Column(scale=2):
             message = gr.Markdown('', elem_id=f'{tag}-message')
             picture = gr.Image(label='Result', type='numpy', format='png',
-                               interactive=False, elem_id=f'{tag}-image')
+                               interactive=False, show_label=False,
+                               elem_id=f'{tag}-image')
             table = gr.Dataframe(label='Boxes' if task == DETECTION else
                                  'Pixel share per prompt',
                                  interactive=False, elem_id=f'{tag}-table')

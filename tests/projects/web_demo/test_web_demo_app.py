@@ -15,8 +15,10 @@ import cv2
 import numpy as np
 import pytest
 
-from web_demo_browser import (Page, browser_missing, free_port,
-                              start_driver)
+from projects.web_demo.mmvlm_web_demo.browser import (Page,
+                                                      browser_missing,
+                                                      free_port,
+                                                      start_driver)
 
 pytestmark = pytest.mark.skipif(
     browser_missing() is not None,

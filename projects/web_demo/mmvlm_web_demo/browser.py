@@ -1,4 +1,5 @@
-"""Drive the web demo in headless Chromium (not a test module).
+"""Drive the web demo in headless Chromium: the browser tests and the
+screenshot tool (``screenshot.py``) use it.
 
 Chromium and chromedriver are Debian's, unpacked by
 ``tools/env/setup_web_demo_env.sh`` into ``$MMVLM_CHROMIUM_DIR`` (default
