@@ -178,10 +178,8 @@ def demo_catalog(work_dir: str = 'work_dirs/demo',
             try:
                 checkpoint = spec['find_checkpoint'](work_dir)
             except FileNotFoundError as e:
-                missing = (f'{key}: no checkpoint in '
-                           f'{osp.join(work_dir, key)} ({e}). Train it with '
-                           '`bash tools/run_demo.sh`, or start the page '
-                           'with --config/--checkpoint.')
+                missing = (f'{key}: {e} Or start the page with '
+                           '--config/--checkpoint.')
             seen, held_out = _names_of(spec['task'])
             examples = demo_examples(spec['task'], data_root)
             entries.append(

@@ -15,8 +15,9 @@ warm requests with the same prompts (cached text embeddings) and with new
 prompts each time: end to end through the client (``*_s``: upload, queue,
 encoding of the pictures included) and inside the server (``server_*``:
 the model, drawing and heat-maps).
-Request ``i`` asks ``base prompts`` (every even ``i``) or ``base prompts +
-'thing <i>'`` (odd ``i``: a new vocabulary).
+Request ``i`` asks the base prompts (even ``i``: their text embeddings
+are cached after the first) or every base prompt with `` <i>`` appended
+(odd ``i``: a vocabulary of the same size never asked before).
 """
 import argparse
 import json
@@ -116,7 +117,8 @@ def soak(app_args: Sequence[str], image: str, prompts: str,
         seconds: List[float] = []
         messages = []
         for i in range(requests):
-            text = prompts if i % 2 == 0 else f'{prompts}. thing {i}'
+            text = prompts if i % 2 == 0 else '. '.join(
+                f'{p.strip()} {i}' for p in prompts.split('.'))
             start = time.perf_counter()
             answer = client.predict(model, 'language-guided', None, upload,
                                     text, None, score_thr, 30, heatmaps,
@@ -141,8 +143,10 @@ def soak(app_args: Sequence[str], image: str, prompts: str,
             warm_new_vocabulary_s=round(statistics.median(seconds[1::2]),
                                         3),
             server_first_request_s=served[0],
-            server_warm_cached_vocabulary_s=statistics.median(served[2::2]),
-            server_warm_new_vocabulary_s=statistics.median(served[1::2]),
+            server_warm_cached_vocabulary_s=round(
+                statistics.median(served[2::2]), 3),
+            server_warm_new_vocabulary_s=round(
+                statistics.median(served[1::2]), 3),
             last_message=messages[-1])
     finally:
         server.terminate()

@@ -9,9 +9,11 @@ import pytest
 
 from web_demo_fixtures import make_tiny_models, write_image
 
+from mmvlm.deployment import export_onnx
 from projects.web_demo.mmvlm_web_demo.catalog import (DETECTION,
+                                                      SEGMENTATION,
                                                       demo_catalog,
-                                                      user_entry)
+                                                      onnx_entry, user_entry)
 from projects.web_demo.mmvlm_web_demo.service import DemoService
 
 
@@ -141,3 +143,29 @@ def test_demo_catalog_names_unfinished_runs(tmp_path):
     assert not set(lg.seen) & set(lg.held_out)
     assert lg.name_status(lg.held_out[0]) == 'held out (never trained)'
     assert entries['seg_lg'].task == 'segmentation'
+
+
+def test_onnx_exports_run_through_the_numpy_runtime(setup):
+    """Text-mode exports of the tiny detector and segmentor: the same
+    prompts, the same boxes as the PyTorch model."""
+    service, image, root = setup
+    det, seg = service.entries['tiny_det_lg'], service.entries['tiny_seg_lg']
+    export_onnx(det.config, osp.join(root, 'det_onnx'), det.checkpoint,
+                mode='text')
+    export_onnx(seg.config, osp.join(root, 'seg_onnx'), seg.checkpoint,
+                mode='text')
+    onnx = DemoService([
+        onnx_entry(osp.join(root, 'det_onnx'), DETECTION, key='det'),
+        onnx_entry(osp.join(root, 'seg_onnx'), SEGMENTATION, key='seg'),
+        onnx_entry(osp.join(root, 'nothing'), DETECTION, key='gone'),
+    ])
+    got = onnx.run('det', image, 'tree. a red car', 0.0, 5)
+    want = service.run('tiny_det_lg', image, 'tree. a red car', 0.0, 5)
+    assert got.ok, got.message
+    assert [r[0] for r in got.rows] == [r[0] for r in want.rows]
+    for a, b in zip(got.rows, want.rows):
+        assert abs(a[1] - b[1]) < 0.01 and abs(a[2] - b[2]) < 2
+    shares = onnx.run('seg', image, 'tree. a red car')
+    assert shares.ok and sum(r[1] for r in shares.rows) == 96 * 128
+    gone = onnx.run('gone', image, 'tree')
+    assert not gone.ok and 'meta.json' in gone.message
