@@ -1,20 +1,6 @@
 """Bake a fixed vocabulary into a language-guided detector or segmentor.
 
-The text embeddings of the vocabulary are computed once and stored in the
-head's contrastive classifier (``head.bake_vocabulary``); the language
-model and the ``LLMPrefixNeck`` wrapper are dropped (the inner visual neck,
-e.g. FPN, is kept). The baked model runs with the stock mmdet / mmseg tools
-and needs no language model: a detector stays a ``LanguageGuidedDetector``
-(labels mapped through its vocabulary's label ids), a segmentor becomes
-mmseg's stock ``EncoderDecoder`` around the baked decode head (label ``k``
-is vocabulary entry ``k``). Its boxes and scores (detectors) or logits
-(segmentors) equal those of the language-guided model on that vocabulary,
-which :func:`bake_checkpoint` checks on a random image before saving. The
-ONNX export bakes a segmentor's decode head the same way
-(:func:`bake_decode_head`).
-
-The command line is ``tools/model_converters/bake_vocabulary.py``.
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import copy
 import importlib
 import os

@@ -1,47 +1,7 @@
 """Your own data in one call: check it, then write a language-guided config
 and its stock twin.
 
-The configs written here hold the demo's pretrained recipe whole
-(:mod:`mmvlm.apis.project_recipe`: ImageNet EfficientNet-Lite0, ATSS or
-semantic FPN, the frozen MiniLM with a learnable prefix for the
-language-guided twin), inheriting only mmdet's / mmseg's own package
-configs, so a project needs no source checkout. What depends on the data
-is chosen from it: the complete data section (roots, annotation files,
-``metainfo`` with a palette sized to the classes, pipelines), the class
-count, the image size, the batch size and the schedule (iterations from
-the number of training images, with a printed time estimate).
-
-The class names, prompts, synonyms and templates live in a prompts file
-written next to the configs (``prompts_<name>.yaml``, see
-:mod:`mmvlm.structures.prompts_file`): both configs read their classes
-from it and the language-guided one its prompts, and the inference tools
-read the same file (``--prompts-file``), so training and querying use the
-same words. The language-guided recipe trains with negative prompts: the
-dataset's other classes and names from LVIS / COCO (detection) or ADE20K
-/ COCO-Stuff (segmentation), offline from mmdet's / mmseg's metainfo.
-
-Held-out names (``held_out``) are classes never trained on: their pixels
-become 255 (ignored) in copies of the label maps, or their boxes are
-dropped from a copy of the training json, both under ``seen_labels/`` of
-the output folder; the language-guided config's test split asks every
-name, held-out ones included (``tools/test.py --prompts ... --prompt-mode
-each`` scores each one).
-
-Re-running never loses an edit: ``new_project.json`` in the output folder
-records a hash of every file written; a file whose content no longer
-matches (edited by the user, or not written by this function) is kept, the
-fresh version is written beside it (``<stem>.new<suffix>``) and a warning
-says so.
-
-By construction the three traps of copying a config by hand cannot occur:
-
-1. the data section is written whole, so no other data remains;
-2. ``metainfo.palette`` has one colour per class;
-3. batches are padded to a multiple of 32 (no fixed pad size to keep in
-   step with the data).
-
-This module imports neither mmdet nor mmseg.
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import hashlib
 import json
 import math
@@ -845,7 +805,7 @@ def _resolve(root: str, path: str) -> str:
 
 
 def check_config(cfg, max_images: int = 200) -> List[Finding]:
-    """The three traps of issue 13 in any config, with the fix.
+    """The three traps of a new data set in any config, with the fix.
 
     1. A COCO data set (or the COCO evaluator) whose json does not have
        the classes of the dataset's ``metainfo``, or that is not found:

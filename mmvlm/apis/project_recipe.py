@@ -4,17 +4,7 @@ EfficientNet-Lite0 backbone; detection: ATSS, segmentation: semantic FPN;
 the language-guided twin reads the prompts with the frozen MiniLM and a
 learnable 4-token prefix; AdamW, linear warm-up then cosine, on a CPU).
 
-The recipe is data here, written out whole into each generated config
-(:func:`render`), so a project depends on the installed packages only,
-never on ``projects/`` of a source checkout. Its values are those of
-``projects/demo/configs/*efficientnet-lite0*`` (the README's numbers);
-``tests/apis/test_new_project.py`` checks that the two agree.
-
-Values that depend on the data are names in the generated config (a
-:class:`Code`): ``classes``, ``prompts``, ``image_size``, ``crop_size``,
-``max_iters``; the language-guided pipelines pack ``text_meta_keys``
-(:data:`TEXT_META_KEYS`).
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 from typing import Any, Dict, List, Optional
 
 

@@ -1,14 +1,6 @@
 """Convert a stock mmdet / mmseg checkpoint into a language-guided one.
 
-A language-guided model loads a stock checkpoint of its stock twin by
-itself (``load_from``; see ``docs/stock_checkpoints.md``). This module does
-the same offline, for users who want a file: build the language-guided
-model from its config, load the stock weights (the neck and heads map the
-keys), warm start the contrastive classifiers from the stock class layers
-on the stock class names, and save the result with a report of what was
-mapped. The command line is
-``tools/model_converters/stock_to_language_guided.py``.
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 

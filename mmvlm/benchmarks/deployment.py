@@ -1,16 +1,6 @@
 """onnxruntime vs PyTorch on the CPU: latency, peak memory, file sizes.
 
-:func:`run_deployment_benchmark` exports each model (baked vocabulary,
-randomly initialised weights: latency does not depend on training) with
-:func:`mmvlm.deployment.export_onnx` and times, per image, PyTorch's
-``test_step`` (data preprocessor, model, mmdet / mmseg post-processing)
-against the export's numpy runtime (preprocessing, onnxruntime, numpy
-post-processing), interleaved, after a warm-up; the MiniLM text encoder is
-timed on the demo's brain vocabulary with the PyTorch feature cache
-cleared before every call. Peak memory is the peak resident set size of a
-fresh process that loads the model and runs one image: one with PyTorch
-and mmvlm, one with only numpy, onnxruntime and ``mmvlm_runtime.py``.
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import json
 import os
 import os.path as osp

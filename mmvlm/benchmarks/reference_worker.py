@@ -1,28 +1,6 @@
 """mmdet 3.3's GLIP and Grounding-DINO, stepped on request (a subprocess).
 
-Runs inside the reference environment (``tools/env/setup_reference_env.sh``:
-transformers 4, which mmdet's BERT wrapper needs) as
-``python -m mmvlm.benchmarks.reference_worker``. The benchmark in the main
-environment (:mod:`mmvlm.benchmarks.references`) sends one JSON command per
-line on stdin and reads one JSON answer per line on stdout, so the timed
-runs of the two environments alternate. mmdet is used as released: its
-configs are read from the installed package and only backbone depth, the
-text model's folder and layer counts are set.
-
-Commands::
-
-    {"cmd": "bert", "folder": "<new folder>", "tokenizer_dir": "<MiniLM>",
-     "num_layers": 12}              -> a random BERT-base for GLIP
-    {"cmd": "build", "model": "glip" | "gdino", "depth": 50,
-     "lm_dir": "<folder>", "num_layers": 6 | null, "num_queries": null,
-     "device": "cpu"}
-    {"cmd": "data", "key": "k", "model": "glip", "names": [...],
-     "batch": 2, "size": 512, "train": true}
-    {"cmd": "step", "key": "k"}     -> {"seconds": s, "peak_bytes": b}
-    {"cmd": "quit"}
-
-Every answer holds ``ok`` (and ``error`` with the traceback when False).
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import json
 import os
 import os.path as osp

@@ -1,14 +1,6 @@
-"""One benchmark run: every pair of issue 16, one JSON.
+"""One benchmark run: every pair of docs/benchmarks.md, one JSON.
 
-:func:`run_benchmark` measures the detection pairs
-(:mod:`mmvlm.benchmarks.detection`), the segmentation pairs
-(:mod:`mmvlm.benchmarks.segmentation`) and, when importable, the deployment
-benchmark (:mod:`mmvlm.benchmarks.deployment`), in one process on the
-device present; the GLIP / Grounding-DINO side runs in the reference
-environment's worker (:mod:`mmvlm.benchmarks.references`). A missing
-reference environment leaves its keys None with a message naming the
-command that builds it; the run still succeeds.
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import logging
 import os
 import platform

@@ -1,19 +1,6 @@
 """Interleaved timing and peak memory of benchmark steps.
 
-Every pair of the benchmark is measured the same way: each side runs its
-warm-up, then the timed runs of the sides alternate (side A, side B, side A,
-...), so a slow phase of a shared machine hits both; a side's time is the
-median of its runs. A side may run in another process (the GLIP /
-Grounding-DINO reference environment): its step then reports the seconds
-and memory it measured itself.
-
-Memory: the bytes a side's model holds (parameters and buffers) plus the
-peak growth of the process during its steps: resident set size (RSS) on
-CPU, read from ``/proc/self/statm`` by a sampling thread, or
-``torch.cuda.max_memory_allocated`` on GPU. On CPU, :func:`configure_memory`
-makes glibc return large freed blocks to the system at once, so RSS follows
-the live tensors.
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import ctypes
 import statistics
 import sys

@@ -1,23 +1,6 @@
 """Export language-guided detectors, segmentors and text encoders to ONNX.
 
-Two modes:
-
-- ``'baked'``: the vocabulary is baked into the head first (detectors with
-  :func:`mmvlm.apis.bake` and its equivalence check, segmentors by baking
-  the decode head and checking the logits), so the exported graph has no
-  language model and one input, ``inputs``;
-- ``'text'``: the graph takes the class embeddings as a second input,
-  ``text_embeds`` ``[K, D]``, and the text encoder (LM + learned prefix +
-  projection) is exported beside it with its ``tokenizer.json``, so a
-  deployed process embeds a new vocabulary without PyTorch.
-
-Every export folder is self-contained: the ``.onnx`` files, ``meta.json``
-and ``mmvlm_runtime.py`` (a copy of :mod:`mmvlm.deployment.runtime`, numpy
-only). ``meta.json`` records the size and SHA-256 of every other file and
-the input / output signature of every graph, which the runtime checks
-before running anything. The graphs return raw head outputs; decoding, NMS
-and the resize to the original image run in that module.
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import copy
 import json
 import os

@@ -1,14 +1,6 @@
-"""FGSM / PGD perturbations of a batch, in pixel units (issue 15).
+"""FGSM / PGD perturbations of a batch, in pixel units.
 
-The attack runs on the batch *after* the data preprocessor, where images
-are normalised (``(x - mean) / std``) and padded. ``epsilon`` and
-``step_size`` are given in pixel units (0-255) before normalisation and
-converted per channel (``epsilon / std``); the perturbed image stays inside
-the valid pixel range (``[0, 255]`` before normalisation) and the padding
-is never perturbed. FGSM is one step of size ``epsilon`` without a random
-start; PGD (Madry et al., 2018) is ``steps`` signed-gradient steps from a
-random start, projected back into the epsilon ball after each step.
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 from typing import Callable, Optional, Sequence, Tuple
 
 import torch

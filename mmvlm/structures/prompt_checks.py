@@ -3,18 +3,7 @@ vocabularies (:mod:`~mmvlm.structures.vocabulary`, the prompts file, the
 class-text files, the datasets' class names): a leaf module that imports no
 other module of mmvlm.
 
-- :func:`check_synonyms`: the one check of a name (blank, invisible and
-  control-character names are refused);
-- :func:`normalize_templates`, :func:`expand_prompts`: prompt templates;
-- :func:`check_prompt_count` / :func:`check_prompt_total`: the bound on
-  names x synonyms x templates (:data:`MAX_PROMPTS`), checked before
-  anything is encoded;
-- :func:`vocabulary_conflicts` / :func:`warn_vocabulary_conflicts`: classes
-  that differ only in case and prompts shared by two classes, flagged the
-  same way for every source of class names;
-- :func:`warn_once`: every warning of the vocabularies, once per distinct
-  vocabulary.
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import os
 import unicodedata
 from typing import Dict, Hashable, List, Optional, Sequence, Tuple, Union

@@ -2,34 +2,7 @@
 YAML or JSON file that the configs and the inference tools both read, so
 that training and querying use the same words.
 
-Format (YAML; the same keys in JSON)::
-
-    # one entry per class, in label order
-    classes:
-      - name: nucleus            # the class name in the annotations
-        prompt: cell nucleus     # what the language model reads
-        synonyms: [nuclei]       # more words for the same class
-        templates: ['a microscope image of a {}.']   # optional
-    templates: ['{}']            # optional, for classes without their own
-    negatives:                   # optional, for training
-      exclude: [cell]            # never sampled as a negative prompt
-
-Shorter spellings of ``classes``: a list of names (``[nucleus, dust]``)
-or a mapping of name to prompt or to a list ``[prompt, synonym, ...]``
-(``{nucleus: [cell nucleus, nuclei]}``). ``prompt`` defaults to ``name``.
-
-Each class becomes one :class:`~mmvlm.structures.Vocabulary` entry: its
-prompt and synonyms filled into its templates, averaged into one embedding
-by the model, so every synonym has the class's label id.
-
-Bounds, checked before the work they bound: a file larger than
-:data:`MAX_FILE_MB` is refused before it is read (a prompts file of the
-1,203 LVIS classes, each with a synonym, is 75 KB; a 50 MB YAML took 199 s
-to parse), and a file whose classes x prompts x templates exceed
-:data:`~mmvlm.structures.prompt_checks.MAX_PROMPTS` is refused before its
-prompts are expanded. Classes that differ only in case and words shared by
-two classes are flagged (:func:`warn_vocabulary_conflicts`).
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import json
 import os
 import os.path as osp

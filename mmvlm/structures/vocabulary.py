@@ -1,33 +1,6 @@
 """The vocabulary: what a language-guided model scores, in one place.
 
-A *vocabulary* is a sequence of entries; entry ``i`` is class ``i`` of the
-model's output. An entry is a class name / prompt, or a tuple of synonyms /
-prompts averaged into one embedding. A vocabulary also carries a validity
-mask (False for ``''`` padding of per-image vocabularies) and the dataset
-label id of each entry (``-1`` for padding and free-text prompts), through
-which predictions are mapped back so that the stock metrics work.
-
-Everything that reads, checks or rewrites vocabularies lives here, for the
-pipelines, the text neck, the detectors and the segmentors alike:
-
-- :meth:`Vocabulary.parse`: every accepted spelling of a vocabulary
-  (config ``vocabulary=``, ``model.set_vocabulary(...)``, API prompts);
-- :meth:`Vocabulary.from_metainfo`: the ``text`` / ``text_mask`` /
-  ``text_label_ids`` keys of a data sample (``docs/design.md`` §2);
-- :func:`select_batch_vocabulary`: the one precedence rule of the models;
-- :func:`clean_class_name`, :func:`normalize_vocabulary`: name cleaning
-  and entry checks;
-- :meth:`Vocabulary.from_file`: a prompts file
-  (:mod:`~mmvlm.structures.prompts_file`) as a vocabulary.
-
-The checks of single names and prompts that the prompts file shares
-(:func:`check_synonyms`, templates, the prompt bound, the conflicts of
-classes the model cannot tell apart) live in the leaf module
-:mod:`~mmvlm.structures.prompt_checks`.
-
-This module imports neither mmdet nor mmseg: a registered dataset name is
-looked up lazily in whichever of them is installed.
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import importlib
 import re
 from collections import abc

@@ -1,17 +1,6 @@
 """Let torch >= 2.6 load mmengine checkpoints with ``weights_only=True``.
 
-Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``, and
-mmengine 0.10's checkpoints (written by every mmdet / mmseg training run)
-do not load that way: their ``message_hub`` holds :class:`HistoryBuffer`
-objects and numpy arrays, and a HistoryBuffer pickles its statistics methods
-as ``getattr(HistoryBuffer, 'mean')``. The stock ``tools/test.py`` and
-``--resume`` then fail on a checkpoint the user has just trained.
-
-Instead of switching the safety check off (``weights_only=False`` or
-``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``), this module allow-lists exactly those
-types, and gives the unpickler a restricted ``getattr`` that only resolves a
-HistoryBuffer's registered statistics methods. Arbitrary globals stay refused.
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import builtins
 from typing import Any, List
 

@@ -1,18 +1,7 @@
 """CPU threads of a training or test process: a share of the cores, and a
 warning when concurrent runs oversubscribe them.
 
-PyTorch (OpenMP) starts one thread per core in every process. Two trainings
-side by side on 2 cores then fight over them: measured 5.1-5.6 s per
-iteration with the default threading against 1.3-2 s with
-``OMP_NUM_THREADS=1``. :func:`configure_threads`, called by
-``tools/train.py`` and ``tools/test.py`` before anything heavy, gives the
-process ``cores // concurrent runs`` threads when ``OMP_NUM_THREADS`` is
-unset (the runs are counted in a small registry of live process ids, and
-``LOCAL_WORLD_SIZE`` processes of a distributed launch count as runs),
-keeps an ``OMP_NUM_THREADS`` the user set, and warns when the threads of
-all live runs exceed the cores (e.g. a run started earlier that took every
-core).
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import atexit
 import json
 import os

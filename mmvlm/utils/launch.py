@@ -1,26 +1,6 @@
 """Helpers shared by mmvlm's ``tools/train.py`` and ``tools/test.py``.
 
-The launchers accept the CLI of mmdet's and mmseg's tools and serve both kinds
-of config: the codebase is read from the config's ``default_scope`` or, when a
-config has none, from the registry that knows its ``model.type``.
-
-They also check the device before anything is built (``device='cuda'`` on a
-machine without CUDA fails at once) and start distributed runs on CPU-only
-machines: mmengine's ``init_dist`` calls ``torch.cuda.set_device``, which a
-CPU-only torch does not have, and its default DDP wrapper passes
-``device_ids=[LOCAL_RANK]``, which DDP refuses for a CPU model. Without CUDA,
-:func:`init_distributed` creates the gloo process group itself before the
-Runner is built (the Runner then skips ``init_dist``) and sets
-``model_wrapper_cfg`` with ``device_ids=None``. mmengine is not patched.
-
-Every config they load gets two reliability defaults (:func:`load_config`):
-``default_hooks.checkpoint`` of type ``CheckpointHook`` becomes mmvlm's
-``AtomicCheckpointHook`` (checkpoints written to a temporary file and
-renamed into place, old ones removed only afterwards), and a distributed
-run without ``env_cfg.dist_cfg.timeout`` gets :data:`DIST_TIMEOUT_S`
-seconds, so that a stopped or lost rank ends the job instead of hanging it
-for torch's 30 minutes.
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import datetime
 import importlib
 import os

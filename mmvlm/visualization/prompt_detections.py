@@ -7,7 +7,7 @@ from PIL import Image, ImageDraw
 
 from .label_text import (MIN_DRAW_SIZE, draw_legend, draw_title, label_of,
                          place_labels, upscale, upscale_factor)
-from .prompt_mask_overlay import DEFAULT_PALETTE
+from .prompt_segmentation import DEFAULT_PALETTE
 from .prompt_heatmap import _to_numpy
 
 #: More boxes than this are never drawn (the highest scores are kept).

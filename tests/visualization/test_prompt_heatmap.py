@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmvlm.visualization import draw_prompt_heatmap
+from mmvlm.visualization import draw_prompt_heatmap, prompt_slug
 
 
 def test_draw_prompt_heatmap_enlarges_titles_and_colours():
@@ -39,3 +39,8 @@ def test_draw_prompt_heatmap_bad_inputs_name_the_fix():
         draw_prompt_heatmap(image, torch.full((4, 4), float('nan')), 'a')
     with pytest.raises(ValueError, match='uint8 RGB'):
         draw_prompt_heatmap(image[..., 0], torch.zeros(4, 4), 'a')
+
+
+def test_prompt_slug_names_files_by_the_first_synonym():
+    assert prompt_slug(('Left  Kidney!', 'x')) == 'left-kidney'
+    assert prompt_slug('细胞') == 'prompt'

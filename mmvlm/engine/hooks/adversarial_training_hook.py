@@ -1,26 +1,6 @@
 """Adversarial training and attacked evaluation as mmengine hooks.
 
-:class:`AdversarialTrainingHook` adds, in every training iteration, the
-loss of FGSM- or PGD-perturbed copies of a part of the batch to the clean
-loss (Madry et al., 2018; Goodfellow et al., 2015), for any mmdet / mmseg
-model whose ``loss(inputs, data_samples)`` returns a loss dict: the
-language-guided detectors and segmentors, and stock ones. The perturbed
-losses are logged as ``adv_<name>`` and back-propagated with the clean
-ones (``loss_weight`` times). :class:`AdversarialTestHook` evaluates under
-the same attack: ``predict`` sees the perturbed images, computed against
-the ground truth of the test samples. Both hooks set the model's ``loss`` /
-``predict`` on the model instance for the duration of training / testing
-(the model classes are untouched) and remove it afterwards.
-
-Config::
-
-    custom_hooks = [
-        dict(type='AdversarialTrainingHook', attack='pgd', epsilon=4,
-             steps=3, ratio=0.5),
-    ]
-    # evaluation under attack (tools/test.py):
-    custom_hooks = [dict(type='AdversarialTestHook', epsilon=4, steps=10)]
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import functools
 from typing import Dict, Optional
 

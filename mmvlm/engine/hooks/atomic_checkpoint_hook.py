@@ -1,35 +1,7 @@
 """AtomicCheckpointHook: mmengine's ``CheckpointHook`` whose checkpoints are
 never half-written, and the lookup that ``--resume`` uses.
 
-mmengine's hook deletes the oldest kept checkpoint *before* it writes the
-new one, writes the new one in place, and writes ``last_checkpoint`` in
-place. A kill (or a full disk) in that window leaves a truncated
-checkpoint, no complete one, and an empty or dangling ``last_checkpoint``.
-
-This hook changes only the order and the way files are written (mmengine's
-class is subclassed, not patched):
-
-1. the checkpoint is written to a hidden temporary file in the same folder
-   (``.iter_8.pth.tmp-<pid>``), flushed and fsynced;
-2. it is ``os.replace``-d into place (atomic on one file system) and the
-   folder is fsynced;
-3. ``last_checkpoint`` is written the same way;
-4. only then are checkpoints beyond ``max_keep_ckpts`` (and a previous
-   best checkpoint) removed.
-
-At every moment the folder therefore holds at least one complete
-checkpoint once one was written. A failed write (``OSError``, e.g. ENOSPC)
-removes the temporary file and raises :class:`CheckpointWriteError` naming
-the path; the previous checkpoint and ``last_checkpoint`` are untouched.
-
-:func:`find_resumable_checkpoint` is what ``tools/train.py --resume`` uses:
-``last_checkpoint`` when it names a complete file, else the newest complete
-checkpoint of the work dir, saying why.
-
-Atomic writes need a local file system: with another storage backend
-(``backend_args`` for S3 / Petrel ...) the hook warns and behaves as
-mmengine's.
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import contextlib
 import os
 import os.path as osp

@@ -1,41 +1,6 @@
 """Stop (or skip) non-finite training steps; never checkpoint NaN weights.
 
-Where the guard sits, and why
------------------------------
-mmengine runs one iteration as ``model.train_step`` (forward, loss,
-``optim_wrapper.update_params``: backward, ``step``, ``zero_grad``) and only
-then calls the hooks' ``after_train_iter``. By then a NaN loss has already
-been back-propagated and applied, so a hook that only looks at the loss
-afterwards can stop the run but cannot keep the weights (nor Adam's moments)
-finite, and cannot skip the step.
-
-:class:`FiniteCheckHook` therefore guards the optimizer wrapper itself: in
-``before_train`` it wraps ``update_params`` and ``step`` of the runner's
-optimizer wrapper(s) (on the instance; mmengine's classes are untouched):
-
-- ``update_params`` records whether the loss is finite, then runs the stock
-  backward / step / zero_grad;
-- ``step`` applies the update only when the loss(es) since the last update
-  were finite and every gradient is finite; otherwise it does nothing, and
-  ``zero_grad`` discards the gradients. Parameters and optimizer state keep
-  the values of the last finite step. Under data-parallel training the loss
-  flag is reduced over the ranks, so every rank takes the same decision
-  (gradients are already identical after DDP's all-reduce). With
-  ``AmpOptimWrapper`` non-finite gradients are left to its ``GradScaler``,
-  which skips those steps itself; the loss is still checked.
-
-After the iteration, ``after_train_iter`` (priority ``VERY_HIGH``: before the
-logger and before ``CheckpointHook``) raises :class:`NonFiniteTrainingError`
-naming the iteration, the non-finite loss terms or gradients and the fix
-(``action='stop'``), or logs a warning and goes on (``action='skip'``). It
-also checks the trainable parameters and floating buffers (every
-``param_check_interval`` iterations); non-finite weights always stop the run.
-Raising before ``CheckpointHook.after_train_iter`` matters: that hook deletes
-the oldest kept checkpoint *before* writing the new one, so stopping it
-earlier is the only way to keep the last finite checkpoint. As a last line,
-``before_save_checkpoint`` refuses to write any checkpoint holding a
-non-finite tensor.
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 import math
 import types
 from typing import Dict, List, Optional, Sequence

@@ -1,19 +1,6 @@
 """Say at the start of training what the training data loses.
 
-mmdet's ``filter_cfg.filter_empty_gt=True`` drops images without
-annotations when the dataset is built, and the pipeline clips boxes that
-extend outside their image and drops those wholly outside; all of it
-silently. :class:`TrainingDataReportHook` runs the checks of
-:mod:`mmvlm.datasets.checks` on the training set's annotations once, before
-the first iteration, and logs what will be skipped, clipped or dropped,
-with counts, examples and the fix. ``build_runner`` (``tools/train.py``)
-adds it to every run; it never changes the data. One finding stops the run:
-a COCO json of which more than ``max_dropped_fraction`` of the annotations
-would be dropped when the dataset loads (category ids that are no category,
-categories that are no class, image ids that are no image) raises
-:class:`~mmvlm.datasets.checks.DroppedAnnotationsError` naming the json and
-the counts.
-"""
+Design notes: ``docs/design.md`` (module notes)."""
 from collections import defaultdict
 from typing import List
 

@@ -1,6 +1,4 @@
-"""Mask overlays labelled with the prompts that produced them."""
-import os
-import os.path as osp
+"""Regions labelled with the prompts that named them, drawn to be read."""
 from typing import Optional, Sequence, Union
 
 import cv2
@@ -15,49 +13,6 @@ from .prompt_heatmap import _to_numpy
 DEFAULT_PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
                    (245, 130, 48), (145, 30, 180), (70, 240, 240),
                    (240, 50, 230), (210, 245, 60), (250, 190, 212))
-
-
-def prompt_mask_overlay(image: np.ndarray,
-                        masks: Union[np.ndarray, torch.Tensor],
-                        prompts: Sequence[Union[str, Sequence[str]]],
-                        palette: Optional[Sequence[Sequence[int]]] = None,
-                        alpha: float = 0.5) -> np.ndarray:
-    """Colour each prompt's mask over the image and write the prompt on it.
-
-    The label sits at the mask pixel farthest from the mask border (inside
-    the region even for non-convex masks); an empty mask gets no label.
-
-    Args:
-        image (np.ndarray): ``[H, W, 3]`` uint8 RGB image.
-        masks (np.ndarray | Tensor): Bool ``[P, H, W]``, one per prompt,
-            e.g. ``pred_prompt_masks`` of ``predict_prompts``.
-        prompts (Sequence): The ``P`` prompts.
-        palette (Sequence, optional): RGB colour per prompt.
-        alpha (float): Opacity of the masks. Default 0.5.
-
-    Returns:
-        np.ndarray: ``[H, W, 3]`` uint8 RGB image.
-    """
-    masks = _check_masks(masks, prompts, image)
-    palette = palette or DEFAULT_PALETTE
-    out = image.astype(np.float32).copy()
-    for i, mask in enumerate(masks):
-        color = np.array(palette[i % len(palette)], dtype=np.float32)
-        out[mask] = out[mask] * (1 - alpha) + color * alpha
-    out = out.astype(np.uint8)
-    for i, (mask, prompt) in enumerate(zip(masks, prompts)):
-        if not mask.any():
-            continue
-        distance = cv2.distanceTransform(
-            np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
-        y, x = np.unravel_index(int(distance.argmax()), distance.shape)
-        text = prompt if isinstance(prompt, str) else prompt[0]
-        color = tuple(int(c) for c in palette[i % len(palette)])
-        cv2.putText(out, text, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                    (0, 0, 0), 2, cv2.LINE_AA)
-        cv2.putText(out, text, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                    color, 1, cv2.LINE_AA)
-    return out
 
 
 #: More on-image labels than this and a legend is added.
@@ -143,25 +98,3 @@ def draw_prompt_segmentation(image: np.ndarray,
                    for i in present]
         out = draw_legend(out, entries)
     return out
-
-
-def save_prompt_mask_overlay(image: np.ndarray, masks: Union[np.ndarray,
-                                                             torch.Tensor],
-                             prompts: Sequence[Union[str, Sequence[str]]],
-                             out_file: str, **kwargs) -> str:
-    """Write :func:`draw_prompt_segmentation` to a PNG.
-
-    Args:
-        image, masks, prompts: See :func:`draw_prompt_segmentation`.
-        out_file (str): Output path (folders created).
-        **kwargs: ``palette``, ``alpha``, ``min_size``, ``legend``.
-
-    Returns:
-        str: ``out_file``.
-    """
-    vis = draw_prompt_segmentation(image, masks, prompts, **kwargs)
-    folder = osp.dirname(out_file)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    cv2.imwrite(out_file, cv2.cvtColor(vis, cv2.COLOR_RGB2BGR))
-    return out_file
