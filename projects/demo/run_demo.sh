@@ -122,7 +122,7 @@ run_model() {  # run_model KEY KIND TASK CONFIG INIT: train, test, evaluate
     timed "test_$key" "$PY" tools/test.py "$cfg" "$ckpt" \
         --work-dir "$wd/test" --show-dir "$(cd "$wd" && pwd)/vis" || return 1
     case "$task:$kind" in
-        # the many-concept detectors: seen / held-out / chance / generalised,
+        # the many-concept models: seen / held-out / chance / generalised,
         # both art styles (projects/demo/mmvlm_demo/concept_eval.py)
         concepts:stock) timed "eval_$key" "$PY" -m projects.demo.mmvlm_demo.concept_eval \
             --work-dir "$WORK" --data-root "$DATA" --key "$key" \

@@ -345,10 +345,15 @@ def texts_config_source() -> str:
             '# from projects/demo/mmvlm_demo/concept_names.py (the rule is '
             'there).\n'
             '# classes: the seen names, in label order; val_held_out: '
-            'names for\n# choices; test_held_out: names only reported.\n' +
+            'names for\n# choices; test_held_out: names only reported;\n'
+            '# seg_classes: background + the seen names (segmentation);\n'
+            '# value_names: the name of each label-map value (0: '
+            'background).\n' +
             block('classes', concept_names.SEEN) +
             block('val_held_out', concept_names.VAL_HELD_OUT) +
-            block('test_held_out', concept_names.TEST_HELD_OUT))
+            block('test_held_out', concept_names.TEST_HELD_OUT) +
+            block('seg_classes', ('background', ) + concept_names.SEEN) +
+            block('value_names', ('background', ) + concept_names.ALL))
 
 
 def write_names_module(index_json: str, path: str) -> None:

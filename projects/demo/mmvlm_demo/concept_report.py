@@ -34,10 +34,16 @@ SUMMARY_KEYS = (
     'many_concepts_seg_seen_miou',
     'many_concepts_seg_held_out_miou',
     'many_concepts_seg_held_out_chance_miou',
+    'many_concepts_seg_held_out_generalised_miou',
+    'many_concepts_seg_noto_seen_miou',
+    'many_concepts_seg_noto_held_out_miou',
+    'many_concepts_seg_stock_seen_miou',
     'retention_frozen_pct',
     'retention_finetuned_pct',
     'retention_frozen_held_out_ap50',
     'retention_finetuned_held_out_ap50',
+    'retention_seg_frozen_pct',
+    'retention_seg_frozen_held_out_miou',
     'trees_stock_map',
     'trees_stock_ap50',
     'trees_lg_map',
@@ -91,6 +97,9 @@ def build_summary(work_dir: str, metrics: Dict[str, Optional[dict]]) -> dict:
     random_lm = read_result(work_dir, 'concepts_lg_random')
     frozen = read_result(work_dir, 'det_lg')
     finetuned = read_result(work_dir, 'det_lg_unfrozen')
+    seg_lg = read_result(work_dir, 'concepts_seg_lg')
+    seg_stock = read_result(work_dir, 'concepts_seg_stock')
+    seg_frozen = read_result(work_dir, 'seg_lg')
     before = _style(lg, 'emojione', 'held_out_ap50')
 
     def coco(key: str, field: str) -> Optional[float]:
@@ -124,11 +133,20 @@ def build_summary(work_dir: str, metrics: Dict[str, Optional[dict]]) -> dict:
                                                      'seen_ap50'),
         many_concepts_det_random_lm_held_out_ap50=_style(
             random_lm, 'emojione', 'held_out_ap50'),
-        # the segmentation half of the many-concept world is not trained
-        # yet (its label maps are written): stated, not invented
-        many_concepts_seg_seen_miou=None,
-        many_concepts_seg_held_out_miou=None,
-        many_concepts_seg_held_out_chance_miou=None,
+        many_concepts_seg_seen_miou=_style(seg_lg, 'emojione', 'seen_miou'),
+        many_concepts_seg_held_out_miou=_style(seg_lg, 'emojione',
+                                               'held_out_miou'),
+        many_concepts_seg_held_out_chance_miou=_style(
+            seg_lg, 'emojione', 'chance_miou'),
+        many_concepts_seg_held_out_generalised_miou=_style(
+            seg_lg, 'emojione', 'generalised_held_out_miou'),
+        many_concepts_seg_noto_seen_miou=_style(seg_lg, 'noto', 'seen_miou'),
+        many_concepts_seg_noto_held_out_miou=_style(seg_lg, 'noto',
+                                                    'held_out_miou'),
+        many_concepts_seg_stock_seen_miou=_style(seg_stock, 'emojione',
+                                                 'seen_miou'),
+        retention_seg_frozen_held_out_miou=_style(
+            seg_frozen, 'emojione', 'held_out_miou'),
         retention_frozen_held_out_ap50=_style(frozen, 'emojione',
                                               'held_out_ap50'),
         retention_finetuned_held_out_ap50=_style(finetuned, 'emojione',
@@ -146,6 +164,9 @@ def build_summary(work_dir: str, metrics: Dict[str, Optional[dict]]) -> dict:
         before, summary['retention_frozen_held_out_ap50'])
     summary['retention_finetuned_pct'] = retention_pct(
         before, summary['retention_finetuned_held_out_ap50'])
+    summary['retention_seg_frozen_pct'] = retention_pct(
+        summary['many_concepts_seg_held_out_miou'],
+        summary['retention_seg_frozen_held_out_miou'])
     return {k: summary[k] for k in SUMMARY_KEYS}
 
 
@@ -292,10 +313,69 @@ def concept_lines(work_dir: str, summary: dict) -> List[str]:
                 f'![{osp.basename(p)}]({osp.relpath(p, work_dir)})'
                 for p in pictures
             ]
-    lines += [
-        '', 'Segmentation in the many-concept world: the label maps are '
-        'written by the data step, no segmentor is trained on them yet.'
+    return lines + seg_lines(work_dir, summary)
+
+
+def seg_lines(work_dir: str, summary: dict) -> List[str]:
+    """The segmentation part of the many-concept section.
+
+    Args:
+        work_dir (str): Demo work directory.
+        summary (dict): From :func:`build_summary`.
+
+    Returns:
+        list[str]: Markdown lines (a sentence saying so when no
+        many-concept segmentor ran).
+    """
+    seg_lg = read_result(work_dir, 'concepts_seg_lg')
+    seg_stock = read_result(work_dir, 'concepts_seg_stock')
+    if seg_lg is None and seg_stock is None:
+        return [
+            '', 'Segmentation in the many-concept world: no many-concept '
+            'segmentor in this run.'
+        ]
+    lines = [
+        '', '### Segmentation: the same world, pixel by pixel', '',
+        'Semantic FPN on the same backbone (frozen), the same split and '
+        'scenes; each name\'s IoU (percent) over the split\'s pixels, '
+        'averaged over the names present; `background` is asked with every '
+        'vocabulary. Zero-shot, chance and generalised as above.', '',
+        '| model | seen mIoU | held-out, zero-shot | chance | held-out / '
+        'chance | generalised: held-out / seen | Noto: seen / held-out |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: |'
     ]
+    if seg_stock is not None:
+        e = seg_stock['styles'].get('emojione', {})
+        n = seg_stock['styles'].get('noto', {})
+        lines.append(f'| stock FPN (closed set) | {_n(e.get("seen_miou"))} '
+                     f'| closed set | - | - | - | {_n(n.get("seen_miou"))}'
+                     ' / - |')
+    if seg_lg is not None:
+        e = seg_lg['styles'].get('emojione', {})
+        n = seg_lg['styles'].get('noto', {})
+        lines.append(
+            f'| LG-FPN, frozen MiniLM | {_n(e.get("seen_miou"))} | '
+            f'**{_n(e.get("held_out_miou"))}** | '
+            f'{_n(e.get("chance_miou"))} | '
+            f'{_ratio(e.get("held_out_miou"), e.get("chance_miou"))} | '
+            f'{_n(e.get("generalised_held_out_miou"))} / '
+            f'{_n(e.get("generalised_seen_miou"))} | '
+            f'{_n(n.get("seen_miou"))} / {_n(n.get("held_out_miou"))} |')
+        pictures = seg_lg.get('pictures', [])
+        if pictures:
+            lines += ['', 'Segmentations with the winning names drawn:', '']
+            lines += [
+                f'![{osp.basename(p)}]({osp.relpath(p, work_dir)})'
+                for p in pictures
+            ]
+    if summary.get('retention_seg_frozen_held_out_miou') is not None:
+        lines += [
+            '', 'Retention: the brain segmentor (frozen MiniLM + prefix) '
+            'starts from this checkpoint; after its fine-tune the held-out '
+            'concepts score '
+            f'{_n(summary["retention_seg_frozen_held_out_miou"])} mIoU '
+            f'({_n(summary["retention_seg_frozen_pct"])} % of before).'
+        ]
     return lines
 
 

@@ -131,8 +131,9 @@ def _label(entry: dict) -> str:
 def _seen(entry: dict, metrics: Optional[dict]) -> List[Optional[float]]:
     if metrics is None:
         return [None for _ in SEEN_KEYS[entry['task']]]
-    return [scale * float(metrics.get(k, 0.0))
-            for k, _, scale in SEEN_KEYS[entry['task']]]
+    # the many-concept task has detectors and segmentors
+    keys = SEEN_KEYS['brain' if 'mIoU' in metrics else entry['task']]
+    return [scale * float(metrics.get(k, 0.0)) for k, _, scale in keys]
 
 
 def glance_lines(task: str, entries: Sequence[dict], metrics: dict,

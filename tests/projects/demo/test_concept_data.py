@@ -290,3 +290,66 @@ def test_summary_and_report_section_from_the_evaluations(tmp_path):
     path = concept_report.write_summary(str(tmp_path), summary)
     with open(path) as f:
         assert json.load(f) == summary
+
+
+class _FakeSegmentor:
+    """Stands for a language-guided segmentor: only its config's scope
+    is read (the task)."""
+
+    def __init__(self):
+        from mmengine.config import Config
+        self.cfg = Config(dict(default_scope='mmseg'))
+
+
+def test_segmentors_take_the_same_path_with_background(monkeypatch,
+                                                       tmp_path):
+    """Segmentors: the same splits and chance derangement, IoU per name,
+    ``background`` asked with every vocabulary and left out of the
+    means; the report and summary read the segmentation keys."""
+    from projects.demo.mmvlm_demo import concept_report
+    asked = []
+
+    def fake_evaluate(model, pairs, mode, cfg_options):
+        asked.append((list(pairs), cfg_options))
+        return [dict(prompt=p, **{'class': c, 'IoU': 50.0 if c ==
+                                  'background' else 8.0})
+                for p, c in pairs]
+
+    import mmvlm.apis
+    monkeypatch.setattr(mmvlm.apis, 'evaluate_prompts', fake_evaluate)
+    monkeypatch.setattr(concept_eval, 'classes_with_boxes',
+                        lambda root, split: {n: 1 for n in names.ALL})
+    monkeypatch.setattr(concept_eval, 'split_options',
+                        lambda root, split, classes, task: task)
+    res = concept_eval.evaluate_language_guided(_FakeSegmentor(),
+                                                str(tmp_path),
+                                                styles=['emojione'])
+    held = list(names.TEST_HELD_OUT)
+    first, chance = asked[0], asked[1]
+    assert first[0][0] == ('background', 'background')
+    assert first[0][1:] == list(zip(held, held))
+    assert [p for p, _ in chance[0][1:]] == concept_eval.derangement(held)
+    assert first[1] == 'seg'
+    out = res['emojione']
+    assert out['held_out_miou'] == out['seen_miou'] == 8.0
+    assert 'background' not in out['held_out_per_name']
+    _write_result(tmp_path, 'concepts_seg_lg', res)
+    summary = concept_report.build_summary(str(tmp_path), {})
+    assert summary['many_concepts_seg_held_out_miou'] == 8.0
+    assert summary['many_concepts_seg_stock_seen_miou'] is None
+    lines = '\n'.join(concept_report.seg_lines(str(tmp_path), summary))
+    assert '| LG-FPN, frozen MiniLM | 8.0 | **8.0** | 8.0 | 1.0x |' in lines
+
+
+def test_segmentation_split_options_name_the_label_maps(tmp_path):
+    os.makedirs(tmp_path / 'concepts' / 'annotations')
+    (tmp_path / 'concepts' / 'annotations' / 'val_held_out.json').write_text(
+        '{}')
+    opts = concept_eval.split_options(str(tmp_path), 'val_held_out',
+                                      ['ant', 'cat'], 'seg')
+    ds = opts['test_dataloader']['dataset']
+    assert ds['type'] == 'NamedLabelMapDataset'
+    assert ds['metainfo']['classes'] == ('background', 'ant', 'cat')
+    assert ds['data_prefix'] == dict(img_path='images/val_held_out',
+                                     seg_map_path='seg_maps/val_held_out')
+    assert opts['test_evaluator']['ignore_index'] == 65535
