@@ -31,6 +31,9 @@ SUMMARY_KEYS = (
     'many_concepts_det_stock_noto_seen_ap50',
     'many_concepts_det_random_lm_seen_ap50',
     'many_concepts_det_random_lm_held_out_ap50',
+    'many_concepts_det_smollm2_seen_ap50',
+    'many_concepts_det_smollm2_held_out_ap50',
+    'many_concepts_det_smollm2_held_out_chance_ap50',
     'many_concepts_seg_seen_miou',
     'many_concepts_seg_held_out_miou',
     'many_concepts_seg_held_out_chance_miou',
@@ -95,6 +98,7 @@ def build_summary(work_dir: str, metrics: Dict[str, Optional[dict]]) -> dict:
     lg = read_result(work_dir, 'concepts_lg')
     stock = read_result(work_dir, 'concepts_stock')
     random_lm = read_result(work_dir, 'concepts_lg_random')
+    smollm2 = read_result(work_dir, 'concepts_lg_smollm2')
     frozen = read_result(work_dir, 'det_lg')
     finetuned = read_result(work_dir, 'det_lg_unfrozen')
     seg_lg = read_result(work_dir, 'concepts_seg_lg')
@@ -133,6 +137,12 @@ def build_summary(work_dir: str, metrics: Dict[str, Optional[dict]]) -> dict:
                                                      'seen_ap50'),
         many_concepts_det_random_lm_held_out_ap50=_style(
             random_lm, 'emojione', 'held_out_ap50'),
+        many_concepts_det_smollm2_seen_ap50=_style(smollm2, 'emojione',
+                                                   'seen_ap50'),
+        many_concepts_det_smollm2_held_out_ap50=_style(
+            smollm2, 'emojione', 'held_out_ap50'),
+        many_concepts_det_smollm2_held_out_chance_ap50=_style(
+            smollm2, 'emojione', 'chance_ap50'),
         many_concepts_seg_seen_miou=_style(seg_lg, 'emojione', 'seen_miou'),
         many_concepts_seg_held_out_miou=_style(seg_lg, 'emojione',
                                                'held_out_miou'),
@@ -269,10 +279,12 @@ def concept_lines(work_dir: str, summary: dict) -> List[str]:
     row('stock ATSS (closed set)', stock)
     row('LG-ATSS, frozen MiniLM', lg)
     row('LG-ATSS, random LM of the same architecture (control)', random_lm)
+    row('LG-ATSS, frozen SmolLM2-135M', read_result(work_dir,
+                                                    'concepts_lg_smollm2'))
     if random_lm is None:
         lines += [
-            '', 'Random-LM control: not in this run (second command, '
-            '`MMVLM_DEMO_MODELS=controls bash tools/run_demo.sh`).'
+            '', 'Random-LM control and SmolLM2: not in this run (second '
+            'command, `MMVLM_DEMO_MODELS=controls bash tools/run_demo.sh`).'
         ]
     seen = summary['many_concepts_det_seen_ap50']
     held = summary['many_concepts_det_held_out_ap50']

@@ -286,7 +286,7 @@ def test_summary_and_report_section_from_the_evaluations(tmp_path):
     assert 'held-out >= 10x chance: 20.0x (met)' in lines
     assert 'held-out >= 30 % of seen: 50 % (met)' in lines
     assert f'| {held[29]} | 29.0 | turtle (0.80) |' in lines
-    assert 'not in this run (second command' in lines
+    assert 'not in this run (second' in lines
     path = concept_report.write_summary(str(tmp_path), summary)
     with open(path) as f:
         assert json.load(f) == summary
