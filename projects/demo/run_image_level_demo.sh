@@ -16,6 +16,8 @@
 # projects.demo.mmvlm_demo.prepare_data, fetches them).
 #   MMVLM_IMAGE_DEMO_MODELS    subset of: stock lg frozen-emb frozen-gen
 #   MMVLM_IMAGE_DEMO_ITERS     model=iterations overrides, e.g. "lg=300"
+#   MMVLM_IMAGE_DEMO_PARALLEL  1 (default): frozen-gen trains in a second
+#                              process beside the other three; 0: in turn
 #
 # Track "brain": the older demo below.
 #
@@ -59,10 +61,30 @@ if [ "$TRACK" = concepts ]; then
     ITERS="${MMVLM_IMAGE_DEMO_ITERS:-}"
     export MMVLM_DEMO_COMMAND="bash projects/demo/run_image_level_demo.sh"
     start=$(date +%s)
-    # shellcheck disable=SC2086
-    "$PY" -m mmvlm_demo.image_level_concepts \
-        --data-root "$DATA" --cache-dir "$DATA/.cache" \
-        --work-dir "$WORK" --models $MODELS --iters $ITERS
+    run_models() {
+        # shellcheck disable=SC2086
+        "$PY" -m mmvlm_demo.image_level_concepts \
+            --data-root "$DATA" --cache-dir "$DATA/.cache" \
+            --work-dir "$WORK" --iters $ITERS --models "$@"
+    }
+    # the crops first (once), then frozen-gen in a second process beside
+    # the others (MMVLM_IMAGE_DEMO_PARALLEL=0: one after the other)
+    "$PY" -m mmvlm_demo.image_level_concepts --prepare-only \
+        --data-root "$DATA" --cache-dir "$DATA/.cache"
+    GEN="" REST=""
+    for m in $MODELS; do
+        if [ "$m" = frozen-gen ]; then GEN=$m; else REST="$REST $m"; fi
+    done
+    if [ "${MMVLM_IMAGE_DEMO_PARALLEL:-1}" = 1 ] && [ -n "$GEN" ]; then
+        run_models "$GEN" > "$WORK.frozen-gen.log" 2>&1 &
+        gen_pid=$!
+        # shellcheck disable=SC2086
+        [ -z "$REST" ] || run_models $REST
+        wait "$gen_pid" || { tail -20 "$WORK.frozen-gen.log"; exit 1; }
+    else
+        # shellcheck disable=SC2086
+        run_models $REST $GEN
+    fi
     echo "[run_image_level_demo] concepts track: $(( $(date +%s) - start )) s"
     cat "$WORK/report.md"
     exit 0

@@ -1,7 +1,8 @@
 """mmpretrain's ``LinearClsHead`` scoring against class texts."""
-from typing import Optional
+from typing import Optional, Tuple
 
 from mmpretrain.models.heads import LinearClsHead
+from torch import Tensor, nn
 
 from mmvlm.models.utils.language_guided_head_mixin import \
     LanguageGuidedHeadMixin
@@ -24,6 +25,10 @@ class LanguageGuidedClsHead(ImageRowsMixin, LanguageGuidedHeadMixin,
             the vocabulary decides ``K`` at run time).
         in_channels (int): Width of the pooled visual feature.
         embed_dims (int): Width of the text embeddings. Default 256.
+        hidden_dims (int, optional): Width of a hidden layer (``Linear`` +
+            GELU) between the pooled feature and the classifier's linear
+            embedding: a non-linear map of the visual feature into the
+            text space. None (default): the linear embedding alone.
         classifier (dict, optional): Keyword arguments of
             :class:`mmvlm.models.layers.ContrastiveClassifier`; the shared
             bias starts at 0 (a softmax needs no prior).
@@ -37,12 +42,25 @@ class LanguageGuidedClsHead(ImageRowsMixin, LanguageGuidedHeadMixin,
                  num_classes: int,
                  in_channels: int,
                  embed_dims: int = 256,
+                 hidden_dims: Optional[int] = None,
                  classifier: Optional[dict] = None,
                  **kwargs) -> None:
+        if hidden_dims is not None and hidden_dims < 1:
+            raise ValueError(f'hidden_dims={hidden_dims!r}: use None (no '
+                             'hidden layer) or a positive width.')
         classifier = dict(classifier or {})
         classifier.setdefault('bias_prior_prob', None)
         super().__init__(num_classes=num_classes,
-                         in_channels=in_channels,
+                         in_channels=hidden_dims or in_channels,
                          embed_dims=embed_dims,
                          classifier=classifier,
                          **kwargs)
+        self.hidden = (nn.Sequential(nn.Linear(in_channels, hidden_dims),
+                                     nn.GELU())
+                       if hidden_dims is not None else None)
+
+    def pre_logits(self, feats: Tuple[Tensor]) -> Tensor:
+        """The last pooled feature ``[B, C]``, through the hidden layer
+        when there is one (``[B, hidden_dims]``)."""
+        x = super().pre_logits(feats)
+        return x if self.hidden is None else self.hidden(x)

@@ -2,6 +2,7 @@
 vision side learns (needs mmpretrain: runs in .venv-mmpretrain)."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 pytest.importorskip('mmpretrain',
                     reason='mmpretrain is not installed in '
@@ -112,3 +113,28 @@ def test_logit_scale_is_one_element_and_old_checkpoints_load():
     assert fresh.logit_scale.shape == (1, )
     torch.testing.assert_close(fresh.logit_scale,
                                torch.tensor([math.log(20.0)]))
+
+
+def test_centred_embedding_scores_are_cosines_about_the_name_mean():
+    torch.manual_seed(0)
+    model = MODELS.build(
+        frozen_cfg('embedding', center_embeddings=True,
+                   vocabulary=['dog', 'cat', 'red car']))
+    model.eval()
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        logits = model(images, mode='tensor')
+        tokens = model.visual_tokens(images)
+        image = F.normalize(
+            model.text_encoder.encode_visual_context(tokens), dim=-1)
+        text = model.text_encoder.encode_vocabulary(['dog', 'cat',
+                                                     'red car'])
+    centre = text.mean(0, keepdim=True)
+    expected = model.logit_scale.exp() * F.normalize(
+        image - centre, dim=-1) @ F.normalize(text - centre, dim=-1).t()
+    torch.testing.assert_close(logits, expected)
+    # centred, the names' embeddings sum to zero before renormalising
+    torch.testing.assert_close((text - centre).sum(0),
+                               torch.zeros(text.shape[1]),
+                               atol=1e-5,
+                               rtol=0)

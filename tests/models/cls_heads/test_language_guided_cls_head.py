@@ -38,6 +38,27 @@ def test_registered_and_stock_subclasses():
     assert issubclass(LanguageGuidedMultiLabelClsHead, MultiLabelLinearClsHead)
 
 
+def test_hidden_layer_maps_features_before_the_classifier():
+    head = MODELS.build(
+        dict(type='LanguageGuidedClsHead',
+             num_classes=5,
+             in_channels=16,
+             embed_dims=8,
+             hidden_dims=32))
+    head.init_weights()
+    assert head.fc.embed.in_features == 32
+    feats = (torch.randn(3, 16), )
+    assert head.pre_logits(feats).shape == (3, 32)
+    with head.vocabulary(text(4)):
+        assert head(feats).shape == (3, 4)
+    with pytest.raises(ValueError, match='hidden_dims=0'):
+        MODELS.build(
+            dict(type='LanguageGuidedClsHead',
+                 num_classes=5,
+                 in_channels=16,
+                 hidden_dims=0))
+
+
 def test_softmax_head_scores_any_vocabulary():
     head = MODELS.build(
         dict(type='LanguageGuidedClsHead',

@@ -8,7 +8,24 @@ _base_ = [
     './_base_/efficientnet-lite0_frozen.py'
 ]
 
-train_dataloader = dict(batch_size=32)
+# Every step runs SmolLM2-135M forward and backward on the batch: a short
+# schedule of small batches, the projector (and the logit scale) at 10x
+# the base learning rate (the language-guided head's finding,
+# docs/image_level.md).
+iters = 80
+train_dataloader = dict(batch_size=16)
+train_cfg = dict(max_iters=iters, val_interval=iters)
+param_scheduler = [
+    dict(type='CosineAnnealingLR', by_epoch=False, T_max=iters,
+         eta_min=5e-5)
+]
+default_hooks = dict(checkpoint=dict(interval=iters))
+optim_wrapper = dict(
+    paramwise_cfg=dict(
+        custom_keys=dict(
+            visual_projector=dict(lr_mult=10.0),
+            logit_scale=dict(lr_mult=10.0),
+            text_encoder=dict(lr_mult=10.0))))
 model = dict(
     type='FrozenPrefixClassifier',
     mode='generative',

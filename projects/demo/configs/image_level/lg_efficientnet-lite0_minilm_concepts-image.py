@@ -28,3 +28,9 @@ model = dict(
     vocabulary={{_base_.classes}},
     train_vocabulary={{_base_.classes}},
     data_preprocessor={{_base_.data_preprocessor}})
+# The contrastive head (visual projection and logit scale) at 10x the base
+# learning rate: on the validation crops, 300 cached-feature steps gave
+# seen top-1 56.8 against 45.5 at 1x (stock 75.1), held-out top-5 33.2 vs
+# 35.4 (docs/image_level.md).
+optim_wrapper = dict(
+    paramwise_cfg=dict(custom_keys=dict(head=dict(lr_mult=10.0))))

@@ -1,6 +1,6 @@
 # Iteration-based CPU schedule of the image-level concept models: AdamW,
 # cosine decay, validation on the seen validation crops at the end.
-max_iters = 600
+max_iters = 300
 lr = 1e-3
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=lr, weight_decay=1e-4))
