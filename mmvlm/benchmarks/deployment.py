@@ -9,22 +9,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-#: (name, config, image (H, W)) of the quick run: the demo-size models.
-DEMO_MODELS = (
-    ('demo LG-ATSS R18 (trees)',
-     'projects/demo/configs/lg-atss_r18-tiny_minilm_trees.py', (400, 400)),
-    ('demo LG-FPN R18 (brain)',
-     'projects/demo/configs/lg-fpn_r18-tiny_minilm_brain.py', (217, 181)),
-)
+#: One model of the benchmark: (name, config, image (H, W)). A relative
+#: config path is relative to the repository root.
+DeploymentCase = Tuple[str, str, Tuple[int, int]]
+
 #: Added by ``quick=False``: the R50 configs (COCO / ADE20K test sizes).
-R50_MODELS = (
+R50_MODELS: Tuple[DeploymentCase, ...] = (
     ('LG-ATSS R50 (COCO)', 'configs/detection/lg-atss_r50_fpn_1x_coco.py',
      (800, 1216)),
     ('LG-RetinaNet R50 (COCO)',
@@ -225,14 +222,53 @@ def benchmark_text_encoder(config: str, repeats: int, threads: int,
                     osp.getsize(osp.join(folder, spec['onnx'])) / 2**20, 2))
 
 
-def run_deployment_benchmark(quick: bool = True,
+def check_config(config: str, what: str) -> None:
+    """Raise FileNotFoundError naming ``config`` when it does not exist
+    (relative to the repository root unless absolute)."""
+    if not isinstance(config, str) or not osp.isfile(osp.join(ROOT, config)):
+        raise FileNotFoundError(
+            f'{what}: config {config!r} does not exist (a relative path is '
+            f'read from {ROOT}); give an existing config file.')
+
+
+def check_cases(models: Sequence[DeploymentCase]) -> None:
+    """Raise a clear error for a case the benchmark cannot run.
+
+    Args:
+        models (Sequence[DeploymentCase]): ``(name, config, (H, W))``.
+
+    Raises:
+        ValueError: A case not of that form.
+        FileNotFoundError: A config that does not exist.
+    """
+    for case in models:
+        if not (isinstance(case, (tuple, list)) and len(case) == 3
+                and isinstance(case[2], (tuple, list)) and len(case[2]) == 2
+                and all(isinstance(v, int) and v > 0 for v in case[2])):
+            raise ValueError(
+                f'deployment case {case!r}: give (name, config, (height, '
+                "width)) with positive sizes, e.g. ('LG-ATSS', "
+                "'configs/detection/lg-atss_r50_fpn_1x_coco.py', "
+                '(800, 1216)).')
+        check_config(case[1], f'deployment case {case[0]!r}')
+
+
+def run_deployment_benchmark(models: Sequence[DeploymentCase] = (),
+                             text_encoder_config: Optional[str] = None,
+                             quick: bool = True,
                              repeats: int = 5,
                              threads: int = 1) -> dict:
     """onnxruntime vs PyTorch CPU latency, peak memory and file sizes.
 
     Args:
-        quick (bool): Only the demo-size models (projects/demo/configs);
-            False adds the R50 configs of ``configs/`` (minutes).
+        models (Sequence[DeploymentCase]): The caller's models, each
+            ``(name, config, (H, W))`` (``tools/benchmark/benchmark.py``
+            gives the demo-size models of ``projects/demo/configs``).
+        text_encoder_config (str, optional): Config whose text encoder
+            (language model, prefix, projection) is exported and timed on
+            its own vocabulary. None: no text encoder row.
+        quick (bool): False adds the R50 configs of ``configs/``
+            (:data:`R50_MODELS`, minutes).
         repeats (int): Timed interleaved rounds (median reported), after
             one warm-up round. At least 5.
         threads (int): CPU threads of both PyTorch and onnxruntime.
@@ -240,24 +276,33 @@ def run_deployment_benchmark(quick: bool = True,
     Returns:
         dict: ``models`` (one row per model: latencies in ms, speed-up,
         peak RSS in MiB of a PyTorch and of a torch-free process, ONNX file
-        size in MiB), ``text_encoder``, and the settings and versions.
+        size in MiB), ``text_encoder`` (None without
+        ``text_encoder_config``), and the settings and versions.
     """
     import onnxruntime
     if repeats < 5:
         raise ValueError(f'repeats={repeats}; the benchmark reports the '
                          'median of at least 5 rounds.')
+    cases = tuple(models) + (() if quick else R50_MODELS)
+    check_cases(cases)
+    if text_encoder_config is not None:
+        check_config(text_encoder_config, 'text_encoder_config')
+    if not cases and text_encoder_config is None:
+        raise ValueError('run_deployment_benchmark: no model to measure; '
+                         'give models=[(name, config, (H, W))], '
+                         'text_encoder_config or quick=False.')
     saved_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
-    cases = DEMO_MODELS + (() if quick else R50_MODELS)
-    rows = []
+    rows, text = [], None
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for index, (name, config, shape) in enumerate(cases):
                 rows.append(
-                    benchmark_model(name, config, shape, repeats, threads,
-                                    osp.join(tmp, str(index))))
-            text = benchmark_text_encoder(DEMO_MODELS[1][1], repeats, threads,
-                                          osp.join(tmp, 'text'))
+                    benchmark_model(name, config, tuple(shape), repeats,
+                                    threads, osp.join(tmp, str(index))))
+            if text_encoder_config is not None:
+                text = benchmark_text_encoder(text_encoder_config, repeats,
+                                              threads, osp.join(tmp, 'text'))
     finally:
         torch.set_num_threads(saved_threads)
     return dict(models=rows,
@@ -268,8 +313,3 @@ def run_deployment_benchmark(quick: bool = True,
                 weights='random initialisation',
                 versions=dict(torch=torch.__version__,
                               onnxruntime=onnxruntime.__version__))
-
-
-if __name__ == '__main__':
-    result = run_deployment_benchmark('--full' not in sys.argv)
-    print('DEPLOYMENT_BENCHMARK ' + json.dumps(result))

@@ -6,7 +6,7 @@ import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 
@@ -137,7 +137,10 @@ def run_benchmark(quick: bool = True,
                                                'vocabulary'),
                   settings: Optional[BenchmarkSettings] = None,
                   on_update: Optional[Callable[[dict], None]] = None,
-                  configure_allocator: bool = True) -> dict:
+                  configure_allocator: bool = True,
+                  deployment_models: Sequence[Tuple[str, str, Tuple[
+                      int, int]]] = (),
+                  text_encoder_config: Optional[str] = None) -> dict:
     """Measure every pair and return the JSON of ``docs/benchmarks.md``.
 
     Args:
@@ -157,6 +160,13 @@ def run_benchmark(quick: bool = True,
         configure_allocator (bool): Make glibc return freed memory at once
             (:func:`configure_memory`; process-wide and lasting, so tests
             that share the process pass False).
+        deployment_models (Sequence[tuple]): The models of the deployment
+            benchmark, each ``(name, config, (H, W))``; a full run adds
+            the R50 configs of ``configs/``. A quick run without them
+            and without ``text_encoder_config`` skips the deployment
+            benchmark with a message.
+        text_encoder_config (str, optional): Config whose text encoder
+            the deployment benchmark times.
 
     Returns:
         dict: ``keys`` (every key of :data:`GOALS` and the ``mem_*``
@@ -172,13 +182,15 @@ def run_benchmark(quick: bool = True,
     logger.setLevel(logging.WARNING)
     try:
         return _run(start, quick, device, threads, reference, deployment,
-                    sections, settings, on_update, configure_allocator)
+                    sections, settings, on_update, configure_allocator,
+                    deployment_models, text_encoder_config)
     finally:
         logger.setLevel(level)
 
 
 def _run(start, quick, device, threads, reference, deployment, sections,
-         settings, on_update, configure_allocator) -> dict:
+         settings, on_update, configure_allocator, deployment_models,
+         text_encoder_config) -> dict:
     from mmvlm.benchmarks.timing import configure_memory
     if threads:
         torch.set_num_threads(threads)
@@ -219,10 +231,17 @@ def _run(start, quick, device, threads, reference, deployment, sections,
         else:
             raise ValueError(f'Unknown section {section!r}; use '
                              "'detection', 'segmentation' or 'vocabulary'.")
-    if deployment:
+    if deployment and settings.quick and not deployment_models and (
+            text_encoder_config is None):
+        out['messages'].append(
+            'deployment: not run (no models given: --deployment-config '
+            'CONFIG HxW, or --text-encoder-config CONFIG).')
+    elif deployment:
         try:
             from mmvlm.benchmarks.deployment import run_deployment_benchmark
             state['deployment'] = run_deployment_benchmark(
+                deployment_models,
+                text_encoder_config=text_encoder_config,
                 quick=settings.quick)
         except ImportError as error:
             out['messages'].append(f'deployment: not run ({error}).')
