@@ -18,7 +18,7 @@ import pytest
 from projects.web_demo.mmvlm_web_demo.browser import (Page,
                                                       browser_missing,
                                                       free_port,
-                                                      start_driver)
+                                                      start_driver, wait_for)
 
 pytestmark = pytest.mark.skipif(
     browser_missing() is not None,
@@ -218,3 +218,15 @@ def test_four_requests_at_once_are_all_answered(server, tmp_path):
     for i, answer in enumerate(answers):
         assert answer is not None
         assert 'box(es)' in answer[0], answer[0]
+
+
+def test_example_scene_fills_the_prompts_and_runs(server, det):
+    det.clear_upload()
+    det.set_text('prompts', 'something else')
+    det.choose('example', '1: example.png')
+    box = det.find('#det-prompts textarea')
+    wait_for(lambda: box.get_attribute('value') == 'tree. dead tree', 30,
+             'the example prompts filled in')
+    det.set_number('thr', 0.0)
+    message = det.run()
+    assert 'box(es)' in message, message

@@ -169,3 +169,15 @@ def test_onnx_exports_run_through_the_numpy_runtime(setup):
     assert shares.ok and sum(r[1] for r in shares.rows) == 96 * 128
     gone = onnx.run('gone', image, 'tree')
     assert not gone.ok and 'meta.json' in gone.message
+
+
+def test_prompts_file_is_used_instead_of_the_box(setup, tmp_path):
+    service, image, _ = setup
+    path = tmp_path / 'prompts.yaml'
+    path.write_text('classes:\n  - {name: tree, prompt: tree crown, '
+                    'synonyms: [canopy]}\n  - {name: car, prompt: a car}\n')
+    result = service.run('tiny_det_lg', image, '', 0.0, 10,
+                         prompts_file=str(path))
+    assert result.ok, result.message
+    assert {r[0] for r in result.rows} <= {'tree crown', 'a car'}
+    assert [c for _, c in result.heatmaps] == ['tree crown', 'a car']

@@ -4,11 +4,10 @@ its queue with Gradio's client, half of them with a new vocabulary). No
 timing is asserted."""
 import pytest
 
-from projects.web_demo.mmvlm_web_demo.browser import browser_missing
-
-pytestmark = pytest.mark.skipif(
-    browser_missing() is not None,
-    reason=f'needs the web demo packages: {browser_missing()}')
+pytest.importorskip(
+    'gradio_client',
+    reason='needs the web demo packages: run '
+    '`bash tools/env/setup_web_demo_env.sh`')
 
 
 def test_memory_after_200_requests_within_10_percent_of_after_20(
