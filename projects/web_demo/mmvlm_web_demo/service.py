@@ -6,7 +6,6 @@ Only the public API of mmvlm is used (``mmvlm.apis``, ``mmvlm.deployment``,
 twins. One request runs at a time (a lock; the page's queue orders them).
 """
 import html
-import os.path as osp
 import threading
 import time
 from collections import OrderedDict
@@ -373,17 +372,17 @@ class DemoService:
             return ''
         where = entry.checkpoint or ''
         lines = [f'**{entry.key}** ({entry.kind}, {entry.task}) — '
-                 f'`{osp.relpath(where) if where else "no checkpoint"}`']
+                 f'`{where or "no checkpoint"}`']
         if entry.twin:
             lines.append(f'Stock twin: **{entry.twin}**.')
         if entry.missing:
             lines.append(f'⚠ {entry.missing}')
         if entry.seen:
             lines.append(
-                f'\n**Seen in training ({len(entry.seen)} names):** ' +
+                f'**Seen in training ({len(entry.seen)} names):** ' +
                 ', '.join(entry.seen))
             lines.append(
-                f'\n**Never seen in training ({len(entry.held_out)} held-out '
+                f'**Never seen in training ({len(entry.held_out)} held-out '
                 'names; type one and see whether it is found):** ' +
                 ', '.join(entry.held_out))
-        return '\n'.join(lines)
+        return '\n\n'.join(lines)
