@@ -181,15 +181,17 @@ class DemoService:
     def _run(self, key, image_path, prompts_text, score_thr, top_k,
              heatmaps, stock, prompts_file) -> Result:
         entry = self.entry(key)
+        if stock:
+            if not entry.twin:
+                raise InputError(f'{entry.key} has no stock twin.')
+            entry = self.entry(entry.twin)
+        if entry.missing:  # before asking the user for anything else
+            raise InputError(entry.missing)
         if prompts_file:
             prompts = prompts_file
         else:
             prompts = parse_prompts(prompts_text)
         bgr, note = read_image(image_path)
-        if stock:
-            if not entry.twin:
-                raise InputError(f'{entry.key} has no stock twin.')
-            entry = self.entry(entry.twin)
         model = self.model(entry)
         if entry.kind == ONNX:
             result = self._run_onnx(entry, model, bgr, prompts, score_thr,

@@ -181,3 +181,13 @@ def test_prompts_file_is_used_instead_of_the_box(setup, tmp_path):
     assert result.ok, result.message
     assert {r[0] for r in result.rows} <= {'tree crown', 'a car'}
     assert [c for _, c in result.heatmaps] == ['tree crown', 'a car']
+
+
+def test_an_unavailable_model_is_named_before_the_inputs(setup):
+    service, _, _ = setup
+    result = service.run('missing_checkpoint', None, '')
+    assert not result.ok and 'gone.pth' in result.message
+    result = service.run('tiny_det_lg', None, 'tree', stock=True)
+    assert 'No image' in result.message
+    result = service.run('tiny_seg_stock', None, 'tree', stock=True)
+    assert 'has no stock twin' in result.message
