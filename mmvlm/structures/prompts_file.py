@@ -1,6 +1,8 @@
 """The prompts file: names, synonyms and templates per class, in one small
 YAML or JSON file that the configs and the inference tools both read, so
-that training and querying use the same words.
+that training and querying use the same words; and the one reader of
+class-text files (:func:`load_class_texts`), which takes a prompts file or
+YOLO-World's class texts (a json list of synonym lists, one per class).
 
 Design notes: ``docs/design.md`` (module notes)."""
 import json
@@ -8,6 +10,8 @@ import os
 import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from mmengine.fileio import get_text
 
 from .prompt_checks import (VocabEntry, check_prompt_total, check_synonyms,
                             expand_prompts, normalize_templates,
@@ -168,10 +172,14 @@ def _parse_class(raw, i: int, path: str, templates: Tuple[str,
                                                           ...]) -> PromptClass:
     if isinstance(raw, str):
         raw = dict(name=raw)
+    elif isinstance(raw, (list, tuple)):  # YOLO-World: a synonym list
+        words = check_synonyms(raw, f'the synonym list of {_where(path, i)}')
+        raw = dict(name=words[0], synonyms=list(words[1:]))
     if not isinstance(raw, dict):
         raise ValueError(
-            f'{_where(path, i)} must be a name or a mapping with `name` '
-            f'(and optionally {list(_CLASS_KEYS[1:])}), got {raw!r}.')
+            f'{_where(path, i)} must be a name, a synonym list or a mapping '
+            f'with `name` (and optionally {list(_CLASS_KEYS[1:])}), got '
+            f'{raw!r}.')
     unknown = sorted(set(raw) - set(_CLASS_KEYS))
     if unknown or 'name' not in raw:
         raise ValueError(
@@ -229,40 +237,55 @@ def check_file_size(path: str, what: str = 'Prompts file') -> int:
     return size
 
 
-def _read(path: str) -> dict:
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'Prompts file {path!r} not found; give the path of the YAML / '
-            'JSON file written by tools/misc/new_project.py (or your own, '
-            'see docs/own_data.md).')
-    check_file_size(path)
-    with open(path, encoding='utf-8') as f:
-        text = f.read()
+def _read(path: str,
+          what: str,
+          backend_args: Optional[dict] = None) -> object:
+    """The decoded content of a prompts / class-text file: YAML for a
+    ``.yaml`` / ``.yml`` path, else JSON. A local file larger than
+    :data:`MAX_FILE_MB` is refused before it is read; a URI is read with
+    mmengine's file backends."""
+    missing = FileNotFoundError(
+        f'{what} {path!r} does not exist; give the path of a prompts file '
+        '(YAML / JSON, written by tools/misc/new_project.py or your own, '
+        'see docs/own_data.md) or of a json list of synonym lists, one per '
+        'class (YOLO-World class texts).')
+    if '://' not in path:
+        if not osp.isfile(path):
+            raise missing
+        check_file_size(path, what)
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+    else:
+        try:
+            text = get_text(path, encoding='utf-8', backend_args=backend_args)
+        except FileNotFoundError:
+            raise missing from None
+    is_yaml = path.lower().endswith(('.yaml', '.yml'))
     try:
-        if path.lower().endswith('.json'):
-            data = json.loads(text)
-        else:
-            import yaml
+        if not is_yaml:
+            return json.loads(text)
+        import yaml
 
-            # libyaml's safe loader when built in: the same tags, ~10x faster
-            loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
-            data = yaml.load(text, Loader=loader)  # noqa: S506 (safe)
+        # libyaml's safe loader when built in: the same tags, ~10x faster
+        loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+        return yaml.load(text, Loader=loader)  # noqa: S506 (safe)
     except Exception as e:  # noqa: BLE001 - re-raised with the path
-        raise ValueError(f'Prompts file {path!r} is not valid '
-                         f'{"JSON" if path.endswith(".json") else "YAML"}: '
-                         f'{e}') from None
-    if isinstance(data, list):
-        data = dict(classes=data)
-    if not isinstance(data, dict) or 'classes' not in data:
-        raise ValueError(
-            f'Prompts file {path!r} must hold a mapping with `classes` (one '
-            'entry per class, in label order), e.g. "classes: [{name: '
-            'nucleus, prompt: cell nucleus}]".')
-    return data
+        raise ValueError(f'{what} {path!r} is not valid '
+                         f'{"YAML" if is_yaml else "JSON"}: {e}') from None
+
+
+def _is_synonym_lists(data) -> bool:
+    """Whether ``data`` is YOLO-World's class texts: a list whose entries
+    are synonym lists or single names (no mapping)."""
+    return isinstance(data, list) and all(
+        isinstance(e, (str, list, tuple)) for e in data)
 
 
 def load_prompts_file(path: str) -> PromptsFile:
     """Read a prompts file (YAML or JSON, see the module docstring).
+
+    A json list of synonym lists (YOLO-World class texts) is read as a
+    prompts file whose class names are the first synonyms.
 
     Args:
         path (str): The file.
@@ -279,7 +302,22 @@ def load_prompts_file(path: str) -> PromptsFile:
             file, the class and the fix).
     """
     path = str(path)
-    data = _read(path)
+    return _parse_prompts_file(_read(path, 'Prompts file'), path)
+
+
+def _parse_prompts_file(data,
+                        path: str,
+                        what: str = 'Prompts file') -> PromptsFile:
+    """A :class:`PromptsFile` from the decoded content of ``path``."""
+    if isinstance(data, list):
+        data = dict(classes=data)
+    if not isinstance(data, dict) or 'classes' not in data:
+        raise ValueError(
+            f'{what} {path!r} must hold a mapping with `classes` (a prompts '
+            'file: one entry per class, in label order, e.g. "classes: '
+            '[{name: nucleus, prompt: cell nucleus}]") or must hold a json '
+            'list of synonym lists, one per class (YOLO-World class texts, '
+            'e.g. [["person", "man"], ["bicycle"]]).')
     unknown = sorted(set(data) - set(_TOP_KEYS))
     if unknown:
         raise ValueError(f'Prompts file {path!r}: unknown keys {unknown}; '
@@ -327,6 +365,67 @@ def load_prompts_file(path: str) -> PromptsFile:
     if isinstance(exclude, str):
         exclude = [exclude]
     return PromptsFile(path, classes, tuple(str(e) for e in exclude))
+
+
+def load_class_texts(
+        path: str,
+        classes: Optional[Sequence[str]] = None,
+        backend_args: Optional[dict] = None) -> List[Tuple[str, ...]]:
+    """Read the texts of each class from a class-text file.
+
+    Two formats:
+
+    - YOLO-World class texts: a json list with one entry per class, in
+      class-id order, each a list of synonyms (``[["person", "man"],
+      ["bicycle"]]``) or a single string. Positional: entry ``i`` is class
+      ``i`` whatever its words; text is kept as is.
+    - A prompts file (:func:`load_prompts_file`: YAML, or JSON with
+      ``classes``): matched to ``classes`` by name and put in their order;
+      each class's texts are its prompts x templates.
+
+    Text is read as UTF-8. A local file larger than :data:`MAX_FILE_MB` is
+    refused before it is read; blank, invisible and control-character
+    names are refused; classes that differ only in case and synonyms
+    shared by two classes are flagged with one warning
+    (:func:`~mmvlm.structures.prompt_checks.warn_vocabulary_conflicts`).
+
+    Args:
+        path (str): Path (or URI understood by mmengine's file backends).
+        classes (Sequence[str], optional): The dataset's class names; when
+            given, the file must have exactly one entry per class.
+        backend_args (dict, optional): mmengine file-backend arguments.
+
+    Returns:
+        list[tuple[str, ...]]: The texts of each class, in class order.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Too large, bad syntax, a count or names that do not
+            match ``classes``, a bad name (the message names the file,
+            the class and the fix).
+    """
+    path = str(path)
+    raw = _read(path, 'Class-text file', backend_args)
+    if not _is_synonym_lists(raw):
+        entries = _parse_prompts_file(raw, path,
+                                      'Class-text file').ordered_entries(
+                                          classes)
+        return [(e, ) if isinstance(e, str) else tuple(e) for e in entries]
+    if classes is not None and len(raw) != len(classes):
+        raise ValueError(
+            f'Class-text file {path!r} has {len(raw)} entries but the '
+            f'dataset has {len(classes)} classes; give exactly one synonym '
+            'list per class, in class-id order.')
+    texts = [
+        check_synonyms(
+            entry, f'class {i}' +
+            (f' ({classes[i]!r})' if classes is not None else '') +
+            f' of {path!r}') for i, entry in enumerate(raw)
+    ]
+    warn_vocabulary_conflicts(
+        texts, f'Class-text file {path!r}',
+        [str(c) for c in classes] if classes is not None else None)
+    return texts
 
 
 def write_prompts_file(

@@ -4,8 +4,10 @@ import json
 
 import pytest
 
+from mmvlm.datasets import class_texts
 from mmvlm.structures import (PromptsFileMismatchError, Vocabulary,
                               load_prompts_file, write_prompts_file)
+from mmvlm.structures.prompts_file import load_class_texts
 
 YAML = '''
 templates: ['a photo of a {}.']
@@ -89,3 +91,39 @@ def test_bad_files_name_the_problem(tmp_path, text, match):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match='new_project'):
         Vocabulary.parse(str(tmp_path / 'nothing.yaml'))
+
+
+def test_class_texts_from_a_prompts_file_follow_the_dataset(tmp_path):
+    path = tmp_path / 'prompts.yaml'
+    path.write_text(YAML)
+    texts = load_class_texts(str(path), classes=['background', 'nucleus'])
+    assert texts == [('background', ),
+                     ('a photo of a cell nucleus.', 'a photo of a nuclei.')]
+    with pytest.raises(PromptsFileMismatchError, match='mitochondrion'):
+        load_class_texts(str(path), classes=['nucleus', 'mitochondrion'])
+
+
+def test_yolo_world_lists_read_by_both_readers(tmp_path):
+    path = tmp_path / 'texts.json'
+    path.write_text(json.dumps([['person', 'man'], 'dog']))
+    # positional: the file's words need not be the dataset's names
+    assert load_class_texts(str(path), classes=['human', 'canine']) == [
+        ('person', 'man'), ('dog', )
+    ]
+    prompts = load_prompts_file(str(path))
+    assert prompts.names == ('person', 'dog')
+    assert Vocabulary.from_file(str(path)).entries == (('person', 'man'),
+                                                       'dog')
+    empty = tmp_path / 'empty.json'
+    empty.write_text(json.dumps([['a'], []]))
+    with pytest.raises(ValueError, match='synonym list of .*class 1'):
+        load_prompts_file(str(empty))
+
+
+def test_the_datasets_reader_is_this_one():
+    assert class_texts.load_class_texts is load_class_texts
+
+
+def test_a_missing_class_text_file_names_both_formats(tmp_path):
+    with pytest.raises(FileNotFoundError, match='YOLO-World'):
+        load_class_texts(str(tmp_path / 'missing.json'))
