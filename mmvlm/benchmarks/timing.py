@@ -127,7 +127,7 @@ def interleaved(steps: Dict[str, Step],
     Args:
         steps (dict[str, Callable]): Side name → step. A step that returns
             ``(seconds, peak_bytes)`` measured itself (another process).
-        repeats (int): Timed runs per side (at least 5 for the issue's
+        repeats (int): Timed runs per side (at least 5 for the reported
             medians).
         warmup (int): Untimed runs per side first.
         device (str): Where the local steps run.

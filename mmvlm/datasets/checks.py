@@ -1,4 +1,4 @@
-"""Checks of a user's data before training (issue 13).
+"""Checks of a user's data before training.
 
 One function per check; each returns a list of :class:`Finding`, one line
 each, naming the file or annotation and the fix. The checks read the data

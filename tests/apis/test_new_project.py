@@ -306,7 +306,7 @@ def test_seg_walkthrough_trains_two_iterations(tmp_path, twin):
 
 
 # --------------------------------------------------------------------------
-# The three traps of issue 13 in hand-written configs: check_config names
+# Three traps of hand-written configs: check_config names
 # each and its fix; the generated configs are free of them by construction.
 def test_generated_configs_pass_check_config(det_project, seg_project):
     from mmvlm.apis.new_project import check_config

@@ -1,4 +1,4 @@
-"""Fixtures of the reliability tests (issue 15)."""
+"""Fixtures of the reliability tests."""
 import socket
 
 import pytest

@@ -1,4 +1,4 @@
-"""Bad or extreme prompts (issue 15): vocabularies of 1 and 2,000 classes,
+"""Bad or extreme prompts: vocabularies of 1 and 2,000 classes,
 a 500-word prompt, a class-text file that does not match the data set.
 
 A wrong model path and a model folder without tokenizer files are in

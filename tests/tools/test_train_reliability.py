@@ -1,9 +1,10 @@
-"""Issue 15, through our launchers on the demo's language-guided models.
+"""Training failures, through our launchers on the demo's language-guided
+models.
 
 1. A diverging run stops with a clear message and keeps the last finite
-   checkpoint. The issue's command (demo language-guided ATSS, ``lr=1e6``
+   checkpoint. The run tested (demo language-guided ATSS, ``lr=1e6``
    after a 1e-9 warm-up, a checkpoint every iteration, ``max_keep_ckpts=1``)
-   used to exit 0 with ``loss: nan`` and leave only a NaN checkpoint. Here
+   must not exit 0 with ``loss: nan`` leaving only a NaN checkpoint. Here
    it runs through our ``tools/train.py`` on the demo config, shrunk for CPU
    (a tiny random text encoder, ResNet-18 with 8 base channels, a synthetic
    tree data set), and the ``FiniteCheckHook`` the demo config inherits must

@@ -1,5 +1,5 @@
 """Prompts given at inference are the ones scored, for every
-language-guided config (issue 11, item 0).
+language-guided config.
 
 Every ``lg-*.py`` config of ``configs/`` and ``projects/*/configs/`` is
 built with its own backbone, neck and heads (random weights, no download)

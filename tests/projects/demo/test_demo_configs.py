@@ -247,7 +247,7 @@ def test_twins_share_data_schedule_and_seed(task, monkeypatch):
 
 
 def test_configs_are_clean_examples():
-    """Issue 13 item 7: the demo configs inherit _base_ blocks (which
+    """The demo configs inherit _base_ blocks (which
     inherit the mmdet / mmseg bases) and reassign no dataloader after the
     fact; the generated name files are up to date."""
     for model in ALL_MODELS:
