@@ -291,7 +291,7 @@ def concept_lines(work_dir: str, summary: dict) -> List[str]:
     chance = summary['many_concepts_det_held_out_chance_ap50']
     if seen and held is not None and chance is not None:
         lines += [
-            '', f'Goals (issue): held-out >= 10x chance: '
+            '', f'Goals: held-out >= 10x chance: '
             f'{_ratio(held, chance)} '
             f'({"met" if chance > 0 and held >= 10 * chance else "MISSED"});'
             f' held-out >= 30 % of seen: {100 * held / seen:.0f} % '
