@@ -14,6 +14,9 @@ from ..model_loading import test_dataset_cfg
 ImageType = Union[str, np.ndarray]
 
 
+#: Transforms that load ground truth, left out at inference.
+ANNOTATION_LOADERS = ('LoadAnnotations', 'LoadWideSegMap')
+
 def read_image(image: ImageType) -> Tuple[np.ndarray, str]:
     """A BGR array and a file-name stem of one image.
 
@@ -48,7 +51,7 @@ def _dataset_pipeline(dataset: dict) -> Optional[list]:
 
 def inference_pipeline(cfg: Config,
                        image: ImageType,
-                       drop: Sequence[str] = ('LoadAnnotations', )
+                       drop: Sequence[str] = ANNOTATION_LOADERS
                        ) -> List[dict]:
     """The test pipeline that prepares one image for inference.
 
@@ -95,7 +98,7 @@ class ImagePipeline:
 
     def __init__(self,
                  cfg: Config,
-                 drop: Sequence[str] = ('LoadAnnotations', ),
+                 drop: Sequence[str] = ANNOTATION_LOADERS,
                  defaults: Optional[dict] = None) -> None:
         self.defaults = dict(defaults or {})
         self.from_file = Compose(inference_pipeline(cfg, '', drop))

@@ -15,7 +15,8 @@ from torch import Tensor, nn
 from mmvlm.structures import Vocabulary
 from ..model_loading import init_language_guided_model
 from ..model_vocabulary import class_names
-from .inference_pipeline import ImagePipeline, ImageType, read_image
+from .inference_pipeline import (ANNOTATION_LOADERS, ImagePipeline, ImageType,
+                                 read_image)
 
 PromptsType = Optional[Union[str, Sequence]]
 
@@ -48,7 +49,7 @@ class LanguageGuidedInferencerMixin:
     #: Codebase of the inferencer ('mmdet' / 'mmseg').
     codebase: str = ''
     #: Transform types of the test pipeline left out at inference.
-    drop_transforms: Tuple[str, ...] = ('LoadAnnotations', )
+    drop_transforms: Tuple[str, ...] = ANNOTATION_LOADERS
     #: Keys every input dict of the pipeline starts with.
     sample_defaults: dict = {}
     #: Sub-folder of ``img_out_dir`` the pictures go to (mmdet's 'vis').

@@ -52,3 +52,20 @@ def test_prompt_maps_are_cosine_similarities(inferencer):
     maps, names = inferencer.prompt_maps(image, ['polyp', 'left kidney'])
     assert names == ['polyp', 'left kidney']
     assert maps.shape[0] == 2 and maps.abs().max() <= 1 + 1e-5
+
+
+def test_wide_label_map_loading_is_left_out_at_inference():
+    """A test pipeline that loads 16-bit label maps (many-concept
+    configs) prepares a bare image: ground-truth loaders are dropped."""
+    import numpy as np
+    from mmengine.config import Config
+
+    from mmvlm.apis.inferencers.inference_pipeline import inference_pipeline
+    cfg = Config(dict(test_dataloader=dict(dataset=dict(pipeline=[
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadWideSegMap'),
+        dict(type='PackSegInputs')
+    ]))))
+    steps = inference_pipeline(cfg, np.zeros((8, 8, 3), np.uint8))
+    assert [s['type'] for s in steps] == ['LoadImageFromNDArray',
+                                          'PackSegInputs']
