@@ -6,9 +6,12 @@ the registries of the installed codebases.
 """
 from .version import __version__
 from .utils.checkpoint_loading import allow_mmengine_checkpoints
+from .utils.package_names import map_renamed_distributions
 
 # Checkpoints written by mmengine load under torch>=2.6's weights_only default.
 allow_mmengine_checkpoints()
+# mmdet:: / mmseg:: config bases also resolve under re-published codebases.
+map_renamed_distributions()
 from . import models  # noqa: F401,E402  (registers components)
 from . import datasets  # noqa
 from . import evaluation  # noqa
