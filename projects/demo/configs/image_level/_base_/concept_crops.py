@@ -6,7 +6,6 @@
 # mmvlm_demo.image_level_concepts at test time).
 _base_ = ['../../_base_/texts/concepts.py']
 
-default_scope = 'mmpretrain'
 custom_imports = dict(imports=['mmvlm'], allow_failed_imports=False)
 data_root = 'data/demo/concept_crops/'
 pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]

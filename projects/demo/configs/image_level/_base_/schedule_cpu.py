@@ -1,5 +1,8 @@
-# Iteration-based CPU schedule of the image-level concept models: AdamW,
-# cosine decay, validation on the seen validation crops at the end.
+# Iteration-based CPU schedule of the image-level concept models on
+# mmpretrain's default runtime: AdamW, cosine decay, validation on the seen
+# validation crops at the end.
+_base_ = ['mmpretrain::_base_/default_runtime.py']
+
 max_iters = 300
 lr = 1e-3
 optim_wrapper = dict(
