@@ -343,8 +343,9 @@ def seg_lines(work_dir: str, summary: dict) -> List[str]:
     seg_stock = read_result(work_dir, 'concepts_seg_stock')
     if seg_lg is None and seg_stock is None:
         return [
-            '', 'Segmentation in the many-concept world: no many-concept '
-            'segmentor in this run.'
+            '', 'Segmentation in the many-concept world: not in this run '
+            '(second command, `MMVLM_DEMO_MODELS=controls bash '
+            'tools/run_demo.sh`).'
         ]
     lines = [
         '', '### Segmentation: the same world, pixel by pixel', '',
