@@ -90,8 +90,8 @@ def pipeline_of(cfg: Config, scope: str) -> Compose:
         kind = step['type'].split('.')[-1]
         if kind == 'LoadImageFromFile':
             step = dict(type=f'{scope}.LoadImageFromNDArray')
-        elif kind.startswith('LoadAnnotations'):
-            continue
+        elif kind.startswith('LoadAnnotations') or kind == 'LoadWideSegMap':
+            continue  # ground truth: not loaded at inference
         elif kind == 'Resize':
             step['scale'] = (SIZE, SIZE)
         steps.append(step)
