@@ -444,14 +444,16 @@ def evaluate_stock_segmentor(config: str, checkpoint: str, data_root: str,
 
 def draw_pictures(model, data_root: str, out_dir: str, key: str,
                   num_scenes: int = 2) -> List[str]:
-    """Prediction pictures with the names asked drawn on the boxes.
+    """Prediction pictures with the names asked drawn on them.
 
     Zero-shot: test-held-out scenes (EmojiOne art) with only the 164
     held-out names asked; side by side: mixed scenes with the seen and the
-    held-out names asked together (the boxes say which name won).
+    held-out names asked together (the labels say which name won).
+    Detectors: the names on the boxes; segmentors: the names (with
+    ``background``) on the regions that won them.
 
     Args:
-        model: The language-guided detector.
+        model: The language-guided detector or segmentor.
         data_root (str): The demo data root.
         out_dir (str): Folder for the PNGs.
         key (str): Run key (file-name prefix).
@@ -460,8 +462,18 @@ def draw_pictures(model, data_root: str, out_dir: str, key: str,
     Returns:
         list[str]: The PNGs written.
     """
-    from mmvlm.apis import detect, draw_detections
+    from mmvlm.apis import detect, draw_detections, segment_and_draw
     from .open_vocabulary import draw_score_threshold
+
+    def draw(img_path: str, names: List[str], out: str) -> None:
+        if task_of(model) == 'seg':
+            segment_and_draw(model, img_path, [BACKGROUND] + names, out)
+            return
+        prediction, labels = detect(model, img_path, names)
+        draw_detections(img_path, prediction, labels, out,
+                        draw_score_threshold(
+                            prediction.pred_instances.scores))
+
     os.makedirs(out_dir, exist_ok=True)
     held = list(concept_names.TEST_HELD_OUT)
     asked = dict(
@@ -473,47 +485,9 @@ def draw_pictures(model, data_root: str, out_dir: str, key: str,
             os.listdir(osp.join(data_root, 'concepts', 'images', split)))
         for name in images[:num_scenes]:
             img_path = osp.join(data_root, 'concepts', 'images', split, name)
-            prediction, labels = detect(model, img_path, names)
             out = osp.join(out_dir,
                            f'{key}_{kind}_{osp.splitext(name)[0]}.png')
-            draw_detections(img_path, prediction, labels, out,
-                            draw_score_threshold(
-                                prediction.pred_instances.scores))
-            written.append(out)
-    return written
-
-
-def draw_segmentation_pictures(model, data_root: str, out_dir: str,
-                               key: str, num_scenes: int = 2) -> List[str]:
-    """:func:`draw_pictures` for a segmentor: the names asked (with
-    ``background``) labelled on the regions that won them.
-
-    Args:
-        model: The language-guided segmentor.
-        data_root (str): The demo data root.
-        out_dir (str): Folder for the PNGs.
-        key (str): Run key (file-name prefix).
-        num_scenes (int): Scenes per kind.
-
-    Returns:
-        list[str]: The PNGs written.
-    """
-    from mmvlm.apis import segment_and_draw
-    os.makedirs(out_dir, exist_ok=True)
-    held = list(concept_names.TEST_HELD_OUT)
-    asked = dict(
-        held_out=('test_held_out_emojione', [BACKGROUND] + held),
-        mixed=('test_mixed_emojione',
-               [BACKGROUND] + list(concept_names.SEEN) + held))
-    written = []
-    for kind, (split, names) in asked.items():
-        images = sorted(
-            os.listdir(osp.join(data_root, 'concepts', 'images', split)))
-        for name in images[:num_scenes]:
-            img_path = osp.join(data_root, 'concepts', 'images', split, name)
-            out = osp.join(out_dir,
-                           f'{key}_{kind}_{osp.splitext(name)[0]}.png')
-            segment_and_draw(model, img_path, names, out)
+            draw(img_path, names, out)
             written.append(out)
     return written
 
@@ -586,9 +560,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.per_name:
             result['nearest_seen'] = nearest_seen(
                 concept_names.TEST_HELD_OUT)
-            draw = (draw_segmentation_pictures
-                    if task_of(model) == 'seg' else draw_pictures)
-            result['pictures'] = draw(
+            result['pictures'] = draw_pictures(
                 model, args.data_root,
                 osp.join(args.work_dir, 'concepts', 'pictures'), args.key)
     result.update(key=args.key, config=args.config,
